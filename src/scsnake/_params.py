@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Mapping, Sequence
+from types import UnionType
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
@@ -33,65 +35,112 @@ class StageParams(BaseModel):
     )
 
 
-def _loc_to_path(loc: tuple[Any, ...], prefix: str = "", tags: dict[str, Any] | None = None) -> str:
+def _loc_to_path(loc: tuple[Any, ...], prefix: str = "", model: Any = None) -> str:
+    """``('samples', 'PBMC', 'format')`` → ``samples.PBMC.format``, without pydantic's union tags."""
     parts = [prefix] if prefix else []
-    tags = tags or {}
-    for item in loc:
-        if isinstance(item, int):
-            parts.append(f"[{item}]")
-        elif isinstance(item, str) and not _is_union_tag(item) and item not in tags:
-            parts.append(item)
+    parts += _walk(model, loc)[0]
     return ".".join(parts).replace(".[", "[")
 
 
-def _is_union_tag(item: str) -> bool:
-    # pydantic adds the chosen union member ('SeuratHvg', 'function-after[...]') to loc
-    return item[:1].isupper() or "[" in item
+def _walk(annotation: Any, loc: tuple[Any, ...]) -> tuple[list[str], Any]:
+    """Follow ``loc`` through the type structure of ``annotation``.
+
+    Returns the user-facing key path (union tags that pydantic inserts into ``loc`` dropped)
+    and the annotation reached (``None`` where the structure could not be followed).
+    """
+    parts: list[str] = []
+    current = annotation
+    for item in loc:
+        current = _strip_optional(current)
+        if _is_union(current):  # pydantic puts the chosen member's tag into loc: consume it
+            current = _union_member(current, item)
+            continue
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            parts.append(str(item))
+            field = current.model_fields.get(str(item))
+            current = None if field is None else field.annotation
+            if field is not None and field.discriminator is not None:  # pydantic moved it out of Annotated
+                current = Annotated[current, field]
+            continue
+        origin = get_origin(current)
+        args = get_args(current)
+        if origin in (dict, Mapping) and len(args) == 2:
+            parts.append(str(item))
+            current = args[1]
+        elif origin in (list, tuple, Sequence) and args:
+            parts.append(f"[{item}]" if isinstance(item, int) else str(item))
+            current = args[0]
+        else:  # structure unknown: fall back on the shape of the item
+            current = None
+            if isinstance(item, int):
+                parts.append(f"[{item}]")
+            elif not _looks_like_tag(str(item)):
+                parts.append(str(item))
+    return parts, current
 
 
-def _union_members(model: Any) -> dict[str, Any]:
-    """Tag value → member model of every discriminated union reachable from ``model``."""
-    from typing import get_args
-
-    found: dict[str, Any] = {}
-    fields = getattr(model, "model_fields", None) or {}
-    annotations = [f.annotation for f in fields.values()] if fields else [model]
-    for annotation in annotations:
-        for member in _flatten(annotation):
-            for name, field in getattr(member, "model_fields", {}).items():
-                if name in {"flavor", "method"}:
-                    for tag in get_args(field.annotation):
-                        if isinstance(tag, str) and len(_flatten(annotation)) > 1:
-                            found[tag] = member
-    return found
+def _looks_like_tag(item: str) -> bool:
+    # pydantic's smart-union tags: 'function-after[...]', 'list[int]', 'literal[...]', 'int', 'none'
+    return "[" in item or item in {"int", "float", "str", "bool", "none", "bytes"}
 
 
-def _flatten(annotation: Any) -> list[Any]:
-    """The BaseModel classes inside a (possibly Annotated / union) annotation."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return [annotation]
-    out: list[Any] = []
-    for arg in getattr(annotation, "__args__", ()) or ():
-        out.extend(_flatten(arg))
-    meta = getattr(annotation, "__origin__", None)
-    if meta is not None and not out:
-        out.extend(_flatten(meta))
-    return out
+def _strip_annotated(annotation: Any) -> Any:
+    while get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    return annotation
 
 
-def format_validation_error(
-    err: ValidationError, prefix: str = "", model: type[BaseModel] | None = None
-) -> list[str]:
+def _strip_optional(annotation: Any) -> Any:
+    """``X | None`` → ``X`` (pydantic validates it without a union tag); ``Annotated`` unwrapped."""
+    if get_origin(annotation) is Annotated:
+        inner = get_args(annotation)[0]
+        if _is_union(_strip_annotated(inner)):
+            return annotation  # keep the discriminator metadata of a tagged union
+        return _strip_optional(inner)
+    if get_origin(annotation) in (Union, UnionType):
+        members = [a for a in get_args(annotation) if a is not type(None)]
+        if len(members) == 1:
+            return _strip_optional(members[0])
+    return annotation
+
+
+def _is_union(annotation: Any) -> bool:
+    inner = _strip_annotated(annotation)
+    if get_origin(inner) not in (Union, UnionType):
+        return False
+    return len([a for a in get_args(inner) if a is not type(None)]) > 1
+
+
+def _union_member(annotation: Any, tag: Any) -> Any:
+    """The member of a union that pydantic names ``tag`` in an error location (None if unknown)."""
+    discriminator = None
+    if get_origin(annotation) is Annotated:
+        for meta in get_args(annotation)[1:]:
+            discriminator = getattr(meta, "discriminator", None) or discriminator
+    members = [_strip_optional(a) for a in get_args(_strip_annotated(annotation)) if a is not type(None)]
+    for member in members:
+        if not (isinstance(member, type) and issubclass(member, BaseModel)):
+            continue
+        if member.__name__ == tag:
+            return member
+        if isinstance(discriminator, str) and discriminator in member.model_fields:
+            if tag in get_args(member.model_fields[discriminator].annotation):
+                return member
+    return None
+
+
+def format_validation_error(err: ValidationError, prefix: str = "", model: Any = None) -> list[str]:
     """Turn a pydantic error into lines ``key.path: problem (got value)``.
 
-    For unknown keys the allowed keys are listed.
+    ``model`` is the validated type (a model or an annotated union of models); it lets key
+    paths be named exactly. For unknown keys the allowed keys are listed.
     """
     lines = []
-    tags = _union_members(model) if model is not None else {}
     for e in err.errors(include_url=False):
-        path = _loc_to_path(tuple(e["loc"]), prefix, tags)
+        loc = tuple(e["loc"])
+        path = _loc_to_path(loc, prefix, model)
         if e["type"] == "extra_forbidden":
-            allowed = _allowed_keys(model, tuple(e["loc"])[:-1], tags) if model else None
+            allowed = _allowed_keys(model, loc[:-1]) if model is not None else None
             hint = f" (allowed: {', '.join(allowed)})" if allowed else ""
             lines.append(f"{path or '<root>'}: unknown key{hint}")
             continue
@@ -111,34 +160,11 @@ def format_validation_error(
     return lines
 
 
-def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...], tags: dict[str, Any]) -> list[str] | None:
+def _allowed_keys(model: Any, loc: tuple[Any, ...]) -> list[str] | None:
     """Field names of the (nested) model at ``loc``, if it can be resolved."""
-    current: Any = model
-    for item in loc:
-        if isinstance(item, str) and item in tags:
-            current = tags[item]
-            continue
-        if isinstance(item, int) or _is_union_tag(str(item)):
-            continue
-        fields = getattr(current, "model_fields", None)
-        if fields is None:
-            return None
-        if item not in fields:
-            # dict-valued field (e.g. samples.<name>): step into its value type
-            return None
-        current = _model_in(fields[item].annotation)
-    fields = getattr(current, "model_fields", None)
-    return list(fields) if fields is not None else None
-
-
-def _model_in(annotation: Any) -> Any:
-    """The BaseModel inside ``annotation`` (unwrapping Optional / dict values)."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()) or ():
-        found = _model_in(arg)
-        if found is not None:
-            return found
+    current = _strip_optional(_walk(model, loc)[1])
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
     return None
 
 
@@ -165,7 +191,7 @@ def validated(model: Any) -> Callable[[F], F]:
             try:
                 checked = adapter.validate_python(_with_defaults(signature, to_check))
             except ValidationError as err:
-                lines = format_validation_error(err, model=model if isinstance(model, type) else None)
+                lines = format_validation_error(err, model=model)
                 msg = f"{func.__name__}: " + "; ".join(lines)
                 raise ParamError(msg) from None
             # pass on numbers given as text ("1e4" -> 10000.0); everything else goes as given

@@ -130,7 +130,7 @@ def parse_params(stage: Stage, params_json: str) -> Any:
             }
         return TypeAdapter(stage.params).validate_python(raw)
     except ValidationError as err:
-        lines = format_validation_error(err, prefix=stage.name, model=stage.params if isinstance(stage.params, type) else None)
+        lines = format_validation_error(err, prefix=stage.name, model=stage.params)
         raise ParamError("invalid parameters:\n" + "\n".join(f"  - {line}" for line in lines)) from None
 
 

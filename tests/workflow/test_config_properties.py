@@ -245,20 +245,15 @@ def test_every_problem_is_reported_at_once(sections: list[str]) -> None:
         assert line.startswith(expected), line
 
 
-SAMPLES_UNRESOLVED = pytest.mark.xfail(
-    strict=True, reason="_params._allowed_keys does not step into dict-valued fields (samples.<name>), so no allowed keys are listed"
-)
-
-
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
         ({"qc": {"min_genez": 1}}, "qc.min_genez: unknown key (allowed: qc_vars, percent_top, min_genes"),
         ({"hvg": {"flavor": "seurat_v3", "min_mean": 1}}, "hvg.min_mean: unknown key (allowed: "),
         pytest.param({"samples": {"demo": {"inputt": "x"}}}, "samples.demo.inputt: unknown key (allowed: input, format",
-                     marks=SAMPLES_UNRESOLVED),
+),
         pytest.param({"samples": {"demo": {"synthetic": {"n_cellz": 1}}}},
-                     "samples.demo.synthetic.n_cellz: unknown key (allowed: n_cells, n_genes", marks=SAMPLES_UNRESOLVED),
+                     "samples.demo.synthetic.n_cellz: unknown key (allowed: n_cells, n_genes"),
     ],
 )
 def test_unknown_keys_list_the_allowed_keys(raw: dict[str, Any], expected: str) -> None:
@@ -267,8 +262,6 @@ def test_unknown_keys_list_the_allowed_keys(raw: dict[str, Any], expected: str) 
     assert expected in str(info.value)
 
 
-@pytest.mark.xfail(strict=True, reason="_params._is_union_tag treats any key starting with a capital letter as a "
-                   "union tag and drops it from the path ('samples.PBMC.format' is shown as 'samples.format')")
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
