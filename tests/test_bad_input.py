@@ -528,10 +528,42 @@ def test_read_keeps_duplicated_names_with_one_warning_naming_the_file(duplicated
 def test_load_refuses_duplicated_cell_names(duplicated: Path, tmp_path: Path) -> None:
     out = tmp_path / "results"
     with pytest.warns(DataWarning, match="not unique"), pytest.raises(
-        InputDataError, match=rf"sample 's': {_path(duplicated)} has duplicated cell names \(e\.g\. \['AAAC-1'"
+        InputDataError, match=rf"sample 's': {_path(duplicated)} has 1 duplicated cell name\(s\) \(e\.g\. \['AAAC-1'\]\)"
     ):
         _run_load(duplicated, out)
     _no_output(out)
+
+
+def test_load_names_each_duplicated_cell_once(tmp_path: Path) -> None:
+    adata = make_counts(20, 10)
+    adata.obs_names = ["AAAC-1"] * 4 + ["GGGT-1"] * 2 + list(adata.obs_names[6:])
+    path = tmp_path / "dup.h5ad"
+    adata.write_h5ad(path)
+    with pytest.warns(DataWarning), pytest.raises(InputDataError, match=r"2 duplicated cell name\(s\) \(e\.g\. \['AAAC-1', 'GGGT-1'\]\)"):
+        _run_load(path, tmp_path / "results")
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (lambda: _log_normalised(), "X has non-integer values"),
+        (lambda: _negative_counts(), "X has 1 negative value"),
+    ],
+    ids=["log-normalised", "negative"],
+)
+def test_load_refuses_input_that_is_not_counts(tmp_path: Path, make: Any, reason: str) -> None:
+    path = tmp_path / "processed.h5ad"
+    make().write_h5ad(path)
+    out = tmp_path / "results"
+    with pytest.raises(InputDataError, match=rf"sample 's': {_path(path)} does not hold raw counts: {reason}.*point the sample at them"):
+        _run_load(path, out)
+    _no_output(out)
+
+
+def _negative_counts() -> ad.AnnData:
+    adata = make_counts(30, 20, fmt="csr")
+    adata.X.data[0] = -1
+    return adata
 
 
 def test_load_makes_gene_names_unique(tmp_path: Path) -> None:

@@ -123,9 +123,9 @@ def _union_member(annotation: Any, tag: Any) -> Any:
             continue
         if member.__name__ == tag:
             return member
-        if isinstance(discriminator, str) and discriminator in member.model_fields:
-            if tag in get_args(member.model_fields[discriminator].annotation):
-                return member
+        field = member.model_fields.get(discriminator) if isinstance(discriminator, str) else None
+        if field is not None and tag in get_args(field.annotation):
+            return member
     return None
 
 

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import Field, NonNegativeInt, ValidationError, field_validator, model_validator
 
 from ._params import StageParams, format_validation_error
+from ._yaml import read_yaml
 from .errors import ConfigError
 from .stages import STAGES, SampleSpec
 from .stages._annotate import AnnotateParams
@@ -124,18 +125,7 @@ def _missing_inputs(samples: Any, base_dir: Path) -> list[str]:
 
 def load_config(path: Path | str) -> WorkflowConfig:
     """Read and validate a YAML config file."""
-    import yaml
-
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        msg = f"config file not found: {path}"
-        raise ConfigError(msg) from None
-    except yaml.YAMLError as err:
-        msg = f"{path}: not valid YAML ({err})"
-        raise ConfigError(msg) from None
-    return validate_config(raw, base_dir=Path.cwd())
+    return validate_config(read_yaml(path), base_dir=Path.cwd())
 
 
 def stage_params_json(config: WorkflowConfig, stage: str, sample: str | None = None) -> str:

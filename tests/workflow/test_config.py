@@ -100,3 +100,14 @@ def test_stage_params_are_canonical_and_seeded() -> None:
     assert stage_params_json(config, "normalize") == stage_params_json(validate_config({}), "normalize")
     load = json.loads(stage_params_json(config, "load", "demo"))
     assert load["sample"]["input"] == "synthetic" and load["seed"] == 7
+
+
+def test_repeated_keys_are_refused_with_their_lines(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("samples:\n  a:\n    input: synthetic\n  a:\n    input: synthetic\nqc:\n  min_genes: 1\n  min_genes: 2\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value).splitlines()[1:] == [
+        "  - samples.a: given twice (lines 2 and 4)",
+        "  - qc.min_genes: given twice (lines 7 and 8)",
+    ]

@@ -3,12 +3,15 @@ import shlex
 import sys
 from pathlib import Path
 
+from scsnake._yaml import read_yaml
 from scsnake.config import stage_params_json, validate_config
 from scsnake.errors import ConfigError
 from scsnake.stages import STAGES, enabled_side_stages, upstream
 from scsnake.stages._plots import figure_names
 
 try:
+    for path in workflow.overwrite_configfiles or []:
+        read_yaml(path)  # YAML loading keeps the last of repeated keys silently: refuse them
     CONFIG = validate_config(config, base_dir=Path.cwd())
 except ConfigError as err:
     sys.stderr.write(f"{err}\n")

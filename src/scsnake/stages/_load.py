@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, NonNegativeFloat, PositiveInt, field_validator, model_validator
 
+from .._matrix import check_counts
 from .._params import StageParams
 from ..errors import InputDataError
 
@@ -124,13 +125,30 @@ def load(sample: SampleSpec, params: LoadParams, *, name: str, random_state: int
     if adata.n_obs == 0 or adata.n_vars == 0:
         msg = f"sample {name!r}: {sample.input} holds an empty matrix ({adata.n_obs} cells × {adata.n_vars} genes)"
         raise InputDataError(msg)
+    _require_counts(adata, name, sample.input)
     if params.make_unique and not adata.var_names.is_unique:
         adata.var_names_make_unique()
     if not adata.obs_names.is_unique:
-        dup = adata.obs_names[adata.obs_names.duplicated()][:3].tolist()
-        msg = f"sample {name!r}: {sample.input} has duplicated cell names (e.g. {dup}); cell barcodes must be unique"
+        duplicated = adata.obs_names[adata.obs_names.duplicated()].unique()
+        msg = (
+            f"sample {name!r}: {sample.input} has {len(duplicated)} duplicated cell name(s) "
+            f"(e.g. {duplicated[:3].tolist()}); cell barcodes must be unique"
+        )
         raise InputDataError(msg)
     adata.obs["sample"] = pd.Categorical(np.repeat(name, adata.n_obs))
     for key, value in sample.metadata.items():
         adata.obs[key] = pd.Categorical(np.repeat(str(value), adata.n_obs)) if isinstance(value, str) else value
     return adata
+
+
+def _require_counts(adata: AnnData, name: str, source: str) -> None:
+    """Refuse a sample whose ``X`` is not raw counts: every stage after ``load`` assumes them."""
+    try:
+        check_counts(adata.X, where="X")
+    except InputDataError as err:
+        reason = str(err).split(", but ", 1)[-1].split("; pass", 1)[0]
+        msg = (
+            f"sample {name!r}: {source} does not hold raw counts: {reason}. The workflow starts from raw "
+            "counts (e.g. Cell Ranger's filtered_feature_bc_matrix); point the sample at them"
+        )
+        raise InputDataError(msg) from None
