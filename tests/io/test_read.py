@@ -72,7 +72,7 @@ def test_bad_format_and_unknown_option(tmp_path: Path) -> None:
     path = tmp_path / "x.h5ad"
     make_counts().write_h5ad(path)
     with pytest.raises(ParamError, match="format"):
-        read(path, format="loom")
+        read(path, format="excel")
     with pytest.raises(ParamError, match=r"genome is not an option of the h5ad reader \(allowed: backed\)"):
         read(path, genome="hg19")
 

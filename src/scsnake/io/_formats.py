@@ -34,7 +34,7 @@ __all__ = [
     "sparse_problem",
 ]
 
-Format = Literal["h5ad", "zarr", "10x_h5", "10x_mtx", "csv", "tsv", "txt", "mtx"]
+Format = Literal["h5ad", "zarr", "10x_h5", "10x_mtx", "csv", "tsv", "txt", "mtx", "loom"]
 
 #: Every format :func:`scsnake.io.read` accepts, with the paths it detects it from.
 FORMATS: dict[str, str] = {
@@ -46,6 +46,7 @@ FORMATS: dict[str, str] = {
     "tsv": ".tsv[.gz] or .tab[.gz]",
     "txt": ".txt[.gz] or .data (whitespace-separated)",
     "mtx": ".mtx[.gz]",
+    "loom": ".loom",
 }
 
 _SUFFIXES: dict[str, str] = {
@@ -58,6 +59,7 @@ _SUFFIXES: dict[str, str] = {
     ".txt": "txt",
     ".data": "txt",
     ".mtx": "mtx",
+    ".loom": "loom",
 }
 
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"

@@ -26,6 +26,7 @@ from ._formats import (
     io_registry_error,
     is_hdf5,
 )
+from ._loom import read_loom
 from ._tenx import read_10x_h5, read_10x_mtx, read_mtx
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ class ReadParams(StageParams):
 
     path: Path
     """File or directory to read."""
-    format: Literal["auto", "h5ad", "zarr", "10x_h5", "10x_mtx", "csv", "tsv", "txt", "mtx"] = "auto"
+    format: Literal["auto", "h5ad", "zarr", "10x_h5", "10x_mtx", "csv", "tsv", "txt", "mtx", "loom"] = "auto"
     """Input format; ``auto`` detects it from the path."""
 
 
@@ -312,6 +313,7 @@ _READERS: dict[str, Callable[..., AnnData]] = {
     "tsv": _text_reader("\t"),
     "txt": _text_reader(None),
     "mtx": read_mtx,
+    "loom": read_loom,
 }
 
 
@@ -323,10 +325,10 @@ def read(path: str | PathLike[str], *, format: Format | Literal["auto"] = "auto"
     ----------
     path
         ``.h5ad``, ``.zarr`` directory or ``.zarr.zip``, 10x ``.h5``, 10x mtx directory,
-        ``.csv``/``.tsv``/``.txt`` (optionally ``.gz``) or ``.mtx[.gz]``.
+        ``.csv``/``.tsv``/``.txt`` (optionally ``.gz``), ``.mtx[.gz]`` or ``.loom``.
     format
         Force a format: one of ``h5ad``, ``zarr``, ``10x_h5``, ``10x_mtx``, ``csv``, ``tsv``,
-        ``txt``, ``mtx``; ``auto`` detects it.
+        ``txt``, ``mtx``, ``loom``; ``auto`` detects it.
     **kwargs
         Passed to the format's reader (e.g. ``genome=`` for 10x h5, ``delimiter=`` for text).
 
