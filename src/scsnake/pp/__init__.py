@@ -1,10 +1,12 @@
-"""Preprocessing: QC, filtering, normalisation (total, Pearson residuals), HVGs, scaling, PCA, regress-out, ComBat, Scrublet, recipes."""
+"""Preprocessing: QC, filtering, normalisation (total, Pearson residuals), HVGs, scaling, PCA, regress-out, ComBat, Harmony, BBKNN, Scrublet, recipes."""
 
 from __future__ import annotations
 
 from ..neighbors import neighbors
+from ._bbknn import bbknn
 from ._combat import combat
 from ._filter import filter_cells, filter_genes
+from ._harmony import harmony_integrate
 from ._highly_variable_genes import highly_variable_genes
 from ._log1p import log1p
 from ._normalize_total import normalize_total
@@ -19,11 +21,13 @@ from ._sqrt import sqrt
 from ._subsample import downsample_counts, subsample
 
 __all__ = [
+    "bbknn",
     "calculate_qc_metrics",
     "combat",
     "downsample_counts",
     "filter_cells",
     "filter_genes",
+    "harmony_integrate",
     "highly_variable_genes",
     "log1p",
     "neighbors",
