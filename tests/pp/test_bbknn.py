@@ -234,20 +234,3 @@ def test_missing_batch_values() -> None:
     with pytest.raises(InputDataError, match=r"1 cell\(s\) have no batch in obs\['batch'\]"):
         ss.pp.bbknn(adata)
 
-
-@pytest.mark.slow
-@pytest.mark.parity
-def test_fuzzy_connectivities_equal_umap_learn() -> None:
-    umap_ = pytest.importorskip("umap.umap_")
-    rng = np.random.default_rng(2)
-    x = rng.normal(size=(80, 4))
-    d = np.sqrt(((x[:, None] - x[None]) ** 2).sum(-1))
-    idx = np.argsort(d, axis=1, kind="stable")[:, :8]
-    dist = np.take_along_axis(d, idx, axis=1).astype(np.float32)
-    for mix, local in ((1.0, 1.0), (0.3, 1.0), (1.0, 2.0), (0.6, 1.5)):
-        ours = fuzzy_connectivities(idx, dist, n_obs=80, set_op_mix_ratio=mix, local_connectivity=local)
-        theirs = umap_.fuzzy_simplicial_set(
-            sparse.coo_matrix(([], ([], [])), shape=(80, 1)), 8, None, None, knn_indices=idx, knn_dists=dist,
-            set_op_mix_ratio=mix, local_connectivity=local,
-        )[0]
-        np.testing.assert_allclose(ours.toarray(), theirs.toarray(), rtol=1e-6, atol=1e-7)
