@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ._cluster_sizes import cluster_sizes
 from ._dotplot import dotplot
 from ._embedding import diffmap, draw_graph, embedding, pca, tsne, umap
 from ._graph_plots import dendrogram, paga
@@ -21,6 +22,7 @@ from ._scatter import highest_expr_genes, scatter
 from ._violin import violin
 
 __all__ = [
+    "cluster_sizes",
     "dendrogram",
     "diffmap",
     "dotplot",

@@ -17,7 +17,17 @@ if TYPE_CHECKING:
 
     from ._grouped import Grouped, Span
 
-__all__ = ["colorbar_legend", "decorate", "draw_brackets", "draw_dendrogram", "frame", "group_bar"]
+__all__ = [
+    "colorbar_legend",
+    "decorate",
+    "draw_brackets",
+    "draw_colorbar",
+    "draw_dendrogram",
+    "frame",
+    "group_bar",
+    "label_grid",
+    "summary_frame",
+]
 
 
 def frame(
@@ -36,6 +46,30 @@ def frame(
     return fig, grid
 
 
+def summary_frame(
+    grouped: Grouped, *, swap_axes: bool, figsize: tuple[float, float] | None, cell: tuple[float, float],
+    legend: float, pad: tuple[float, float] = (1.0, 0.8), min_height: float = 2.6,
+) -> tuple[Figure, GridSpec]:
+    """The :func:`frame` of a groups × genes grid: ``cell`` inches per column and row, plus room
+    for labels (``pad``), brackets and the dendrogram, and a ``legend`` column."""
+    rows, cols = (grouped.genes, grouped.groups) if swap_axes else (grouped.groups, grouped.genes)
+    brackets, tree = bool(grouped.spans), grouped.dendrogram is not None
+    main_w = max(len(cols) * cell[0] + pad[0] + max(map(len, rows)) * 0.07, 2.0)
+    main_h = max(len(rows) * cell[1] + pad[1] + max(map(len, cols)) * 0.07, min_height)
+    top = 0.6 if (brackets and not swap_axes) else 0.8 if (tree and swap_axes) else 0.0
+    right = (0.25 + 0.07 * max(len(s[0]) for s in grouped.spans) if brackets else 0.0) if swap_axes else 0.8 * tree
+    return frame(main_w, main_h, top=top, right=right, legend=legend, figsize=figsize)
+
+
+def label_grid(ax: Axes, rows: list[str], cols: list[str], *, rotation: float = 90) -> None:
+    """Label the rows and columns of a grid whose cell ``(i, j)`` covers ``[j, j + 1) × [i, i + 1)``,
+    first row on top."""
+    ax.set_xticks(np.arange(len(cols)) + 0.5, cols, rotation=rotation, fontsize="small")
+    ax.set_yticks(np.arange(len(rows)) + 0.5, rows, fontsize="small")
+    ax.set_xlim(0, len(cols))
+    ax.set_ylim(len(rows), 0)
+
+
 def decorate(
     fig: Figure, grid: GridSpec, grouped: Grouped, *, swap_axes: bool, rotation: float | None = None
 ) -> None:
@@ -47,11 +81,7 @@ def decorate(
     n_groups = len(grouped.groups)
     if grouped.spans:
         ax = fig.add_subplot(grid[1, 1] if swap_axes else grid[0, 0])
-        draw_brackets(ax, grouped.spans, vertical=swap_axes, rotation=rotation)
-        if swap_axes:
-            ax.set_ylim(len(grouped.genes), 0)
-        else:
-            ax.set_xlim(0, len(grouped.genes))
+        draw_brackets(ax, grouped.spans, len(grouped.genes), vertical=swap_axes, rotation=rotation)
     if grouped.dendrogram is not None:
         ax = fig.add_subplot(grid[0, 0] if swap_axes else grid[1, 1])
         ticks = np.arange(n_groups) + 0.5
@@ -62,8 +92,9 @@ def decorate(
             ax.set_ylim(n_groups, 0)
 
 
-def draw_brackets(ax: Axes, spans: list[Span], *, vertical: bool, rotation: float | None = None) -> None:
-    """Labelled brackets over blocks of genes; gene ``i`` covers ``[i, i + 1)``."""
+def draw_brackets(ax: Axes, spans: list[Span], n_genes: int, *, vertical: bool, rotation: float | None = None) -> None:
+    """Labelled brackets over blocks of ``n_genes`` genes; gene ``i`` covers ``[i, i + 1)`` (top to bottom
+    when ``vertical``)."""
     for name, start, stop in spans:
         a, b = start + 0.2, stop - 0.2
         if vertical:
@@ -79,8 +110,10 @@ def draw_brackets(ax: Axes, spans: list[Span], *, vertical: bool, rotation: floa
     ax.set_axis_off()
     if vertical:
         ax.set_xlim(0, 1)
+        ax.set_ylim(n_genes, 0)
     else:
         ax.set_ylim(0, 1)
+        ax.set_xlim(0, n_genes)
 
 
 def draw_dendrogram(
@@ -140,8 +173,13 @@ def colorbar_legend(
 ) -> Axes:
     """A short horizontal colourbar near the top of the legend column."""
     cax = fig.add_subplot(spec.subgridspec(3, 1, height_ratios=[0.6, 0.22, 4])[1])
+    draw_colorbar(fig, cax, norm, cmap, title)
+    return cax
+
+
+def draw_colorbar(fig: Figure, cax: Axes, norm: mcolors.Normalize, cmap: mcolors.Colormap, title: str | None) -> None:
+    """A horizontal colourbar of ``norm`` and ``cmap`` in ``cax``, with small ticks and ``title``."""
     fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), cax=cax, orientation="horizontal")
     if title:
         cax.set_title(title, fontsize="small")
     cax.tick_params(labelsize="small")
-    return cax

@@ -6,20 +6,18 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import matplotlib as mpl
 import numpy as np
 from matplotlib import colors as mcolors
-from matplotlib.cm import ScalarMappable
 from pydantic import Field, NonNegativeFloat, PositiveFloat
 from pydantic.json_schema import SkipJsonSchema
 
-from scsnake._params import validated
 from scsnake.errors import ParamError
 
-from ._decorations import decorate, frame
+from ._decorations import decorate, draw_colorbar, label_grid, summary_frame
+from ._figure import finish, plot_function
 from ._grouped import SummaryParams, color_norm, fitted, lookup_table, prepare, scale
 from ._grouped import summaries as _summaries
-from ._style import closes_figures_on_error, finish
+from ._style import as_colormap
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -60,8 +58,7 @@ class DotplotParams(SummaryParams):
     """Title of the dot-size legend."""
 
 
-@validated(DotplotParams)
-@closes_figures_on_error
+@plot_function(DotplotParams)
 def dotplot(
     adata: AnnData,
     var_names: str | Sequence[str] | Mapping[str, str | Sequence[str]],
@@ -147,28 +144,21 @@ def dotplot(
         msg = f"dotplot: dot_min ({dot_min}) must be below dot_max ({dot_max})"
         raise ParamError(msg)
     sizes = {"dot_min": dot_min, "dot_max": dot_max, "smallest": smallest_dot, "largest": largest_dot, "exponent": size_exponent}
-    colormap = mpl.colormaps[cmap or "Reds"] if not isinstance(cmap, mcolors.Colormap) else cmap
+    colormap = as_colormap(cmap, "Reds")
     color_scale = fitted(color_norm(vmin, vmax, vcenter, norm), mean)
 
     rows, cols = (genes, groups) if swap_axes else (groups, genes)
-    brackets = bool(grouped.spans)
-    main_w = max(len(cols) * _CELL_W + 1.2 + max(map(len, rows)) * 0.07, 2.0)
-    main_h = max(len(rows) * _CELL_H + 1.0 + max(map(len, cols)) * 0.07, 3.2 - 0.6 * brackets)
-    top = 0.6 if (brackets and not swap_axes) else 0.8 if (grouped.dendrogram and swap_axes) else 0.0
-    label_w = 0.25 + 0.07 * max(len(s[0]) for s in grouped.spans) if brackets and swap_axes else 0.0
-    right = label_w if swap_axes else 0.8 if grouped.dendrogram else 0.0
-    fig, grid = frame(main_w, main_h, top=top, right=right, legend=_LEGEND_W, figsize=figsize)
+    fig, grid = summary_frame(
+        grouped, swap_axes=swap_axes, figsize=figsize, cell=(_CELL_W, _CELL_H), legend=_LEGEND_W, pad=(1.2, 1.0),
+        min_height=3.2 - 0.6 * bool(grouped.spans),
+    )  # fmt: skip
     ax = fig.add_subplot(grid[1, 0])
     values = (mean.T, frac.T) if swap_axes else (mean, frac)
     _dots(ax, *values, rows, cols, colormap, color_scale, sizes)
     decorate(fig, grid, grouped, swap_axes=swap_axes, rotation=var_group_rotation)
     legend = grid[:, 2].subgridspec(5, 1, height_ratios=[0.5, 1.1, 0.3, 0.25, 4])
     _size_legend(fig.add_subplot(legend[1]), sizes, size_title)
-    cbar_ax = fig.add_subplot(legend[3])
-    fig.colorbar(ScalarMappable(norm=color_scale, cmap=colormap), cax=cbar_ax, orientation="horizontal")
-    if colorbar_title:
-        cbar_ax.set_title(colorbar_title, fontsize="small")
-    cbar_ax.tick_params(labelsize="small")
+    draw_colorbar(fig, fig.add_subplot(legend[3]), color_scale, colormap, colorbar_title)
     if title is not None:
         fig.suptitle(title)
     return finish(fig, save=save, show=show, dpi=dpi)
@@ -199,10 +189,7 @@ def _dots(
         edgecolors="none",
         linewidths=0,
     )
-    ax.set_xticks(np.arange(len(cols)) + 0.5, cols, rotation=90, fontsize="small")
-    ax.set_yticks(np.arange(len(rows)) + 0.5, rows, fontsize="small")
-    ax.set_xlim(0, len(cols))
-    ax.set_ylim(len(rows), 0)  # first row on top
+    label_grid(ax, rows, cols)
     ax.tick_params(length=2)
     ax.set_axisbelow(True)
 

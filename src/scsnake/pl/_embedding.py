@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-import matplotlib as mpl
 import numpy as np
-import pandas as pd
 from matplotlib import colors as mcolors
-from matplotlib import patheffects
-from matplotlib import pyplot as plt
 from pydantic import PositiveFloat, PositiveInt
 from pydantic.json_schema import SkipJsonSchema
 
 from scsnake._matrix import close_matches
-from scsnake._params import StageParams, validated
 from scsnake.errors import MissingKeyError, ParamError
 
-from ._style import category_colors, closes_figures_on_error, finish, get_values, use_raw_default
+from ._figure import AxesOutputParams, check_one_panel, finish, plot_function
+from ._points import Coloring, LegendLoc, draw_points, panel_titles, point_panels, point_size
+from ._style import get_values, use_raw_default
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -29,16 +25,10 @@ if TYPE_CHECKING:
 
 __all__ = ["EmbeddingParams", "diffmap", "draw_graph", "embedding", "pca", "tsne", "umap"]
 
-LegendLoc = Literal[
-    "right margin", "on data", "none", "best", "upper right", "upper left", "lower left",
-    "lower right", "right", "center left", "center right", "lower center", "upper center", "center",
-]  # fmt: skip
-#: Panel size in inches; a right-margin legend or a colourbar widens a panel.
-_PANEL = 4.0
 _NAMES = {"umap": "UMAP", "pca": "PC", "tsne": "tSNE", "diffmap": "DC"}
 
 
-class EmbeddingParams(StageParams):
+class EmbeddingParams(AxesOutputParams):
     """Parameters of :func:`embedding` (and of the ``umap`` / ``pca`` wrappers)."""
 
     basis: str
@@ -85,18 +75,9 @@ class EmbeddingParams(StageParams):
     """Vertical space between panels (fraction of a panel)."""
     title: str | Sequence[str] | None = None
     """Panel title(s); default the key."""
-    show: bool | None = None
-    """Show the figure; None shows it on interactive backends unless it is saved."""
-    save: str | Path | None = None
-    """Write the figure here (``.png``, ``.pdf`` or ``.svg``) and close it."""
-    dpi: PositiveInt | None = None
-    """Resolution of the saved file (default ``rcParams["savefig.dpi"]``)."""
-    ax: SkipJsonSchema[Any] = None
-    """Draw a single panel into this Axes."""
 
 
-@validated(EmbeddingParams)
-@closes_figures_on_error
+@plot_function(EmbeddingParams)
 def embedding(
     adata: AnnData,
     basis: str,
@@ -161,57 +142,21 @@ def embedding(
     if not keys:
         msg = "color is an empty list; pass an obs column or gene, or None"
         raise ParamError(msg)
-    if ax is not None and len(keys) > 1:
-        msg = f"ax= draws one panel, but color has {len(keys)} keys"
-        raise ParamError(msg)
+    check_one_panel(ax, len(keys), f"color has {len(keys)} keys")
     raw = use_raw_default(adata, use_raw, layer)
     values = [(None, False) if k is None else get_values(adata, k, use_raw=raw, layer=layer) for k in keys]
-    titles = _titles(title, keys)
-    if ax is None:
-        legend = legend_loc == "right margin" and any(cat for _, cat in values)
-        colorbar = any(not cat and v is not None for v, cat in values)
-        extra = 1.6 if legend else 0.7 if colorbar else 0.0
-        fig, axes = _panel_grid(len(keys), ncols, extra=extra, wspace=wspace, hspace=hspace)
-    else:
-        fig, axes = ax.figure, [ax]
+    titles = panel_titles(title, keys)
+    fig, axes = point_panels(ax, values, legend_loc=legend_loc, ncols=ncols, wspace=wspace, hspace=hspace)
     xy = np.asarray(coords[:, list(dimensions)], dtype=np.float64)
-    size = min(120000 / max(adata.n_obs, 1), 200.0) if size is None else size
+    coloring = Coloring(
+        palette=palette, groups=groups, na_color=na_color, sort_order=sort_order, legend_loc=legend_loc,
+        fontsize=legend_fontsize, fontweight=legend_fontweight, outline=legend_fontoutline, cmap=cmap, vmin=vmin, vmax=vmax,
+    )  # fmt: skip
+    style = {"s": point_size(adata.n_obs, size), "linewidths": 0, "rasterized": True, "plotnonfinite": True}
     name = basis.removeprefix("X_")
     name = _NAMES.get(name, name.removeprefix("draw_graph_").upper() if name.startswith("draw_graph_") else name)
-    for key, (vals, categorical), panel_ax, panel_title in zip(keys, values, axes, titles, strict=True):
-        style = {"s": size, "linewidths": 0, "rasterized": True, "plotnonfinite": True}
-        if key is None:
-            panel_ax.scatter(xy[:, 0], xy[:, 1], c=na_color, **style)
-        elif categorical:
-            _categorical(
-                panel_ax,
-                adata,
-                key,
-                vals,
-                xy,
-                style,
-                palette=palette,
-                groups=groups,
-                na_color=na_color,
-                sort_order=sort_order,
-                legend_loc=legend_loc,
-                fontsize=legend_fontsize,
-                fontweight=legend_fontweight,
-                outline=legend_fontoutline,
-            )
-        else:
-            _continuous(
-                fig,
-                panel_ax,
-                vals,
-                xy,
-                style,
-                cmap=cmap,
-                na_color=na_color,
-                sort_order=sort_order,
-                vmin=vmin,
-                vmax=vmax,
-            )
+    for key, key_values, panel_ax, panel_title in zip(keys, values, axes, titles, strict=True):
+        draw_points(fig, panel_ax, adata, key, key_values, xy, style, coloring, plain=na_color)
         panel_ax.set_title(panel_title)
         panel_ax.set_xticks([])
         panel_ax.set_yticks([])
@@ -260,131 +205,3 @@ def _basis(adata: AnnData, basis: str) -> np.ndarray:
     hint = {"umap": "; run tl.umap first", "pca": "; run pp.pca first", "tsne": "; run tl.tsne first", "diffmap": "; run tl.diffmap first"}.get(basis.removeprefix("X_"), "")
     msg = f"basis {basis!r}: neither obsm[{basis!r}] nor obsm['X_{basis}'] exists{close_matches(basis, adata.obsm.keys())}{hint}"
     raise MissingKeyError(msg)
-
-
-def _titles(title: str | Sequence[str] | None, keys: list[str | None]) -> list[str]:
-    if title is None:
-        return ["" if k is None else k for k in keys]
-    titles = [title] if isinstance(title, str) else list(title)
-    if len(titles) != len(keys):
-        msg = f"title has {len(titles)} entries but there are {len(keys)} panels"
-        raise ParamError(msg)
-    return titles
-
-
-def _panel_grid(
-    n: int, ncols: int, *, extra: float, wspace: float | None, hspace: float
-) -> tuple[Figure, list[Axes]]:
-    n_cols = min(ncols, n)
-    n_rows = math.ceil(n / n_cols)
-    width = _PANEL + extra
-    fig = plt.figure(figsize=(n_cols * width, n_rows * _PANEL), layout="constrained")
-    fig.get_layout_engine().set(wspace=0.02 if wspace is None else wspace, hspace=hspace * 0.2)
-    axes = [fig.add_subplot(n_rows, n_cols, i + 1) for i in range(n)]
-    return fig, axes
-
-
-def _categorical(
-    ax: Axes,
-    adata: AnnData,
-    key: str,
-    vals: pd.Categorical,
-    xy: np.ndarray,
-    style: dict,
-    *,
-    palette: Any,
-    groups: Sequence[str] | None,
-    na_color: str,
-    sort_order: bool,
-    legend_loc: str | None,
-    fontsize: Any,
-    fontweight: Any,
-    outline: float | None,
-) -> None:
-    cats = [str(c) for c in vals.categories]
-    colors = category_colors(adata, key, cats, palette)
-    shown = cats if groups is None else [c for c in cats if c in set(map(str, groups))]
-    if groups is not None and not shown:
-        msg = f"groups={list(groups)!r}: none is a category of obs[{key!r}] (available: {', '.join(cats)})"
-        raise ParamError(msg)
-    shown_colors = [c if cat in shown else na_color for cat, c in zip(cats, colors, strict=True)]
-    lookup = mcolors.to_rgba_array([*shown_colors, na_color])
-    codes = np.asarray(vals.codes)
-    point_colors = lookup[codes]  # code -1 (NaN) picks na_color
-    missing = (codes < 0) | ~np.isin(codes, [cats.index(c) for c in shown])
-    order = np.argsort(~missing, kind="stable") if sort_order else slice(None)
-    ax.scatter(xy[order, 0], xy[order, 1], c=point_colors[order], **style)
-    if legend_loc in (None, "none"):
-        return
-    if legend_loc == "on data":
-        effects = None if outline is None else [patheffects.withStroke(linewidth=outline, foreground="w")]
-        frame = pd.DataFrame(xy, columns=["x", "y"])
-        frame["cat"] = np.where(missing, None, vals.astype(object))
-        for label, pos in frame.dropna().groupby("cat", sort=True)[["x", "y"]].median().iterrows():
-            ax.text(
-                pos["x"],
-                pos["y"],
-                str(label),
-                weight=fontweight,
-                fontsize=fontsize,
-                ha="center",
-                va="center",
-                path_effects=effects,
-            )
-        return
-    for cat in shown:
-        ax.scatter([], [], c=colors[cats.index(cat)], label=cat, s=40)
-    if (codes < 0).any():
-        ax.scatter([], [], c=na_color, label="NA", s=40)
-    n_entries = len(shown) + int((codes < 0).any())
-    if legend_loc == "right margin":
-        ax.legend(
-            frameon=False,
-            loc="center left",
-            bbox_to_anchor=(1, 0.5),
-            fontsize=fontsize,
-            ncol=1 if n_entries <= 14 else 2 if n_entries <= 30 else 3,
-            handletextpad=0.1,
-        )
-    else:
-        ax.legend(loc=legend_loc, fontsize=fontsize)
-
-
-def _limit(value: float | str | None, finite: np.ndarray) -> float | None:
-    if value is None or not isinstance(value, str):
-        return value
-    try:
-        q = float(value.removeprefix("p"))
-    except ValueError:
-        q = -1.0
-    if not value.startswith("p") or not 0 <= q <= 100:
-        msg = f"colour limit {value!r} must be a number or a percentile like 'p99'"
-        raise ParamError(msg)
-    return float(np.percentile(finite, q)) if finite.size else None
-
-
-def _continuous(
-    fig: Figure,
-    ax: Axes,
-    vals: np.ndarray,
-    xy: np.ndarray,
-    style: dict,
-    *,
-    cmap: Any,
-    na_color: str,
-    sort_order: bool,
-    vmin: Any,
-    vmax: Any,
-) -> None:
-    finite = np.isfinite(vals)
-    norm = mcolors.Normalize(_limit(vmin, vals[finite]), _limit(vmax, vals[finite]))
-    colormap = (
-        mpl.colormaps[cmap or mpl.rcParams["image.cmap"]] if not isinstance(cmap, mcolors.Colormap) else cmap
-    )
-    if (~finite).any():
-        ax.scatter(xy[~finite, 0], xy[~finite, 1], c=na_color, **style)
-    idx = np.flatnonzero(finite)
-    if sort_order:
-        idx = idx[np.argsort(vals[idx], kind="stable")]
-    points = ax.scatter(xy[idx, 0], xy[idx, 1], c=vals[idx], cmap=colormap, norm=norm, **style)
-    fig.colorbar(points, ax=ax, fraction=0.05, pad=0.02, aspect=30)

@@ -12,20 +12,18 @@ import numpy as np
 import pandas as pd
 from matplotlib import colors as mcolors
 from matplotlib import patheffects
-from matplotlib import pyplot as plt
 from matplotlib.collections import LineCollection
-from pydantic import NonNegativeFloat, PositiveFloat, PositiveInt
+from pydantic import NonNegativeFloat, PositiveFloat
 from pydantic.json_schema import SkipJsonSchema
 from scipy import sparse
 
 from scsnake._matrix import close_matches, get_obs_column
-from scsnake._params import StageParams, validated
 from scsnake._rng import as_seed
 from scsnake.errors import InputDataError, MissingKeyError, ParamError
 
 from ._decorations import draw_dendrogram
-from ._grouped import stored_colors
-from ._style import closes_figures_on_error, finish, get_values
+from ._figure import AxesOutputParams, check_one_panel, finish, one_axes, panels, plot_function
+from ._style import get_values, stored_colors
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -37,7 +35,7 @@ __all__ = ["DendrogramParams", "PagaParams", "dendrogram", "paga"]
 Layout = Literal["fr", "drl", "kk", "circle", "rt", "rt_circular"]
 
 
-class PagaParams(StageParams):
+class PagaParams(AxesOutputParams):
     """Parameters of :func:`paga`."""
 
     threshold: NonNegativeFloat | None = None
@@ -86,18 +84,9 @@ class PagaParams(StageParams):
     """Store the positions in ``uns["paga"]["pos"]``."""
     use_raw: bool = True
     """Read gene colours from ``raw`` when present."""
-    show: bool | None = None
-    """Show the figure; None shows it on interactive backends unless it is saved."""
-    save: str | Path | None = None
-    """Write the figure here (``.png``, ``.pdf`` or ``.svg``) and close it."""
-    dpi: PositiveInt | None = None
-    """Resolution of the saved file."""
-    ax: SkipJsonSchema[Any] = None
-    """Draw a single panel into this Axes."""
 
 
-@validated(PagaParams)
-@closes_figures_on_error
+@plot_function(PagaParams)
 def paga(
     adata: AnnData,
     *,
@@ -178,14 +167,8 @@ def paga(
     if len(titles) != len(keys):
         msg = f"title has {len(titles)} entries but there are {len(keys)} panels"
         raise ParamError(msg)
-    if ax is not None and len(keys) > 1:
-        msg = f"ax= draws one panel, but color has {len(keys)} keys"
-        raise ParamError(msg)
-    if ax is None:
-        fig = plt.figure(figsize=(4.6 * len(keys), 4), layout="constrained")
-        axes = [fig.add_subplot(1, len(keys), i + 1) for i in range(len(keys))]
-    else:
-        fig, axes = ax.figure, [ax]
+    check_one_panel(ax, len(keys), f"color has {len(keys)} keys")
+    fig, axes = panels(ax, len(keys), len(keys), (4.6, 4))
     sizes = np.asarray(adata.uns.get(f"{groups_key}_sizes", np.ones(len(cats))), dtype=float)
     sizes = 2000 / (np.sqrt(len(cats)) + 10) * node_size_scale * (sizes / np.median(sizes)) ** node_size_power
     base_width = edge_width_scale * 5 * mpl.rcParams["lines.linewidth"]
@@ -316,7 +299,7 @@ def _nodes(
     ax.legend(frameon=False, loc="center left", bbox_to_anchor=(1, 0.5), fontsize="small")
 
 
-class DendrogramParams(StageParams):
+class DendrogramParams(AxesOutputParams):
     """Parameters of :func:`dendrogram`."""
 
     groupby: str
@@ -327,18 +310,9 @@ class DendrogramParams(StageParams):
     """Where the root is drawn."""
     remove_labels: bool = False
     """Hide the group names."""
-    show: bool | None = None
-    """Show the figure; None shows it on interactive backends unless it is saved."""
-    save: str | Path | None = None
-    """Write the figure here (``.png``, ``.pdf`` or ``.svg``) and close it."""
-    dpi: PositiveInt | None = None
-    """Resolution of the saved file."""
-    ax: SkipJsonSchema[Any] = None
-    """Draw into this Axes."""
 
 
-@validated(DendrogramParams)
-@closes_figures_on_error
+@plot_function(DendrogramParams)
 def dendrogram(
     adata: AnnData,
     groupby: str,
@@ -377,13 +351,10 @@ def dendrogram(
         msg = f"uns[{key!r}] holds no dendrogram (no 'dendrogram_info'); run tl.dendrogram again"
         raise InputDataError(msg)
     info = adata.uns[key]["dendrogram_info"]
-    if ax is None:
-        n = len(info["ivl"])
-        long = max((len(str(v)) for v in info["ivl"]), default=1) * 0.08
-        size = (max(3.0, 0.35 * n + 1), 2.5 + long) if orientation in ("top", "bottom") else (2.5 + long, max(3.0, 0.3 * n + 1))
-        fig, ax = plt.subplots(figsize=size, layout="constrained")
-    else:
-        fig = ax.figure
+    n = len(info["ivl"])
+    long = max((len(str(v)) for v in info["ivl"]), default=1) * 0.08
+    size = (max(3.0, 0.35 * n + 1), 2.5 + long) if orientation in ("top", "bottom") else (2.5 + long, max(3.0, 0.3 * n + 1))
+    fig, ax = one_axes(ax, size)
     draw_dendrogram(ax, info, orientation=orientation, remove_labels=remove_labels)
     return finish(fig, save=save, show=show, dpi=dpi)
 

@@ -10,8 +10,6 @@ import copy
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -21,10 +19,10 @@ from pydantic import PositiveInt
 from pydantic.json_schema import SkipJsonSchema
 
 from scsnake._matrix import close_matches, get_obs_column
-from scsnake._params import StageParams
 from scsnake.errors import InputDataError, MissingKeyError, ParamError
 
-from ._style import category_colors, default_palette, gene_columns, gene_index, use_raw_default
+from ._figure import OutputParams
+from ._style import default_palette, gene_columns, gene_index, stored_colors, symbols_column, use_raw_default
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -41,7 +39,6 @@ __all__ = [
     "lookup_table",
     "prepare",
     "scale",
-    "stored_colors",
     "summaries",
 ]
 
@@ -49,7 +46,7 @@ VarNames = str | Sequence[str] | Mapping[str, str | Sequence[str]]
 Span = tuple[str, int, int]  # label, first gene, last gene + 1
 
 
-class GroupedParams(StageParams):
+class GroupedParams(OutputParams):
     """Keywords shared by the plots of genes by groups (tracksplot has just these)."""
 
     var_names: VarNames
@@ -72,12 +69,6 @@ class GroupedParams(StageParams):
     """Read genes from this layer."""
     figsize: tuple[float, float] | None = None
     """Figure size in inches (default from the number of genes and groups)."""
-    show: bool | None = None
-    """Show the figure; None shows it on interactive backends unless it is saved."""
-    save: str | Path | None = None
-    """Write the figure here (``.png``, ``.pdf`` or ``.svg``) and close it."""
-    dpi: PositiveInt | None = None
-    """Resolution of the saved file."""
 
 
 class ScaledParams(GroupedParams):
@@ -273,10 +264,7 @@ def _symbols_to_names(adata: AnnData, genes: list[str], gene_symbols: str | None
     if gene_symbols is None:
         return genes
     var = adata.raw.var if use_raw else adata.var
-    if gene_symbols not in var.columns:
-        msg = f"gene_symbols={gene_symbols!r} is not a var column{close_matches(gene_symbols, var.columns)}"
-        raise MissingKeyError(msg)
-    lookup = pd.Series(var.index, index=var[gene_symbols].astype(str))
+    lookup = pd.Series(var.index, index=symbols_column(var, gene_symbols).astype(str))
     lookup = lookup[~lookup.index.duplicated()]
     missing = [g for g in genes if g not in lookup.index]
     if missing:
@@ -300,16 +288,6 @@ def _dendrogram_entry(adata: AnnData, keys: list[str], dendrogram: bool | str) -
         msg = f"uns[{key!r}] was computed for groupby {stored_by}, not {keys}; run tl.dendrogram(adata, {'_'.join(keys)!r})"
         raise InputDataError(msg)
     return entry
-
-
-def stored_colors(adata: AnnData, key: str, categories: Sequence[str], palette: Any = None) -> list[str]:
-    """:func:`~scsnake.pl._style.category_colors`, except that a view's ``uns`` is left alone.
-
-    Writing colours into a view would turn it into a copy (anndata warns); for a view the
-    colours are worked out the same way but not stored.
-    """
-    target = SimpleNamespace(uns=dict(adata.uns)) if adata.is_view else adata
-    return category_colors(target, key, categories, palette)  # type: ignore[arg-type]
 
 
 def group_colors(adata: AnnData, grouped: Grouped) -> list[str]:

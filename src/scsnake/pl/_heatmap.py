@@ -6,20 +6,17 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-import matplotlib as mpl
 import numpy as np
 from matplotlib import colors as mcolors
 from matplotlib import pyplot as plt
 
-from scsnake._params import validated
-
 from ._decorations import draw_brackets, draw_dendrogram, group_bar
+from ._figure import finish, plot_function
 from ._grouped import GroupedParams, ScaledParams, color_norm, fitted, group_colors, prepare, scale
-from ._style import closes_figures_on_error, finish
+from ._style import as_colormap
 
 if TYPE_CHECKING:
     from anndata import AnnData
-    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 __all__ = ["HeatmapParams", "TracksplotParams", "heatmap", "tracksplot"]
@@ -38,8 +35,7 @@ class TracksplotParams(GroupedParams):
     """Parameters of :func:`tracksplot` (see :class:`~scsnake.pl._grouped.GroupedParams`)."""
 
 
-@validated(HeatmapParams)
-@closes_figures_on_error
+@plot_function(HeatmapParams)
 def heatmap(
     adata: AnnData,
     var_names: str | Sequence[str] | Mapping[str, str | Sequence[str]],
@@ -103,7 +99,7 @@ def heatmap(
     values = scale(grouped.x[order], standard_scale)
     counts, colors, genes = grouped.counts(), group_colors(adata, grouped), grouped.genes
     labels = len(genes) <= 50 if show_gene_labels is None else show_gene_labels
-    colormap = cmap if isinstance(cmap, mcolors.Colormap) else mpl.colormaps[cmap or mpl.rcParams["image.cmap"]]
+    colormap = as_colormap(cmap)
     color_scale = fitted(color_norm(vmin, vmax, vcenter, norm), values)
     tree, brackets = grouped.dendrogram is not None, bool(grouped.spans)
     label_w = 0.1 + 0.07 * max(len(g) for g in grouped.groups)
@@ -148,7 +144,7 @@ def heatmap(
         draw_dendrogram(fig.add_subplot(spec, **{share: ax}), grouped.dendrogram, orientation=orientation, ticks=centres)
     if brackets:
         spec, vertical = slots["brackets"]
-        _brackets(fig.add_subplot(spec), grouped.spans, len(genes), vertical=vertical, rotation=var_group_rotation)
+        draw_brackets(fig.add_subplot(spec), grouped.spans, len(genes), vertical=vertical, rotation=var_group_rotation)
     ax.tick_params(**({"bottom": False, "labelbottom": False} if swap_axes else {"left": False, "labelleft": False}))
     holder = fig.add_subplot(cbar_spec)  # a nested gridspec here can collapse the constrained layout
     holder.set_axis_off()
@@ -158,16 +154,7 @@ def heatmap(
     return finish(fig, save=save, show=show, dpi=dpi)
 
 
-def _brackets(ax: Axes, spans: list, n: int, *, vertical: bool, rotation: float | None) -> None:
-    draw_brackets(ax, spans, vertical=vertical, rotation=rotation)
-    if vertical:
-        ax.set_ylim(n, 0)
-    else:
-        ax.set_xlim(0, n)
-
-
-@validated(TracksplotParams)
-@closes_figures_on_error
+@plot_function(TracksplotParams)
 def tracksplot(
     adata: AnnData,
     var_names: str | Sequence[str] | Mapping[str, str | Sequence[str]],
@@ -244,5 +231,5 @@ def tracksplot(
     if tree:
         draw_dendrogram(fig.add_subplot(grid[0, 0], sharex=first), grouped.dendrogram, orientation="top", ticks=centres)
     if brackets:
-        _brackets(fig.add_subplot(grid[1, 1]), grouped.spans, len(genes), vertical=True, rotation=None)
+        draw_brackets(fig.add_subplot(grid[1, 1]), grouped.spans, len(genes), vertical=True)
     return finish(fig, save=save, show=show, dpi=dpi)

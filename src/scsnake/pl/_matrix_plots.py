@@ -12,17 +12,15 @@ from matplotlib import colors as mcolors
 from pydantic import NonNegativeFloat, PositiveFloat
 from pydantic.json_schema import SkipJsonSchema
 
-from scsnake._params import validated
-
-from ._decorations import colorbar_legend, decorate, frame
-from ._grouped import Grouped, SummaryParams, color_norm, fitted, lookup_table, prepare, scale, summaries
-from ._style import _palette_colors, closes_figures_on_error, finish
-from ._violin import _draw
+from ._decorations import colorbar_legend, decorate, label_grid, summary_frame
+from ._figure import finish, plot_function
+from ._grouped import SummaryParams, color_norm, fitted, lookup_table, prepare, scale, summaries
+from ._style import as_colormap, palette_colors
+from ._violin import draw_violins
 
 if TYPE_CHECKING:
     from anndata import AnnData
     from matplotlib.figure import Figure
-    from matplotlib.gridspec import GridSpec
 
 __all__ = ["MatrixplotParams", "StackedViolinParams", "matrixplot", "stacked_violin"]
 
@@ -61,16 +59,6 @@ class StackedViolinParams(SummaryParams):
     """Show the y range of each row."""
 
 
-def _layout(grouped: Grouped, *, swap_axes: bool, figsize: Any, cell: tuple[float, float]) -> tuple[Figure, GridSpec]:
-    rows, cols = (grouped.genes, grouped.groups) if swap_axes else (grouped.groups, grouped.genes)
-    brackets, tree = bool(grouped.spans), grouped.dendrogram is not None
-    main_w = max(len(cols) * cell[0] + 1.0 + max(map(len, rows)) * 0.07, 2.0)
-    main_h = max(len(rows) * cell[1] + 0.8 + max(map(len, cols)) * 0.07, 2.6)
-    top = 0.6 if (brackets and not swap_axes) else 0.8 if (tree and swap_axes) else 0.0
-    right = (0.25 + 0.07 * max(len(s[0]) for s in grouped.spans) if brackets else 0.0) if swap_axes else 0.8 * tree
-    return frame(main_w, main_h, top=top, right=right, legend=_LEGEND_W, figsize=figsize)
-
-
 def _row_colors(palette: str, n: int) -> list[str]:
     """One colour, or the first ``n`` of a qualitative palette (as seaborn's), else spread over a colormap."""
     if mcolors.is_color_like(palette):
@@ -78,15 +66,10 @@ def _row_colors(palette: str, n: int) -> list[str]:
     cmap = mpl.colormaps.get(palette)
     if isinstance(cmap, mcolors.ListedColormap) and cmap.N <= 20:
         return [mcolors.to_hex(cmap(i % cmap.N)) for i in range(n)]
-    return _palette_colors(palette, [str(i) for i in range(n)])
+    return palette_colors(palette, [str(i) for i in range(n)])
 
 
-def _colormap(cmap: Any) -> mcolors.Colormap:
-    return cmap if isinstance(cmap, mcolors.Colormap) else mpl.colormaps[cmap or mpl.rcParams["image.cmap"]]
-
-
-@validated(MatrixplotParams)
-@closes_figures_on_error
+@plot_function(MatrixplotParams)
 def matrixplot(
     adata: AnnData,
     var_names: str | Sequence[str] | Mapping[str, str | Sequence[str]],
@@ -151,14 +134,11 @@ def matrixplot(
         values = lookup_table(values_df, grouped.groups, grouped.genes, what="values_df")
     rows, cols = (grouped.genes, grouped.groups) if swap_axes else (grouped.groups, grouped.genes)
     values = values.T if swap_axes else values
-    colormap, color_scale = _colormap(cmap), fitted(color_norm(vmin, vmax, vcenter, norm), values)
-    fig, grid = _layout(grouped, swap_axes=swap_axes, figsize=figsize, cell=(0.35, 0.35))
+    colormap, color_scale = as_colormap(cmap), fitted(color_norm(vmin, vmax, vcenter, norm), values)
+    fig, grid = summary_frame(grouped, swap_axes=swap_axes, figsize=figsize, cell=(0.35, 0.35), legend=_LEGEND_W)
     ax = fig.add_subplot(grid[1, 0])
     ax.pcolormesh(values, cmap=colormap, norm=color_scale, edgecolors="gray", linewidth=0.1)
-    ax.set_xticks(np.arange(len(cols)) + 0.5, cols, rotation=90, fontsize="small")
-    ax.set_yticks(np.arange(len(rows)) + 0.5, rows, fontsize="small")
-    ax.set_xlim(0, len(cols))
-    ax.set_ylim(len(rows), 0)  # first group on top
+    label_grid(ax, rows, cols)
     for spine in ax.spines.values():
         spine.set_linewidth(1.5)
     decorate(fig, grid, grouped, swap_axes=swap_axes, rotation=var_group_rotation)
@@ -168,8 +148,7 @@ def matrixplot(
     return finish(fig, save=save, show=show, dpi=dpi)
 
 
-@validated(StackedViolinParams)
-@closes_figures_on_error
+@plot_function(StackedViolinParams)
 def stacked_violin(
     adata: AnnData,
     var_names: str | Sequence[str] | Mapping[str, str | Sequence[str]],
@@ -245,20 +224,17 @@ def stacked_violin(
         cells = [list(column) for column in zip(*cells, strict=True)]
     medians = np.array([[np.median(c) if c.size else np.nan for c in row] for row in cells])
     rows, cols = (grouped.genes, grouped.groups) if swap_axes else (grouped.groups, grouped.genes)
-    colormap, color_scale = _colormap(cmap), fitted(color_norm(vmin, vmax, vcenter, norm), medians)
+    colormap, color_scale = as_colormap(cmap), fitted(color_norm(vmin, vmax, vcenter, norm), medians)
     row_colors = None if row_palette is None else _row_colors(row_palette, len(rows))
-    fig, grid = _layout(grouped, swap_axes=swap_axes, figsize=figsize, cell=(0.45, 0.5))
+    fig, grid = summary_frame(grouped, swap_axes=swap_axes, figsize=figsize, cell=(0.45, 0.5), legend=_LEGEND_W)
     main = fig.add_subplot(grid[1, 0])  # labels and frame; each row is an inset
-    main.set_xticks(np.arange(len(cols)) + 0.5, cols, fontsize="small", rotation=90 * (max(map(len, cols)) > 2))
-    main.set_yticks(np.arange(len(rows)) + 0.5, rows, fontsize="small")
-    main.set_xlim(0, len(cols))
-    main.set_ylim(len(rows), 0)
+    label_grid(main, rows, cols, rotation=90 * (max(map(len, cols)) > 2))
     main.patch.set_alpha(0)
     rng = np.random.default_rng(0)
     for r, row in enumerate(cells):
         ax = main.inset_axes((0, 1 - (r + 1) / len(rows), 1, 1 / len(rows)))
         fills = [row_colors[r]] * len(cols) if row_colors else [mcolors.to_hex(colormap(color_scale(m))) for m in medians[r]]
-        _draw(ax, row, cols, fills, density_norm=density_norm, strip=False, jitter=0.0, size=size, rng=rng)
+        draw_violins(ax, row, cols, fills, density_norm=density_norm, strip=False, jitter=0.0, size=size, rng=rng)
         if stripplot:
             spread = 0.2 if jitter is True else float(jitter)
             for c, values in enumerate(row):

@@ -14,12 +14,11 @@ from pydantic import PositiveInt
 from pydantic.json_schema import SkipJsonSchema
 
 from scsnake._matrix import close_matches
-from scsnake._params import StageParams, validated
 from scsnake.errors import InputDataError, MissingKeyError, ParamError
 
-from ._grouped import stored_colors
-from ._style import closes_figures_on_error, finish
-from ._violin import _draw
+from ._figure import OutputParams, finish, plot_function
+from ._style import stored_colors
+from ._violin import draw_violins
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -38,16 +37,7 @@ __all__ = [
 ]
 
 
-class _Output(StageParams):
-    show: bool | None = None
-    """Show the figure; None shows it on interactive backends unless it is saved."""
-    save: str | Path | None = None
-    """Write the figure here (``.png``, ``.pdf`` or ``.svg``) and close it."""
-    dpi: PositiveInt | None = None
-    """Resolution of the saved file."""
-
-
-class HighlyVariableGenesParams(_Output):
+class HighlyVariableGenesParams(OutputParams):
     """Parameters of :func:`highly_variable_genes`."""
 
     log: bool = False
@@ -56,8 +46,7 @@ class HighlyVariableGenesParams(_Output):
     """Mark ``var["highly_variable"]`` (False: the older ``gene_subset`` column)."""
 
 
-@validated(HighlyVariableGenesParams)
-@closes_figures_on_error
+@plot_function(HighlyVariableGenesParams)
 def highly_variable_genes(
     adata: AnnData | pd.DataFrame,
     *,
@@ -141,7 +130,7 @@ def _ranking(
         ax.set_xlabel("ranking")
 
 
-class PcaVarianceRatioParams(_Output):
+class PcaVarianceRatioParams(OutputParams):
     """Parameters of :func:`pca_variance_ratio`."""
 
     n_pcs: PositiveInt = 30
@@ -150,8 +139,7 @@ class PcaVarianceRatioParams(_Output):
     """Show the natural log of the ratios (as scanpy)."""
 
 
-@validated(PcaVarianceRatioParams)
-@closes_figures_on_error
+@plot_function(PcaVarianceRatioParams)
 def pca_variance_ratio(
     adata: AnnData,
     n_pcs: int = 30,
@@ -188,7 +176,7 @@ def pca_variance_ratio(
     return finish(fig, save=save, show=show, dpi=dpi)
 
 
-class PcaLoadingsParams(_Output):
+class PcaLoadingsParams(OutputParams):
     """Parameters of :func:`pca_loadings`."""
 
     components: str | Sequence[int] | None = None
@@ -199,8 +187,7 @@ class PcaLoadingsParams(_Output):
     """Genes per PC (default: 30, at most all)."""
 
 
-@validated(PcaLoadingsParams)
-@closes_figures_on_error
+@plot_function(PcaLoadingsParams)
 def pca_loadings(
     adata: AnnData,
     components: str | Sequence[int] | None = None,
@@ -250,7 +237,7 @@ def pca_loadings(
     return finish(fig, save=save, show=show, dpi=dpi)
 
 
-class QcOverviewParams(_Output):
+class QcOverviewParams(OutputParams):
     """Parameters of :func:`qc_overview`."""
 
     keys: str | Sequence[str] = ("n_genes_by_counts", "total_counts", "pct_counts_mt")
@@ -267,8 +254,7 @@ class QcOverviewParams(_Output):
     """Logarithmic value axes."""
 
 
-@validated(QcOverviewParams)
-@closes_figures_on_error
+@plot_function(QcOverviewParams)
 def qc_overview(
     adata: AnnData,
     *,
@@ -334,7 +320,7 @@ def qc_overview(
                 _histograms(ax, tables, key, bins, log)
                 ax.set_title(key, fontsize="medium")
                 lines, span = ax.axvline, ax.axvspan
-            lo_view, hi_view = ax.get_ylim() if groupby else ax.get_xlim()
+            lo_view, hi_view = _view_with(ax.get_ylim() if groupby else ax.get_xlim(), (low, high), log=log)
             for limit, (a, b) in ((low, (lo_view, low)), (high, (high, hi_view))):
                 if limit is not None:
                     lines(limit, color="tab:red", ls="--", lw=1)
@@ -344,6 +330,19 @@ def qc_overview(
         n_before = len(tables["before"])
         fig.suptitle(f"{adata.n_obs} of {n_before} cells kept ({adata.n_obs / max(n_before, 1):.0%})", fontsize="medium")
     return finish(fig, save=save, show=show, dpi=dpi)
+
+
+def _view_with(view: tuple[float, float], limits: tuple[float | None, float | None], *, log: bool) -> tuple[float, float]:
+    """The axis range ``view`` widened so that every threshold in ``limits`` is inside it."""
+    lo, hi = view
+    shown = [x for x in limits if x is not None and (x > 0 or not log)]
+    if not shown:
+        return lo, hi
+    if log:
+        pad = (np.log10(hi) - np.log10(lo)) * 0.03
+        return min(lo, 10 ** (np.log10(min(shown)) - pad)), max(hi, 10 ** (np.log10(max(shown)) + pad))
+    pad = (hi - lo) * 0.03
+    return min(lo, min(shown) - pad), max(hi, max(shown) + pad)
 
 
 def _histograms(ax: Axes, tables: dict[str, pd.DataFrame], key: str, bins: int, log: bool) -> None:
@@ -372,7 +371,7 @@ def _violins(ax: Axes, adata: AnnData, obs: pd.DataFrame, key: str, groupby: str
     colors = stored_colors(adata, groupby, cats)
     labels = obs[groupby].astype(str).to_numpy()
     values = obs[key].to_numpy(dtype=float)
-    _draw(
+    draw_violins(
         ax, [values[labels == c] for c in cats], cats, colors, density_norm="width", strip=True,
         jitter=0.2, size=0.5, rng=np.random.default_rng(0),
     )  # fmt: skip

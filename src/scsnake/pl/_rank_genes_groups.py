@@ -3,28 +3,23 @@
 from __future__ import annotations
 
 import math
-import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import pandas as pd
 from matplotlib import pyplot as plt
 from pydantic import PositiveInt
 from pydantic.json_schema import SkipJsonSchema
 
-from scsnake._matrix import close_matches
-from scsnake._params import StageParams, validated
-from scsnake.errors import DataWarning, InputDataError, MissingKeyError, ParamError
+from scsnake._params import validated
+from scsnake.errors import MissingKeyError, ParamError
 
 from ._dotplot import dotplot
+from ._figure import OutputParams, finish, plot_function
 from ._heatmap import heatmap, tracksplot
+from ._markers import gene_labels, marker_genes, result, result_groups, result_table, values_table
 from ._matrix_plots import matrixplot, stacked_violin
-from ._style import (
-    closes_figures_on_error,
-    finish,
-)
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -43,51 +38,7 @@ __all__ = [
 ValuesToPlot = Literal["scores", "logfoldchanges", "pvals", "pvals_adj", "log10_pvals", "log10_pvals_adj"]
 
 
-def _entry(adata: AnnData, key: str | None) -> tuple[str, Mapping[str, Any]]:
-    key = "rank_genes_groups" if key is None else key
-    if key not in adata.uns:
-        msg = f"uns[{key!r}] not found{close_matches(key, adata.uns.keys())}; run tl.rank_genes_groups first"
-        raise MissingKeyError(msg)
-    return key, adata.uns[key]
-
-
-def _table(entry: Mapping[str, Any], field: str, key: str) -> pd.DataFrame:
-    """One result field as a DataFrame with a column per group (rank order down the rows)."""
-    if field not in entry:
-        msg = f"uns[{key!r}] has no {field!r} (fields: {', '.join(map(str, entry.keys()))})"
-        raise MissingKeyError(msg)
-    value = entry[field]
-    if isinstance(value, pd.DataFrame):
-        return value.reset_index(drop=True)
-    if getattr(getattr(value, "dtype", None), "names", None):
-        return pd.DataFrame({name: np.asarray(value[name]) for name in value.dtype.names})
-    if isinstance(value, Mapping):
-        return pd.DataFrame({str(k): np.asarray(v) for k, v in value.items()})
-    msg = f"uns[{key!r}][{field!r}] is a {type(value).__name__}; expected a record array with a field per group"
-    raise InputDataError(msg)
-
-
-def _groups(names: pd.DataFrame, groups: str | Sequence[str] | None, key: str) -> list[str]:
-    available = [str(c) for c in names.columns]
-    chosen = available if groups is None else [groups] if isinstance(groups, str) else [str(g) for g in groups]
-    unknown = [g for g in chosen if g not in available]
-    if unknown:
-        msg = f"group {unknown[0]!r} is not in uns[{key!r}]{close_matches(unknown[0], available)}"
-        raise MissingKeyError(msg)
-    return chosen
-
-
-def _symbols(adata: AnnData, entry: Mapping[str, Any], names: Sequence[str], gene_symbols: str | None) -> list[str]:
-    if gene_symbols is None:
-        return [str(n) for n in names]
-    var = adata.raw.var if adata.raw is not None and entry.get("params", {}).get("use_raw") else adata.var
-    if gene_symbols not in var.columns:
-        msg = f"gene_symbols={gene_symbols!r} is not a var column{close_matches(gene_symbols, var.columns)}"
-        raise MissingKeyError(msg)
-    return [str(s) for s in var[gene_symbols].reindex(list(names)).fillna("")]
-
-
-class RankGenesGroupsParams(StageParams):
+class RankGenesGroupsParams(OutputParams):
     """Parameters of :func:`rank_genes_groups`."""
 
     groups: str | Sequence[str] | None = None
@@ -104,18 +55,11 @@ class RankGenesGroupsParams(StageParams):
     """Panels per row."""
     sharey: bool = True
     """One y range for all panels."""
-    show: bool | None = None
-    """Show the figure; None shows it on interactive backends unless it is saved."""
-    save: str | Path | None = None
-    """Write the figure here (``.png``, ``.pdf`` or ``.svg``) and close it."""
-    dpi: PositiveInt | None = None
-    """Resolution of the saved file."""
     ax: SkipJsonSchema[Any] = None
     """Draw the panels into the area of this Axes."""
 
 
-@validated(RankGenesGroupsParams)
-@closes_figures_on_error
+@plot_function(RankGenesGroupsParams)
 def rank_genes_groups(
     adata: AnnData,
     groups: str | Sequence[str] | None = None,
@@ -146,9 +90,9 @@ def rank_genes_groups(
     -------
     The :class:`~matplotlib.figure.Figure`; nothing in ``adata`` is changed.
     """
-    key, entry = _entry(adata, key)
-    names, scores = _table(entry, "names", key), _table(entry, "scores", key)
-    chosen = _groups(names, groups, key)
+    key, entry = result(adata, key)
+    names, scores = result_table(entry, "names", key), result_table(entry, "scores", key)
+    chosen = result_groups(names, groups, key)
     reference = str(entry.get("params", {}).get("reference", "rest"))
     n_cols = min(ncols, len(chosen))
     n_rows = math.ceil(len(chosen) / n_cols)
@@ -164,7 +108,7 @@ def rank_genes_groups(
         panel = fig.add_subplot(grid[i], sharey=axes[0] if axes and sharey else None)
         axes.append(panel)
         values = scores[group].to_numpy(dtype=float)[:n_genes]
-        labels = _symbols(adata, entry, names[group].to_numpy()[:n_genes], gene_symbols)
+        labels = gene_labels(adata, entry, names[group].to_numpy()[:n_genes], gene_symbols)
         for rank, (label, value) in enumerate(zip(labels, values, strict=True)):
             panel.text(rank, value, label, rotation="vertical", va="bottom", ha="center", fontsize=fontsize)
         panel.set_xlim(-0.9, n_genes - 0.1)
@@ -183,7 +127,7 @@ def rank_genes_groups(
     return finish(fig, save=save, show=show, dpi=dpi)
 
 
-class RankGenesGroupsGroupedParams(StageParams):
+class RankGenesGroupsGroupedParams(OutputParams):
     """Parameters of the ``rank_genes_groups_*`` grouped plots (other keywords go to the plot)."""
 
     groups: str | Sequence[str] | None = None
@@ -200,12 +144,6 @@ class RankGenesGroupsGroupedParams(StageParams):
     """Only genes with a larger log fold change."""
     key: str | None = None
     """uns key of the result (default ``"rank_genes_groups"``)."""
-    show: bool | None = None
-    """Show the figure; None shows it on interactive backends unless it is saved."""
-    save: str | Path | None = None
-    """Write the figure here (``.png``, ``.pdf`` or ``.svg``) and close it."""
-    dpi: PositiveInt | None = None
-    """Resolution of the saved file."""
 
 
 class RankGenesGroupsValuesParams(RankGenesGroupsGroupedParams):
@@ -220,34 +158,22 @@ def _grouped_plot(
     gene_symbols: str | None, min_logfoldchange: float | None, key: str | None, values_to_plot: str | None = None,
     kwds: dict[str, Any],
 ) -> Figure:  # fmt: skip
-    key, entry = _entry(adata, key)
-    names = _table(entry, "names", key)
-    chosen = _groups(names, groups, key)
+    key, entry = result(adata, key)
+    names = result_table(entry, "names", key)
+    chosen = result_groups(names, groups, key)
     groupby = str(entry.get("params", {}).get("groupby")) if groupby is None else groupby
     if var_names is not None and n_genes is not None:
         msg = "n_genes and var_names are mutually exclusive; pass one of them"
         raise ParamError(msg)
     if var_names is None:
-        n = 10 if n_genes is None else n_genes
-        lfc = _table(entry, "logfoldchanges", key) if min_logfoldchange is not None else None
-        var_names = {}
-        for group in chosen:
-            ranked = names[group]
-            if lfc is not None:
-                ranked = ranked[lfc[group].to_numpy(dtype=float) > min_logfoldchange]
-            ranked = _symbols(adata, entry, ranked[ranked.notna()].tolist(), gene_symbols)
-            top = ranked[n:] if n < 0 else ranked[:n]
-            if top:
-                var_names[group] = top
-            else:
-                warnings.warn(f"no genes found for group {group!r}", DataWarning, stacklevel=3)
-        if not var_names:
-            msg = f"no genes to plot: no group of uns[{key!r}] has genes passing min_logfoldchange={min_logfoldchange}"
-            raise InputDataError(msg)
+        var_names = marker_genes(
+            adata, entry, key, names, chosen, n_genes=10 if n_genes is None else n_genes, gene_symbols=gene_symbols,
+            min_logfoldchange=min_logfoldchange,
+        )  # fmt: skip
     kwds.setdefault("dendrogram", f"dendrogram_{groupby}" in adata.uns)
     if values_to_plot is not None:
         genes = [g for block in var_names.values() for g in block] if isinstance(var_names, Mapping) else list(var_names)
-        table = _values_table(adata, entry, key, values_to_plot, chosen, gene_symbols)
+        table = values_table(adata, entry, key, values_to_plot, chosen, gene_symbols)
         missing = [g for g in genes if g not in table.index]
         if missing:
             msg = f"gene {missing[0]!r} has no {values_to_plot} in uns[{key!r}]"
@@ -256,24 +182,6 @@ def _grouped_plot(
         title = "log fold change" if values_to_plot == "logfoldchanges" else values_to_plot.replace("_", " ").replace("pvals", "p-value")
         kwds.setdefault("colorbar_title", title)
     return plot(adata, var_names, groupby, gene_symbols=gene_symbols, **kwds)
-
-
-def _values_table(
-    adata: AnnData, entry: Mapping[str, Any], key: str, values_to_plot: str, groups: list[str], gene_symbols: str | None
-) -> pd.DataFrame:
-    """genes × groups values of one result field (missing → 1, as scanpy), ``-log10`` for ``log10_*``."""
-    names = _table(entry, "names", key)
-    if len(names) < adata.n_vars:
-        msg = f"values_to_plot needs every gene ranked, but uns[{key!r}] has {len(names)} of {adata.n_vars}; run tl.rank_genes_groups with n_genes=adata.n_vars"
-        raise InputDataError(msg)
-    field = _table(entry, values_to_plot.removeprefix("log10_"), key)
-    columns = {}
-    for group in groups:
-        index = _symbols(adata, entry, names[group].tolist(), gene_symbols)
-        series = pd.Series(field[group].to_numpy(dtype=float), index=index)
-        columns[group] = series[~series.index.duplicated()]
-    table = pd.DataFrame(columns).fillna(1.0)
-    return -np.log10(table) if values_to_plot.startswith("log10_") else table
 
 
 _SEE = """
@@ -288,85 +196,56 @@ _SEE = """
 """
 
 
-@validated(RankGenesGroupsValuesParams)
-def rank_genes_groups_dotplot(
-    adata: AnnData, groups: str | Sequence[str] | None = None, *, n_genes: int | None = None,
-    groupby: str | None = None, values_to_plot: ValuesToPlot | None = None,
-    var_names: Sequence[str] | Mapping[str, Sequence[str]] | None = None, gene_symbols: str | None = None,
-    min_logfoldchange: float | None = None, key: str | None = None, show: bool | None = None,
-    save: str | Path | None = None, dpi: int | None = None, **kwds: Any,
-) -> Figure:  # fmt: skip
-    """Marker genes in a :func:`~scsnake.pl.dotplot`; ``values_to_plot`` colours by a result field."""
-    return _grouped_plot(
-        dotplot, adata, groups, n_genes=n_genes, groupby=groupby, var_names=var_names, gene_symbols=gene_symbols,
-        min_logfoldchange=min_logfoldchange, key=key, values_to_plot=values_to_plot,
-        kwds={**kwds, "show": show, "save": save, "dpi": dpi},
-    )  # fmt: skip
+def _public(func: Callable[..., Figure], plot: Callable[..., Figure], model: type, doc: str) -> Callable[..., Figure]:
+    """``func`` as ``rank_genes_groups_<plot>``, documented and validated by ``model``."""
+    func.__name__ = func.__qualname__ = f"rank_genes_groups_{plot.__name__}"
+    func.__doc__ = doc + "\n" + _SEE
+    return validated(model)(func)
 
 
-@validated(RankGenesGroupsValuesParams)
-def rank_genes_groups_matrixplot(
-    adata: AnnData, groups: str | Sequence[str] | None = None, *, n_genes: int | None = None,
-    groupby: str | None = None, values_to_plot: ValuesToPlot | None = None,
-    var_names: Sequence[str] | Mapping[str, Sequence[str]] | None = None, gene_symbols: str | None = None,
-    min_logfoldchange: float | None = None, key: str | None = None, show: bool | None = None,
-    save: str | Path | None = None, dpi: int | None = None, **kwds: Any,
-) -> Figure:  # fmt: skip
-    """Marker genes in a :func:`~scsnake.pl.matrixplot`; ``values_to_plot`` colours by a result field."""
-    return _grouped_plot(
-        matrixplot, adata, groups, n_genes=n_genes, groupby=groupby, var_names=var_names,
-        gene_symbols=gene_symbols, min_logfoldchange=min_logfoldchange, key=key, values_to_plot=values_to_plot,
-        kwds={**kwds, "show": show, "save": save, "dpi": dpi},
-    )  # fmt: skip
+def _markers_in(plot: Callable[..., Figure], doc: str) -> Callable[..., Figure]:
+    """The marker genes in ``plot`` (heatmap, stacked_violin, tracksplot)."""
+
+    def marker_plot(
+        adata: AnnData, groups: str | Sequence[str] | None = None, *, n_genes: int | None = None,
+        groupby: str | None = None, gene_symbols: str | None = None,
+        var_names: Sequence[str] | Mapping[str, Sequence[str]] | None = None, min_logfoldchange: float | None = None,
+        key: str | None = None, show: bool | None = None, save: str | Path | None = None, dpi: int | None = None,
+        **kwds: Any,
+    ) -> Figure:  # fmt: skip
+        return _grouped_plot(
+            plot, adata, groups, n_genes=n_genes, groupby=groupby, var_names=var_names, gene_symbols=gene_symbols,
+            min_logfoldchange=min_logfoldchange, key=key, kwds={**kwds, "show": show, "save": save, "dpi": dpi},
+        )  # fmt: skip
+
+    return _public(marker_plot, plot, RankGenesGroupsGroupedParams, doc)
 
 
-@validated(RankGenesGroupsGroupedParams)
-def rank_genes_groups_heatmap(
-    adata: AnnData, groups: str | Sequence[str] | None = None, *, n_genes: int | None = None,
-    groupby: str | None = None, gene_symbols: str | None = None,
-    var_names: Sequence[str] | Mapping[str, Sequence[str]] | None = None, min_logfoldchange: float | None = None,
-    key: str | None = None, show: bool | None = None, save: str | Path | None = None, dpi: int | None = None,
-    **kwds: Any,
-) -> Figure:  # fmt: skip
-    """Marker genes in a :func:`~scsnake.pl.heatmap`."""
-    return _grouped_plot(
-        heatmap, adata, groups, n_genes=n_genes, groupby=groupby, var_names=var_names, gene_symbols=gene_symbols,
-        min_logfoldchange=min_logfoldchange, key=key, kwds={**kwds, "show": show, "save": save, "dpi": dpi},
-    )  # fmt: skip
+def _values_in(plot: Callable[..., Figure], doc: str) -> Callable[..., Figure]:
+    """The marker genes in ``plot`` (dotplot, matrixplot), optionally coloured by a result field."""
+
+    def marker_plot(
+        adata: AnnData, groups: str | Sequence[str] | None = None, *, n_genes: int | None = None,
+        groupby: str | None = None, values_to_plot: ValuesToPlot | None = None,
+        var_names: Sequence[str] | Mapping[str, Sequence[str]] | None = None, gene_symbols: str | None = None,
+        min_logfoldchange: float | None = None, key: str | None = None, show: bool | None = None,
+        save: str | Path | None = None, dpi: int | None = None, **kwds: Any,
+    ) -> Figure:  # fmt: skip
+        return _grouped_plot(
+            plot, adata, groups, n_genes=n_genes, groupby=groupby, var_names=var_names, gene_symbols=gene_symbols,
+            min_logfoldchange=min_logfoldchange, key=key, values_to_plot=values_to_plot,
+            kwds={**kwds, "show": show, "save": save, "dpi": dpi},
+        )  # fmt: skip
+
+    return _public(marker_plot, plot, RankGenesGroupsValuesParams, doc)
 
 
-@validated(RankGenesGroupsGroupedParams)
-def rank_genes_groups_stacked_violin(
-    adata: AnnData, groups: str | Sequence[str] | None = None, *, n_genes: int | None = None,
-    groupby: str | None = None, gene_symbols: str | None = None,
-    var_names: Sequence[str] | Mapping[str, Sequence[str]] | None = None, min_logfoldchange: float | None = None,
-    key: str | None = None, show: bool | None = None, save: str | Path | None = None, dpi: int | None = None,
-    **kwds: Any,
-) -> Figure:  # fmt: skip
-    """Marker genes in a :func:`~scsnake.pl.stacked_violin`."""
-    return _grouped_plot(
-        stacked_violin, adata, groups, n_genes=n_genes, groupby=groupby, var_names=var_names,
-        gene_symbols=gene_symbols, min_logfoldchange=min_logfoldchange, key=key,
-        kwds={**kwds, "show": show, "save": save, "dpi": dpi},
-    )  # fmt: skip
-
-
-@validated(RankGenesGroupsGroupedParams)
-def rank_genes_groups_tracksplot(
-    adata: AnnData, groups: str | Sequence[str] | None = None, *, n_genes: int | None = None,
-    groupby: str | None = None, gene_symbols: str | None = None,
-    var_names: Sequence[str] | Mapping[str, Sequence[str]] | None = None, min_logfoldchange: float | None = None,
-    key: str | None = None, show: bool | None = None, save: str | Path | None = None, dpi: int | None = None,
-    **kwds: Any,
-) -> Figure:  # fmt: skip
-    """Marker genes in a :func:`~scsnake.pl.tracksplot`."""
-    return _grouped_plot(
-        tracksplot, adata, groups, n_genes=n_genes, groupby=groupby, var_names=var_names,
-        gene_symbols=gene_symbols, min_logfoldchange=min_logfoldchange, key=key,
-        kwds={**kwds, "show": show, "save": save, "dpi": dpi},
-    )  # fmt: skip
-
-
-for _func in (rank_genes_groups_dotplot, rank_genes_groups_matrixplot, rank_genes_groups_heatmap,
-              rank_genes_groups_stacked_violin, rank_genes_groups_tracksplot):  # fmt: skip
-    _func.__doc__ = (_func.__doc__ or "") + "\n" + _SEE
+rank_genes_groups_dotplot = _values_in(
+    dotplot, "Marker genes in a :func:`~scsnake.pl.dotplot`; ``values_to_plot`` colours by a result field."
+)
+rank_genes_groups_matrixplot = _values_in(
+    matrixplot, "Marker genes in a :func:`~scsnake.pl.matrixplot`; ``values_to_plot`` colours by a result field."
+)
+rank_genes_groups_heatmap = _markers_in(heatmap, "Marker genes in a :func:`~scsnake.pl.heatmap`.")
+rank_genes_groups_stacked_violin = _markers_in(stacked_violin, "Marker genes in a :func:`~scsnake.pl.stacked_violin`.")
+rank_genes_groups_tracksplot = _markers_in(tracksplot, "Marker genes in a :func:`~scsnake.pl.tracksplot`.")

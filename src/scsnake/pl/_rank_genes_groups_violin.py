@@ -7,19 +7,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from matplotlib import pyplot as plt
 from matplotlib.patches import Patch
 from pydantic import NonNegativeFloat, PositiveFloat, PositiveInt
 from pydantic.json_schema import SkipJsonSchema
-from scipy.stats import gaussian_kde
 
 from scsnake._matrix import get_obs_column
-from scsnake._params import StageParams, validated
 from scsnake.errors import ParamError
 
-from ._grouped import stored_colors
-from ._rank_genes_groups import _entry, _groups, _symbols, _table
-from ._style import closes_figures_on_error, finish, gene_columns, gene_index
+from ._figure import OutputParams, finish, panels, plot_function
+from ._markers import gene_labels, result, result_groups, result_table
+from ._style import gene_columns, gene_index, stored_colors
+from ._violin import violin_density
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -31,7 +29,7 @@ __all__ = ["RankGenesGroupsViolinParams", "rank_genes_groups_violin"]
 _HALF = 0.4  # widest half-violin, in units of the distance between genes
 
 
-class RankGenesGroupsViolinParams(StageParams):
+class RankGenesGroupsViolinParams(OutputParams):
     """Parameters of :func:`rank_genes_groups_violin`."""
 
     groups: Sequence[str] | str | None = None
@@ -58,16 +56,9 @@ class RankGenesGroupsViolinParams(StageParams):
     """Point size."""
     ax: SkipJsonSchema[Any] = None
     """Draw into this Axes (one group only)."""
-    show: bool | None = None
-    """Show the figure; None shows it on interactive backends unless it is saved."""
-    save: str | Path | None = None
-    """Write the figure here (``.png``, ``.pdf`` or ``.svg``) and close it."""
-    dpi: PositiveInt | None = None
-    """Resolution of the saved file."""
 
 
-@validated(RankGenesGroupsViolinParams)
-@closes_figures_on_error
+@plot_function(RankGenesGroupsViolinParams)
 def rank_genes_groups_violin(
     adata: AnnData,
     groups: Sequence[str] | str | None = None,
@@ -108,9 +99,9 @@ def rank_genes_groups_violin(
     The :class:`~matplotlib.figure.Figure`. Writes ``uns[f"{groupby}_colors"]`` when no
     valid colours are stored.
     """
-    key, entry = _entry(adata, key)
-    names = _table(entry, "names", key)
-    chosen = _groups(names, groups, key)
+    key, entry = result(adata, key)
+    names = result_table(entry, "names", key)
+    chosen = result_groups(names, groups, key)
     params = entry.get("params", {})
     groupby, reference = str(params.get("groupby")), str(params.get("reference", "rest"))
     raw = bool(params.get("use_raw", False)) if use_raw is None else use_raw
@@ -125,12 +116,7 @@ def rank_genes_groups_violin(
     panel_genes = [
         list(gene_names) if gene_names is not None else names[g].dropna().astype(str).tolist()[:n_genes] for g in chosen
     ]
-    if ax is None:
-        width = max(3.0, 1.2 + 0.42 * max(map(len, panel_genes)))
-        fig = plt.figure(figsize=(width, 3.2 * len(chosen)), layout="constrained")
-        axes = [fig.add_subplot(len(chosen), 1, i + 1) for i in range(len(chosen))]
-    else:
-        fig, axes = ax.figure, [ax]
+    fig, axes = panels(ax, len(chosen), 1, (max(3.0, 1.2 + 0.42 * max(map(len, panel_genes))), 3.2))
     rng = np.random.default_rng(0)
     jitter_width = 0.1 if jitter is True else float(jitter)
     other_color = "lightgray" if reference == "rest" else colors.get(reference, "lightgray")
@@ -145,7 +131,7 @@ def rank_genes_groups_violin(
                 for j in range(values.shape[1]):
                     offset = j + side * _HALF / 2 + rng.uniform(-jitter_width, jitter_width, values.shape[0])
                     panel.scatter(offset, values[:, j], s=size, c="black", linewidths=0, rasterized=True, zorder=3)
-        labels_shown = _symbols(adata, entry, genes, gene_symbols) if gene_symbols else genes
+        labels_shown = gene_labels(adata, entry, genes, gene_symbols) if gene_symbols else genes
         panel.set_xticks(range(len(genes)), labels_shown, rotation=90, fontsize="small")
         panel.set_xlim(-0.6, len(genes) - 0.4)
         panel.set_xlabel("genes")
@@ -156,17 +142,9 @@ def rank_genes_groups_violin(
     return finish(fig, save=save, show=show, dpi=dpi)
 
 
-def _density(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    values = values[np.isfinite(values)]
-    if values.size < 2 or np.ptp(values) == 0:
-        return None
-    grid = np.linspace(values.min(), values.max(), 100)
-    return grid, gaussian_kde(values, bw_method="scott")(grid)
-
-
 def _split_violins(ax: Axes, halves: list[tuple[np.ndarray, str, int]], *, split: bool, density_norm: str) -> None:
     """Per gene column, the first half to the left and the second to the right (or side by side)."""
-    shapes = [[_density(values[:, j]) for j in range(values.shape[1])] for values, _, _ in halves]
+    shapes = [[violin_density(values[:, j]) for j in range(values.shape[1])] for values, _, _ in halves]
     peaks = [max((s[1].max() for s in row if s is not None), default=0.0) for row in shapes]
     counts = [
         max((s[1].max() * v.shape[0] for s in row if s is not None), default=0.0)

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import matplotlib as mpl
 import numpy as np
 from matplotlib import colors as mcolors
-from matplotlib import pyplot as plt
 from pydantic import Field, PositiveFloat, PositiveInt
 from pydantic.json_schema import SkipJsonSchema
 
 from scsnake._matrix import close_matches, get_matrix, is_sparse
-from scsnake._params import StageParams, validated
 from scsnake.errors import MissingKeyError, ParamError
 
-from ._embedding import LegendLoc, _categorical, _continuous, _panel_grid, _titles, embedding
-from ._style import closes_figures_on_error, finish, get_values, use_raw_default
+from ._embedding import embedding
+from ._figure import AxesOutputParams, check_one_panel, finish, one_axes, plot_function
+from ._points import Coloring, LegendLoc, draw_points, panel_titles, point_panels, point_size
+from ._style import get_values, symbols_column, use_raw_default
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 __all__ = ["HighestExprGenesParams", "ScatterParams", "highest_expr_genes", "scatter"]
 
 
-class ScatterParams(StageParams):
+class ScatterParams(AxesOutputParams):
     """Parameters of :func:`scatter`."""
 
     x: str | None = None
@@ -71,18 +71,9 @@ class ScatterParams(StageParams):
     """Point marker."""
     title: str | Sequence[str] | None = None
     """Panel title(s)."""
-    show: bool | None = None
-    """Show the figure; None shows it on interactive backends unless it is saved."""
-    save: str | Path | None = None
-    """Write the figure here (``.png``, ``.pdf`` or ``.svg``) and close it."""
-    dpi: PositiveInt | None = None
-    """Resolution of the saved file."""
-    ax: SkipJsonSchema[Any] = None
-    """Draw a single panel into this Axes."""
 
 
-@validated(ScatterParams)
-@closes_figures_on_error
+@plot_function(ScatterParams)
 def scatter(
     adata: AnnData,
     x: str | None = None,
@@ -162,29 +153,16 @@ def scatter(
         else get_values(source, k, use_raw=raw, layer=layer_c)
         for k in keys
     ]  # fmt: skip
-    if ax is not None and len(keys) > 1:
-        msg = f"ax= draws one panel, but color has {len(keys)} keys"
-        raise ParamError(msg)
-    if ax is None:
-        legend = legend_loc == "right margin" and any(cat for _, cat in values)
-        colorbar = any(not cat and v is not None for v, cat in values)
-        fig, axes = _panel_grid(len(keys), 4, extra=1.6 if legend else 0.7 if colorbar else 0.0, wspace=None, hspace=0.25)
-    else:
-        fig, axes = ax.figure, [ax]
-    size = min(120000 / max(source.n_obs, 1), 200.0) if size is None else size
-    for key, (vals, categorical), panel, panel_title in zip(keys, values, axes, _titles(title, keys), strict=True):
-        style = {"s": size, "linewidths": 0, "rasterized": True, "plotnonfinite": True, "marker": marker, "alpha": alpha}
-        if vals is None:
-            panel.scatter(xy[:, 0], xy[:, 1], c=key or "gray", **style)
-        elif categorical:
-            _categorical(
-                panel, source, key, vals, xy, style, palette=palette, groups=groups, na_color="lightgray",
-                sort_order=sort_order, legend_loc=legend_loc, fontsize=legend_fontsize,
-                fontweight=legend_fontweight or "bold", outline=legend_fontoutline,
-            )  # fmt: skip
-        else:
-            _continuous(fig, panel, vals, xy, style, cmap=color_map, na_color="lightgray", sort_order=sort_order, vmin=None, vmax=None)
-        panel.set_title("" if key is None or vals is None else panel_title)
+    check_one_panel(ax, len(keys), f"color has {len(keys)} keys")
+    fig, axes = point_panels(ax, values, legend_loc=legend_loc)
+    coloring = Coloring(
+        palette=palette, groups=groups, na_color="lightgray", sort_order=sort_order, legend_loc=legend_loc,
+        fontsize=legend_fontsize, fontweight=legend_fontweight or "bold", outline=legend_fontoutline, cmap=color_map,
+    )  # fmt: skip
+    style = {"s": point_size(source.n_obs, size), "linewidths": 0, "rasterized": True, "plotnonfinite": True, "marker": marker, "alpha": alpha}
+    for key, key_values, panel, panel_title in zip(keys, values, axes, panel_titles(title, keys), strict=True):
+        draw_points(fig, panel, source, key, key_values, xy, style, coloring, plain=key or "gray")
+        panel.set_title("" if key is None or key_values[0] is None else panel_title)
         panel.set_xlabel(x)
         panel.set_ylabel(y)
         if frameon is False:
@@ -218,7 +196,7 @@ def _numeric(adata: AnnData, key: str, raw: bool, layer: str | None, *, axis: st
     return np.asarray(vals, dtype=np.float64)
 
 
-class HighestExprGenesParams(StageParams):
+class HighestExprGenesParams(AxesOutputParams):
     """Parameters of :func:`highest_expr_genes`."""
 
     n_top: PositiveInt = 30
@@ -229,18 +207,9 @@ class HighestExprGenesParams(StageParams):
     """var column with the names to show."""
     log: bool = False
     """Logarithmic x axis."""
-    show: bool | None = None
-    """Show the figure; None shows it on interactive backends unless it is saved."""
-    save: str | Path | None = None
-    """Write the figure here (``.png``, ``.pdf`` or ``.svg``) and close it."""
-    dpi: PositiveInt | None = None
-    """Resolution of the saved file."""
-    ax: SkipJsonSchema[Any] = None
-    """Draw into this Axes."""
 
 
-@validated(HighestExprGenesParams)
-@closes_figures_on_error
+@plot_function(HighestExprGenesParams)
 def highest_expr_genes(
     adata: AnnData,
     n_top: int = 30,
@@ -281,15 +250,9 @@ def highest_expr_genes(
     percent = columns.astype(np.float64) * inverse[:, None]
     if gene_symbols is None:
         names = adata.var_names[top].astype(str)
-    elif gene_symbols in adata.var.columns:
-        names = adata.var[gene_symbols].iloc[top].astype(str)
     else:
-        msg = f"gene_symbols={gene_symbols!r} is not a var column{close_matches(gene_symbols, adata.var.columns)}"
-        raise MissingKeyError(msg)
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(5, len(top) * 0.2 + 1.5), layout="constrained")
-    else:
-        fig = ax.figure
+        names = symbols_column(adata.var, gene_symbols).iloc[top].astype(str)
+    fig, ax = one_axes(ax, (5, len(top) * 0.2 + 1.5))
     color = mpl.rcParams["axes.prop_cycle"].by_key()["color"][0]
     ax.boxplot(
         percent, orientation="horizontal", tick_labels=list(names), patch_artist=True, widths=0.7,

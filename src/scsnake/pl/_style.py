@@ -1,37 +1,35 @@
-"""Shared plot helpers: scanpy's palettes, category colours in ``uns``, values by key, saving."""
+"""Shared plot helpers: scanpy's palettes, category colours in ``uns``, colormaps, values by key."""
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping, Sequence
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import matplotlib as mpl
 import numpy as np
 import pandas as pd
 from matplotlib import colors as mcolors
-from matplotlib import pyplot as plt
 
 from scsnake._matrix import close_matches, get_matrix, is_sparse
 from scsnake.errors import MissingKeyError, ParamError
 
 if TYPE_CHECKING:
     from anndata import AnnData
-    from matplotlib.figure import Figure
 
 __all__ = [
     "DEFAULT_20",
     "DEFAULT_28",
     "DEFAULT_102",
-    "SAVE_FORMATS",
+    "as_colormap",
     "category_colors",
-    "closes_figures_on_error",
     "default_palette",
-    "finish",
     "gene_columns",
     "gene_index",
     "get_values",
+    "palette_colors",
+    "stored_colors",
+    "symbols_column",
     "use_raw_default",
 ]
 
@@ -65,10 +63,6 @@ DEFAULT_102 = [
     "#FDE8DC", "#404E55", "#0089A3", "#CB7E98", "#A4E804", "#324E72",
 ]  # fmt: skip
 
-#: File suffixes ``save=`` understands.
-SAVE_FORMATS = (".png", ".pdf", ".svg")
-
-
 def default_palette(n: int) -> list[str]:
     """scanpy's default colours for ``n`` categories (hex).
 
@@ -84,7 +78,7 @@ def default_palette(n: int) -> list[str]:
     return ["grey"] * n
 
 
-def _palette_colors(palette: Any, categories: Sequence[str]) -> list[str]:
+def palette_colors(palette: Any, categories: Sequence[str]) -> list[str]:
     """Hex colours for ``categories`` from a colormap name, a mapping or a list of colours."""
     n = len(categories)
     if isinstance(palette, str) and palette in mpl.colormaps:
@@ -119,7 +113,7 @@ def category_colors(adata: AnnData, key: str, categories: Sequence[str], palette
     """
     color_key = f"{key}_colors"
     if palette is not None:
-        colors = _palette_colors(palette, categories)
+        colors = palette_colors(palette, categories)
     else:
         stored = adata.uns.get(color_key)
         valid = (
@@ -136,6 +130,23 @@ def category_colors(adata: AnnData, key: str, categories: Sequence[str], palette
     return colors
 
 
+def stored_colors(adata: AnnData, key: str, categories: Sequence[str], palette: Any = None) -> list[str]:
+    """:func:`category_colors`, except that a view's ``uns`` is left alone.
+
+    Writing colours into a view would turn it into a copy (anndata warns); for a view the
+    colours are worked out the same way but not stored.
+    """
+    target = SimpleNamespace(uns=dict(adata.uns)) if adata.is_view else adata
+    return category_colors(target, key, categories, palette)  # type: ignore[arg-type]
+
+
+def as_colormap(cmap: str | mcolors.Colormap | None, default: str | None = None) -> mcolors.Colormap:
+    """``cmap`` as a Colormap; None gives ``default``, else ``rcParams["image.cmap"]``."""
+    if isinstance(cmap, mcolors.Colormap):
+        return cmap
+    return mpl.colormaps[cmap or default or mpl.rcParams["image.cmap"]]
+
+
 def use_raw_default(adata: AnnData, use_raw: bool | None, layer: str | None) -> bool:
     """scanpy's rule: genes come from ``raw`` when present, unless a layer is given."""
     if use_raw is None:
@@ -144,6 +155,14 @@ def use_raw_default(adata: AnnData, use_raw: bool | None, layer: str | None) -> 
         msg = f"use_raw=True and layer={layer!r} both select a matrix; pick one"
         raise ParamError(msg)
     return use_raw
+
+
+def symbols_column(var: pd.DataFrame, gene_symbols: str) -> pd.Series:
+    """``var[gene_symbols]``, the gene names to show; MissingKeyError when there is no such column."""
+    if gene_symbols not in var.columns:
+        msg = f"gene_symbols={gene_symbols!r} is not a var column{close_matches(gene_symbols, var.columns)}"
+        raise MissingKeyError(msg)
+    return var[gene_symbols]
 
 
 def gene_index(adata: AnnData, genes: Sequence[str], *, use_raw: bool) -> np.ndarray:
@@ -200,40 +219,3 @@ def get_values(
     candidates = [*map(str, adata.obs.columns), *map(str, var_names)]
     msg = f"key {key!r} is neither an obs column nor a gene{close_matches(key, candidates)}"
     raise MissingKeyError(msg)
-
-
-def closes_figures_on_error(func: Callable[..., Figure]) -> Callable[..., Figure]:
-    """Close the figures ``func`` opened when it raises (no half-drawn figures left open)."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Figure:
-        before = set(plt.get_fignums())
-        try:
-            return func(*args, **kwargs)
-        except BaseException:
-            for number in set(plt.get_fignums()) - before:
-                plt.close(number)
-            raise
-
-    return wrapper
-
-
-def _interactive() -> bool:
-    backend = mpl.get_backend().lower()
-    return not any(name in backend for name in ("agg", "pdf", "svg", "ps", "cairo", "template"))
-
-
-def finish(fig: Figure, *, save: str | Path | None, show: bool | None, dpi: float | None) -> Figure:
-    """Save (``.png``, ``.pdf`` or ``.svg`` by suffix) and close, or show; return ``fig``."""
-    if save is not None:
-        path = Path(save)
-        if path.suffix.lower() not in SAVE_FORMATS:
-            plt.close(fig)
-            msg = f"save={str(save)!r}: the file name must end in {', '.join(SAVE_FORMATS)}"
-            raise ParamError(msg)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=dpi, bbox_inches="tight")
-        plt.close(fig)
-    elif show or (show is None and _interactive()):
-        plt.show()
-    return fig

@@ -2,42 +2,32 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from matplotlib import pyplot as plt
 from pydantic import NonNegativeFloat, PositiveFloat, PositiveInt
-from pydantic.json_schema import SkipJsonSchema
 from scipy.stats import gaussian_kde
 
 from scsnake._matrix import get_obs_column
-from scsnake._params import StageParams, validated
 from scsnake.errors import ParamError
 
-from ._style import (
-    category_colors,
-    closes_figures_on_error,
-    default_palette,
-    finish,
-    get_values,
-    use_raw_default,
-)
+from ._figure import AxesOutputParams, check_one_panel, finish, one_axes, panels, plot_function
+from ._style import category_colors, default_palette, get_values, use_raw_default
 
 if TYPE_CHECKING:
     from anndata import AnnData
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["ViolinParams", "violin"]
+__all__ = ["ViolinParams", "draw_violins", "violin", "violin_density"]
 
 _WIDTH = 0.8  # widest violin, in units of the distance between violins
 _N_GRID = 100  # density evaluation points per violin
 
 
-class ViolinParams(StageParams):
+class ViolinParams(AxesOutputParams):
     """Parameters of :func:`violin`."""
 
     keys: str | Sequence[str]
@@ -72,18 +62,9 @@ class ViolinParams(StageParams):
     """Panels per row (with ``groupby``)."""
     title: str | Sequence[str] | None = None
     """Panel title(s)."""
-    show: bool | None = None
-    """Show the figure; None shows it on interactive backends unless it is saved."""
-    save: str | Path | None = None
-    """Write the figure here (``.png``, ``.pdf`` or ``.svg``) and close it."""
-    dpi: PositiveInt | None = None
-    """Resolution of the saved file."""
-    ax: SkipJsonSchema[Any] = None
-    """Draw a single panel into this Axes."""
 
 
-@validated(ViolinParams)
-@closes_figures_on_error
+@plot_function(ViolinParams)
 def violin(
     adata: AnnData,
     keys: str | Sequence[str],
@@ -142,13 +123,9 @@ def violin(
     jitter_width = 0.2 if jitter is True else float(jitter)
     rng = np.random.default_rng(0)
     if groupby is None:
-        if ax is None:
-            fig = plt.figure(figsize=(max(3.0, 1.0 + 1.1 * len(key_list)), 4), layout="constrained")
-            ax = fig.add_subplot()
-        else:
-            fig = ax.figure
+        fig, ax = one_axes(ax, (max(3.0, 1.0 + 1.1 * len(key_list)), 4))
         colors = default_palette(len(key_list)) if palette is None else _listed(palette, key_list)
-        _draw(
+        draw_violins(
             ax,
             [values[k] for k in key_list],
             key_list,
@@ -172,21 +149,13 @@ def violin(
     colors_all = category_colors(adata, groupby, cats_all, palette)
     labels = np.asarray(column.astype(str).where(column.notna(), None), dtype=object)
     n = len(key_list)
-    if ax is not None and n > 1:
-        msg = f"violin: ax= draws one panel, but keys has {n} entries"
-        raise ParamError(msg)
-    if ax is None:
-        n_cols = min(ncols, n)
-        width = max(3.0, 1.0 + 0.55 * len(shown))
-        fig = plt.figure(figsize=(n_cols * width, 4 * math.ceil(n / n_cols)), layout="constrained")
-        axes = [fig.add_subplot(math.ceil(n / n_cols), n_cols, i + 1) for i in range(n)]
-    else:
-        fig, axes = ax.figure, [ax]
+    check_one_panel(ax, n, f"keys has {n} entries", what="violin")
+    fig, axes = panels(ax, n, ncols, (max(3.0, 1.0 + 0.55 * len(shown)), 4))
     ylabels = _many(ylabel, key_list, "ylabel")
     titles = _many(title, [""] * n, "title")
     for key, panel_ax, panel_ylabel, panel_title in zip(key_list, axes, ylabels, titles, strict=True):
         groups = [values[key][labels == c] for c in shown]
-        _draw(
+        draw_violins(
             panel_ax,
             groups,
             shown,
@@ -234,7 +203,17 @@ def _listed(palette: Any, names: list[str]) -> list[str]:
     return [palette[i % len(palette)] for i in range(len(names))]
 
 
-def _draw(
+def violin_density(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(grid, density): Gaussian KDE (Scott's bandwidth) of the finite values on ``_N_GRID`` points
+    over their range; None for fewer than two distinct values."""
+    values = values[np.isfinite(values)]
+    if values.size < 2 or np.ptp(values) == 0:
+        return None
+    grid = np.linspace(values.min(), values.max(), _N_GRID)
+    return grid, gaussian_kde(values, bw_method="scott")(grid)
+
+
+def draw_violins(
     ax: Axes,
     groups: list[np.ndarray],
     names: list[str],
@@ -250,11 +229,7 @@ def _draw(
     shapes = []
     for vals in groups:
         vals = vals[np.isfinite(vals)]
-        if vals.size < 2 or np.ptp(vals) == 0:
-            shapes.append((vals, None, None))
-            continue
-        grid = np.linspace(vals.min(), vals.max(), _N_GRID)
-        shapes.append((vals, grid, gaussian_kde(vals, bw_method="scott")(grid)))
+        shapes.append((vals, *(violin_density(vals) or (None, None))))
     peak = [d.max() if d is not None else 0.0 for _, _, d in shapes]
     counts = [v.size for v, _, _ in shapes]
     for pos, ((vals, grid, density), color) in enumerate(zip(shapes, colors, strict=True)):
