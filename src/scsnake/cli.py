@@ -1,4 +1,4 @@
-"""``scsnake`` command line: ``run``, ``validate``, ``schema``, ``provenance``."""
+"""``scsnake`` command line: ``run``, ``run-info``, ``validate``, ``schema``, ``provenance``."""
 
 from __future__ import annotations
 
@@ -25,6 +25,12 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--sample", default=None, help="sample name (load)")
     run.add_argument("--compression", default="none", choices=["none", "gzip", "lzf"])
     run.add_argument("--table", default=None, type=Path, help="markers: also write the top-marker CSV here")
+
+    info = sub.add_parser("run-info", help="write a sample's validated config and the package versions (report)")
+    info.add_argument("--params", required=True, help="the sample's validated config as JSON")
+    info.add_argument("--config", required=True, type=Path, help="config.yaml to write")
+    info.add_argument("--versions", required=True, type=Path, help="versions.csv to write")
+    info.add_argument("--snakemake", default=None, help="version of the Snakemake running the workflow")
 
     validate = sub.add_parser("validate", help="validate a config file; print every problem")
     validate.add_argument("config", type=Path, nargs="?", default=Path("config/config.yaml"))
@@ -66,6 +72,10 @@ def _dispatch(args: argparse.Namespace) -> int:
             compression=args.compression,
             table=args.table,
         )
+    elif args.command == "run-info":
+        from .stages._plots import write_run_info
+
+        write_run_info(args.params, config_path=args.config, versions_path=args.versions, snakemake_version=args.snakemake)
     elif args.command == "validate":
         from .config import load_config
 

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, NonNegativeInt, ValidationError, field_validator, model_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    NonNegativeInt,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from ._params import StageParams, format_validation_error
 from ._yaml import read_yaml
@@ -17,17 +24,35 @@ from .stages._annotate import AnnotateParams
 from .stages._final import FinalParams
 from .stages._graph import LeidenStageParams, NeighborsStageParams, UmapStageParams
 from .stages._hvg import DispersionHvg, HvgParams
+from .stages._integration import IntegrationParams
+from .stages._integration_metrics import IntegrationMetricsParams
 from .stages._load import LoadParams
 from .stages._markers import MarkersParams
+from .stages._merge import MergeParams
 from .stages._normalize import NormalizeParams
 from .stages._pca import PcaStageParams
 from .stages._plots import PlotsParams
 from .stages._qc import QcParams
+from .stages._sheet import SAMPLE_NAME, read_sample_sheet
 from .stages._trajectory import DptStageParams, DrawGraphStageParams, PagaStageParams, TsneStageParams
 
-__all__ = ["WorkflowConfig", "load_config", "stage_params_json", "validate_config"]
+__all__ = ["WorkflowConfig", "analysed_samples", "batch_key", "load_config", "stage_params_json", "validate_config"]
 
-SAMPLE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+def _sheet_file(value: Any) -> Any:
+    """A sample sheet given as a TSV path (relative to the working directory) → its rows."""
+    if not isinstance(value, str):
+        return value
+    rows, problems = read_sample_sheet(value, Path.cwd())
+    if problems:
+        raise ValueError("; ".join(problems))
+    return rows
+
+
+SampleSheet = Annotated[
+    dict[str, SampleSpec],
+    BeforeValidator(_sheet_file, json_schema_input_type=dict[str, SampleSpec] | str),
+]
 
 
 class WorkflowConfig(StageParams):
@@ -39,13 +64,17 @@ class WorkflowConfig(StageParams):
     """Format of the per-stage artifacts ``results/<sample>/<stage>.<format>``."""
     compression: Literal["none", "gzip", "lzf"] = "none"
     """Compression of artifacts: ``none`` is fastest; ``lzf`` fast and smaller; ``gzip`` smallest."""
-    samples: dict[str, SampleSpec] = Field(default_factory=lambda: {"demo": SampleSpec()}, min_length=1)
-    """Sample sheet: ``name: {input, format, metadata}``; each sample runs independently."""
+    samples: SampleSheet = Field(default_factory=lambda: {"demo": SampleSpec()}, min_length=1)
+    """Sample sheet: ``name: {input, format, metadata, qc}``, or the path of a TSV sheet (columns
+    ``sample``, ``input``, ``format``, ``qc.<key>``, metadata). Without ``merge`` each sample runs on its own."""
     load: LoadParams = LoadParams()
     qc: QcParams = QcParams()
+    merge: MergeParams = MergeParams()
     normalize: NormalizeParams = NormalizeParams()
     hvg: HvgParams = DispersionHvg()
     pca: PcaStageParams = PcaStageParams()
+    integration: IntegrationParams = IntegrationParams()
+    integration_metrics: IntegrationMetricsParams = IntegrationMetricsParams()
     neighbors: NeighborsStageParams = NeighborsStageParams()
     umap: UmapStageParams = UmapStageParams()
     leiden: LeidenStageParams = LeidenStageParams()
@@ -82,12 +111,79 @@ class WorkflowConfig(StageParams):
             raise ValueError(msg)
         return self
 
+    @model_validator(mode="after")
+    def _samples_merge_integration(self, info: ValidationInfo) -> WorkflowConfig:
+        # every problem at once: one message, one problem per line (as ConfigError lists them)
+        sheet_failed = bool((info.context or {}).get("sheet_problems"))
+        problems = [*self._qc_override_problems(), *self._merge_problems(sheet_failed), *self._integration_problems()]
+        if problems:
+            raise ValueError("\n  - ".join(problems))
+        return self
+
+    def _qc_override_problems(self) -> list[str]:
+        problems = []
+        for name, sample in self.samples.items():
+            try:
+                sample.qc_params(self.qc)
+            except ValidationError as err:
+                problems += format_validation_error(err, prefix=f"samples.{name}.qc", model=QcParams)
+        return problems
+
+    def _merge_problems(self, sheet_failed: bool) -> list[str]:
+        merge = self.merge
+        if not merge.enabled:
+            return []
+        problems = []
+        if len(self.samples) < 2 and not sheet_failed:
+            problems.append(f"merge.enabled needs at least 2 samples (got {len(self.samples)}: {list(self.samples)})")
+        if merge.name in self.samples:
+            problems.append(
+                f"merge.name {merge.name!r} is also a sample's name; pick another (results/<name>/ holds the merged object)"
+            )
+        clashes = [name for name, sample in self.samples.items() if merge.batch_key in sample.metadata]
+        if clashes:
+            problems.append(
+                f"merge.batch_key {merge.batch_key!r} is also a metadata column of sample(s) {clashes}, and the "
+                "merge writes the sample names there: pick another name (to integrate by it, set "
+                f"integration.batch_key: {merge.batch_key})"
+            )
+        return problems
+
+    def _integration_problems(self) -> list[str]:
+        integration = self.integration
+        method = integration.method
+        problems = []
+        if (method != "none" or integration.compare) and not self.merge.enabled and integration.batch_key is None:
+            what = f"integration.method {method!r}" if method != "none" else "integration.compare"
+            problems.append(
+                f"{what} needs integration.batch_key (an obs column of the batches) when merge.enabled is false; "
+                "or merge the samples (merge.enabled: true) to integrate them"
+            )
+        key = batch_key(self)
+        if method == "combat" and self.pca.combat_key not in (None, key):
+            problems.append(
+                f"integration.method is 'combat' on {key!r} but pca.combat_key is {self.pca.combat_key!r}; "
+                "unset pca.combat_key (integration sets it)"
+            )
+        if method == "combat" and self.normalize.method == "pearson_residuals":
+            problems.append(
+                "integration.method 'combat' corrects log-normalised genes, but normalize.method is "
+                "pearson_residuals (the PCA of residuals skips ComBat); use harmony or bbknn"
+            )
+        if method == "harmony" and self.neighbors.use_rep != "X_pca":
+            problems.append(
+                f"integration.method 'harmony' makes neighbors use X_pca_harmony, but neighbors.use_rep is "
+                f"{self.neighbors.use_rep!r}; leave neighbors.use_rep at X_pca"
+            )
+        return problems
+
 
 def validate_config(raw: Any, *, base_dir: Path | str = ".") -> WorkflowConfig:
     """Validate a config mapping; raise :class:`ConfigError` listing every problem.
 
-    Each problem names the key path, the bad value and what is allowed. Sample input paths
-    are checked to exist (relative to ``base_dir``).
+    Each problem names the key path, the bad value and what is allowed. ``samples`` may be
+    the path of a TSV sample sheet; it and the sample input paths are relative to ``base_dir``
+    (the working directory), and the inputs are checked to exist.
     """
     if raw is None:
         raw = {}
@@ -95,12 +191,16 @@ def validate_config(raw: Any, *, base_dir: Path | str = ".") -> WorkflowConfig:
         msg = f"config: expected a mapping of sections, got {type(raw).__name__}"
         raise ConfigError(msg)
     problems: list[str] = []
+    samples = raw.get("samples")
+    if isinstance(samples, str):  # a TSV sample sheet: its problems name the file, row and column
+        rows, problems = read_sample_sheet(samples, Path(base_dir))
+        raw = {**raw, "samples": rows} if rows else {k: v for k, v in raw.items() if k != "samples"}
     try:
-        config = WorkflowConfig.model_validate(raw)
+        config = WorkflowConfig.model_validate(raw, context={"sheet_problems": bool(problems)})
     except ValidationError as err:
-        problems = format_validation_error(err, model=WorkflowConfig)
+        problems += format_validation_error(err, model=WorkflowConfig)
         config = None
-    problems += _missing_inputs(raw.get("samples"), Path(base_dir))
+    problems += _missing_inputs(samples, Path(base_dir))
     if problems:
         msg = "invalid config:\n" + "\n".join(f"  - {p}" for p in problems)
         raise ConfigError(msg)
@@ -132,10 +232,15 @@ def stage_params_json(config: WorkflowConfig, stage: str, sample: str | None = N
     """Canonical JSON of one stage's parameters (sorted keys, defaults filled in).
 
     Seeded stages get ``random_state`` = the config's ``seed`` unless set; ``load`` gets
-    the sample's sheet row too. Snakemake's params trigger re-runs a stage exactly when
-    this text changes.
+    the sample's sheet row too, ``qc`` the sample's overrides (when ``sample`` is given).
+    Values other sections decide are filled in (:func:`_derived`: the batch key of ``hvg``,
+    ``pca`` and ``neighbors`` under merge and integration). Snakemake's params trigger
+    re-runs a stage exactly when this text changes.
     """
-    section = getattr(config, stage)
+    if stage == "qc" and sample in config.samples:
+        section = config.samples[sample].qc_params(config.qc)
+    else:
+        section = getattr(config, stage)
     values: dict[str, Any] = section.model_dump(mode="json")
     if STAGES[stage].seeded and values.get("random_state") is None:
         values["random_state"] = config.seed
@@ -143,5 +248,46 @@ def stage_params_json(config: WorkflowConfig, stage: str, sample: str | None = N
         if sample is None:
             msg = "stage_params_json('load') needs the sample name"
             raise ValueError(msg)
-        values = {"sample": config.samples[sample].model_dump(mode="json"), "options": values, "seed": config.seed}
+        row = config.samples[sample].model_dump(mode="json", exclude={"qc"})  # qc overrides re-run qc, not load
+        values = {"sample": row, "options": values, "seed": config.seed}
+    values = _derived(config, stage, values)
     return json.dumps(values, sort_keys=True, separators=(",", ":"))
+
+
+def batch_key(config: WorkflowConfig) -> str:
+    """The ``obs`` column of the batches to integrate: ``integration.batch_key``, else ``merge.batch_key``."""
+    return config.integration.batch_key or config.merge.batch_key
+
+
+def analysed_samples(config: WorkflowConfig) -> list[str]:
+    """The names normalize → … → plots run on: ``merge.name`` when merging, else every sample."""
+    return [config.merge.name] if config.merge.enabled else list(config.samples)
+
+
+def _derived(config: WorkflowConfig, stage: str, values: dict[str, Any]) -> dict[str, Any]:
+    """A stage's values with what the ``merge`` and ``integration`` sections decide for it."""
+    method = config.integration.method
+    if stage == "hvg" and config.merge.enabled and values["batch_key"] is None:
+        values["batch_key"] = config.merge.batch_key  # batch-aware HVGs on merged samples
+    elif stage == "pca" and method == "combat":
+        values["combat_key"] = batch_key(config)
+    elif stage == "neighbors" and method == "harmony":
+        values["use_rep"] = "X_pca_harmony"
+    elif stage == "neighbors" and method == "bbknn":
+        values["bbknn"] = {"batch_key": batch_key(config), **config.integration.bbknn.model_dump(mode="json")}
+    elif stage == "integration":  # the Harmony stage: only what changes its result
+        values = {k: values[k] for k in ("method", "harmony", "random_state")} | {"batch_key": batch_key(config)}
+    elif stage == "integration_metrics":  # the sections it takes its settings from, seeds filled in
+        def seeded(section: StageParams, **kwargs: Any) -> dict[str, Any]:
+            dumped = section.model_dump(mode="json", **kwargs)
+            return dumped | {"random_state": config.seed if dumped["random_state"] is None else dumped["random_state"]}
+
+        integration = seeded(config.integration, exclude={"method", "compare"}) | {"batch_key": batch_key(config)}
+        values = {
+            "integration": integration,
+            "pca": seeded(config.pca) | {"combat_key": None},
+            "neighbors": seeded(config.neighbors),
+            "leiden": seeded(config.leiden, include={"resolution", "flavor", "n_iterations", "random_state"}),
+            "random_state": integration["random_state"],
+        }
+    return values

@@ -17,11 +17,14 @@ from pydantic import TypeAdapter, ValidationError
 from ._params import format_validation_error
 from .errors import InputDataError, MissingKeyError, ParamError
 from .stages import STAGES, Stage
+from .stages._plots import PlotsParams, qc_plots
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
     from anndata import AnnData
 
-__all__ = ["PROVENANCE_PACKAGES", "checksum", "provenance", "run_stage"]
+__all__ = ["FIGURE_RULES", "PROVENANCE_PACKAGES", "checksum", "package_versions", "provenance", "run_stage", "write_atomic"]
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +32,12 @@ PROVENANCE_PACKAGES = (
     "scsnake", "anndata", "numpy", "scipy", "pandas", "scikit-learn", "numba",
     "umap-learn", "pynndescent", "igraph", "leidenalg", "h5py", "zarr", "matplotlib",
 )
+
+
+#: Figure rules that are not stages (no section of their own): rule → what it runs.
+FIGURE_RULES = {
+    "qc_plots": Stage("qc_plots", PlotsParams, qc_plots, after=("qc",), needs=("uns/qc",), artifact=False),
+}
 
 
 def run_stage(
@@ -46,12 +55,15 @@ def run_stage(
     Parameters
     ----------
     name
-        A registered stage (see :data:`scsnake.stages.STAGES`).
+        A registered stage (see :data:`scsnake.stages.STAGES`) or a figure rule
+        (:data:`FIGURE_RULES`: ``qc_plots`` draws the QC figures from the ``qc`` artifact).
     inputs
         The main input artifact first (none for ``load``), then side branches as
-        ``<stage>=<path>`` (``final`` gathers ``umap=…``, ``tsne=…``).
+        ``<stage>=<path>`` (``final`` gathers ``umap=…``, ``tsne=…``); for ``merge``, the
+        ``qc`` artifact of every sample.
     output
-        The artifact to write (``.h5ad`` or ``.zarr``), or the figures directory for ``plots``.
+        The artifact to write (``.h5ad`` or ``.zarr``), the figures directory for ``plots``,
+        or the CSV of a table stage (``integration_metrics``).
     params_json
         The stage's parameters as JSON (the workflow passes its config section).
     sample
@@ -63,7 +75,7 @@ def run_stage(
     """
     from . import io
 
-    stage = STAGES[name]
+    stage = FIGURE_RULES.get(name) or STAGES[name]
     params = parse_params(stage, params_json)
     output.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -74,18 +86,23 @@ def run_stage(
     if name == "load":
         adata = stage.func(params["sample"], params["options"], name=sample or "sample", random_state=params["seed"])
         source = [params["sample"].input]
+    elif stage.gathers:  # merge: the same stage's artifact of every sample, in order
+        paths = [Path(item) for item in inputs]
+        adata = stage.func([_read_stage_input(name, path) for path in paths], params)
+        source = list(map(str, paths))
     else:
         main = Path(inputs[0])
-        adata = _read_input(main)
-        if adata.n_obs == 0 or adata.n_vars == 0:
-            msg = f"{name}: the input artifact {main} holds an empty matrix ({adata.n_obs} cells × {adata.n_vars} genes); check the stages that ran before"
-            raise InputDataError(msg)
+        adata = _read_stage_input(name, main)
         check_needs(stage, adata, main)
         branches = dict(_branch(item) for item in inputs[1:])
         source = [str(main), *map(str, branches.values())]
         kwargs: dict[str, Any] = {up: _read_light(path) for up, path in branches.items()}
         if stage.seeded:
             kwargs["random_state"] = params.random_state if params.random_state is not None else 0
+        if stage.returns_table:
+            _write_table(stage.func(adata, params, **kwargs), output)
+            logger.info("%s: wrote %s in %.1f s", name, output, time.perf_counter() - started)
+            return
         if not stage.artifact:
             stage.func(adata, params, outdir=output, **kwargs)
             logger.info("%s: wrote figures to %s in %.1f s", name, output, time.perf_counter() - started)
@@ -146,11 +163,24 @@ def check_needs(stage: Stage, adata: AnnData, path: Path) -> None:
 
 
 _WRITES = {
+    "qc": ("uns/qc",),
     "pca": ("obsm/X_pca",),
     "neighbors": ("obsp/connectivities", "obsp/distances"),
     "umap": ("obsm/X_umap",),
     "markers": ("uns/rank_genes_groups",),
 }
+
+
+def _read_stage_input(name: str, path: Path) -> AnnData:
+    """An input artifact of stage ``name``; an error if it is missing or holds no cells or genes."""
+    adata = _read_input(path)
+    if adata.n_obs == 0 or adata.n_vars == 0:
+        msg = (
+            f"{name}: the input artifact {path} holds an empty matrix ({adata.n_obs} cells × {adata.n_vars} genes); "
+            "check the stages that ran before"
+        )
+        raise InputDataError(msg)
+    return adata
 
 
 def _read_input(path: Path) -> AnnData:
@@ -197,14 +227,20 @@ def checksum(path: Path | str) -> str:
     return digest.hexdigest()
 
 
-def provenance(stage: str, params_json: str, inputs: list[str], seconds: float) -> dict[str, Any]:
-    """What made an artifact: stage parameters, package versions, inputs and their checksums."""
+def package_versions(packages: Iterable[str] = PROVENANCE_PACKAGES) -> dict[str, str]:
+    """``{"python": …, package: version}`` for the installed ones among ``packages``."""
     versions = {"python": platform.python_version()}
-    for package in PROVENANCE_PACKAGES:
+    for package in packages:
         try:
             versions[package] = version(package)
         except PackageNotFoundError:
             continue
+    return versions
+
+
+def provenance(stage: str, params_json: str, inputs: list[str], seconds: float) -> dict[str, Any]:
+    """What made an artifact: stage parameters, package versions, inputs and their checksums."""
+    versions = package_versions()
     sums = [checksum(p) if p != "synthetic" and Path(p).exists() else "" for p in inputs]
     return {
         "stage": stage,
@@ -219,12 +255,17 @@ def provenance(stage: str, params_json: str, inputs: list[str], seconds: float) 
 
 def _write_table(frame: Any, path: Path) -> None:
     """Write a CSV atomically (temporary sibling, then rename)."""
+    write_atomic(path, lambda tmp: frame.to_csv(tmp, index=False))
+
+
+def write_atomic(path: Path, write: Callable[[Path], Any]) -> None:
+    """Call ``write(tmp)`` on a temporary sibling of ``path``, then rename it to ``path``."""
     import os
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
     try:
-        frame.to_csv(tmp, index=False)
+        write(tmp)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

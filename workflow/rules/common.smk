@@ -1,13 +1,14 @@
 # Load and validate the whole config before the DAG is built; path and parameter helpers.
+import re
 import shlex
 import sys
 from pathlib import Path
 
 from scsnake._yaml import read_yaml
-from scsnake.config import stage_params_json, validate_config
+from scsnake.config import analysed_samples, stage_params_json, validate_config
 from scsnake.errors import ConfigError
 from scsnake.stages import STAGES, enabled_side_stages, upstream
-from scsnake.stages._plots import figure_names
+from scsnake.stages._plots import figure_names, qc_figure_names
 
 try:
     for path in workflow.overwrite_configfiles or []:
@@ -17,12 +18,13 @@ except ConfigError as err:
     sys.stderr.write(f"{err}\n")
     sys.exit(2)
 
-SAMPLES = list(CONFIG.samples)
+SAMPLES = list(CONFIG.samples)  # the inputs: load and qc run on each
+ANALYSED = analysed_samples(CONFIG)  # normalize ... plots run on each: merge.name when merging, else SAMPLES
 EXT = CONFIG.artifact_format
 
 
 wildcard_constraints:
-    sample="|".join(map(shlex.quote, SAMPLES)) or "NO_SAMPLES",
+    sample="|".join(re.escape(name) for name in dict.fromkeys([*SAMPLES, *ANALYSED])) or "NO_SAMPLES",
 
 
 def artifact(stage, sample="{sample}"):
@@ -54,9 +56,12 @@ def input_flags(stage):
 
 
 def stage_params(stage):
-    """Canonical JSON of the stage's config section: a change re-runs it and its dependents."""
-    if stage == "load":
-        return lambda wildcards: stage_params_json(CONFIG, "load", wildcards.sample)
+    """Canonical JSON of the stage's config section: a change re-runs it and its dependents.
+
+    ``load`` and ``qc`` are per sample (its sheet row; its qc overrides).
+    """
+    if stage in ("load", "qc"):
+        return lambda wildcards: stage_params_json(CONFIG, stage, wildcards.sample)
     text = stage_params_json(CONFIG, stage)
     return lambda wildcards: text
 
@@ -78,21 +83,35 @@ def runtime(wildcards, input, attempt):
 
 
 FIGURES = figure_names(CONFIG)
+QC_FIGURES = qc_figure_names(CONFIG)
 
 
-def figure_paths(sample="{sample}"):
-    return [f"results/{sample}/figures/{name}.{CONFIG.plots.format}" for name in FIGURES]
+def figure_paths(sample="{sample}", names=None):
+    """Figures of a sample: ``names``, by default those of rules plots (from final) and qc_plots (from qc)."""
+    names = [*FIGURES, *QC_FIGURES] if names is None else names
+    return [f"results/{sample}/figures/{name}.{CONFIG.plots.format}" for name in names]
+
+
+def run_info_paths(sample="{sample}"):
+    """The validated config and package versions of a sample (rule run_info)."""
+    return [f"results/{sample}/config.yaml", f"results/{sample}/versions.csv"]
 
 
 def all_outputs():
+    """QC figures of every input sample; the results, figures and tables of every analysed one."""
     outputs = []
     for sample in SAMPLES:
+        outputs.extend(figure_paths(sample, QC_FIGURES))
+    for sample in ANALYSED:
         outputs.append(artifact("final", sample))
         outputs.append(f"results/{sample}/markers.csv")
         outputs.append(f"results/{sample}/clustering.csv")
         if CONFIG.annotate.enabled:
             outputs.append(f"results/{sample}/cell_types.csv")
-        outputs.extend(figure_paths(sample))
+        if CONFIG.integration.compare:
+            outputs.append(f"results/{sample}/integration_metrics.csv")
+        outputs.extend(figure_paths(sample, FIGURES))
+        outputs.extend(run_info_paths(sample))
     return outputs
 
 

@@ -1,4 +1,5 @@
-# Preprocessing: QC and filtering, normalisation, highly variable genes, PCA.
+# Preprocessing: QC and filtering (per sample), merging the samples (merge.enabled),
+# normalisation, highly variable genes, PCA.
 
 
 rule qc:
@@ -14,6 +15,28 @@ rule qc:
         "logs/{sample}/qc.log",
     benchmark:
         "results/{sample}/benchmarks/qc.tsv"
+    resources:
+        mem_mb=mem_mb,
+        runtime=runtime,
+    conda:
+        "../../envs/scsnake.yaml"
+    shell:
+        THREADS_ENV + RUN + " > {log:q} 2>&1"
+
+
+rule merge:
+    input:
+        [artifact("qc", sample) for sample in SAMPLES],
+    output:
+        artifact=directory(artifact("merge", CONFIG.merge.name)) if EXT == "zarr" else artifact("merge", CONFIG.merge.name),
+    params:
+        stage=stage_params("merge"),
+        inputs=" ".join(f"--input {shlex.quote(artifact('qc', sample))}" for sample in SAMPLES),
+    threads: 1
+    log:
+        f"logs/{CONFIG.merge.name}/merge.log",
+    benchmark:
+        f"results/{CONFIG.merge.name}/benchmarks/merge.tsv"
     resources:
         mem_mb=mem_mb,
         runtime=runtime,

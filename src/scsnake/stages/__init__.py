@@ -2,7 +2,9 @@
 
 Every stage reads the artifact(s) of the stages in ``after`` (the first is its main input)
 and writes its own artifact ``results/<sample>/<stage>.<h5ad|zarr>``. ``load`` reads the
-sample's input instead; ``plots`` writes figures instead of an artifact.
+sample's input instead; ``merge`` reads every sample's ``qc`` artifact and writes
+``results/<merge.name>/merge.<format>``; ``plots`` writes figures and
+``integration_metrics`` a table instead of an artifact.
 """
 
 from __future__ import annotations
@@ -12,14 +14,25 @@ from typing import Any
 
 from ._annotate import AnnotateParams, annotate, annotation_table
 from ._final import FinalParams, final
-from ._graph import LeidenStageParams, NeighborsStageParams, UmapStageParams, clustering_table, leiden, neighbors, umap
+from ._graph import (
+    LeidenStageParams,
+    NeighborsRunParams,
+    UmapStageParams,
+    clustering_table,
+    leiden,
+    neighbors,
+    umap,
+)
 from ._hvg import HvgParams, hvg
+from ._integration import IntegrationParams, integration
+from ._integration_metrics import IntegrationMetricsRun, integration_metrics
 from ._load import LoadParams, SampleSpec, SyntheticSpec, load
 from ._markers import MarkersParams, markers, markers_table
+from ._merge import MergeParams, merge
 from ._normalize import NormalizeParams, normalize
 from ._pca import PcaStageParams, pca
 from ._plots import FIGURES, PlotsParams, plots
-from ._qc import QcParams, qc
+from ._qc import QcParams, qc, qc_cells_table
 from ._trajectory import (
     DptStageParams,
     DrawGraphStageParams,
@@ -49,7 +62,8 @@ class Stage:
 
     name: str
     params: Any
-    """The pydantic model (or annotated union of models) of the config section."""
+    """The pydantic model (or annotated union of models) of the config section, or a subclass
+    that adds what the workflow derives from other sections (``neighbors``: ``integration``)."""
     func: Any
     after: tuple[str, ...] = ()
     """Upstream stages whose artifacts this stage reads; the first is the main input."""
@@ -64,15 +78,23 @@ class Stage:
     table: Any = None
     """``table(adata, params) -> DataFrame`` written next to the artifact as ``<table_name>.csv``."""
     table_name: str | None = None
+    gathers: bool = False
+    """Reads the ``after`` artifact of every sample (``merge``): ``func(adatas, params)``."""
+    returns_table: bool = False
+    """The function returns a table, written as the stage's output CSV (no artifact)."""
 
 
 _REGISTRY = (
     Stage("load", LoadParams, load),
-    Stage("qc", QcParams, qc, after=("load",), seeded=True),
+    Stage("qc", QcParams, qc, after=("load",), seeded=True, table=qc_cells_table, table_name="qc_cells"),
+    Stage("merge", MergeParams, merge, after=("qc",), gathers=True),
     Stage("normalize", NormalizeParams, normalize, after=("qc",)),
     Stage("hvg", HvgParams, hvg, after=("normalize",)),
     Stage("pca", PcaStageParams, pca, after=("hvg",), seeded=True),
-    Stage("neighbors", NeighborsStageParams, neighbors, after=("pca",), needs=("obsm/X_pca",), seeded=True),
+    Stage("integration", IntegrationParams, integration, after=("pca",), needs=("obsm/X_pca",), seeded=True),
+    Stage("integration_metrics", IntegrationMetricsRun, integration_metrics, after=("pca",), seeded=True,
+          artifact=False, returns_table=True),
+    Stage("neighbors", NeighborsRunParams, neighbors, after=("pca",), needs=("obsm/X_pca",), seeded=True),
     Stage("umap", UmapStageParams, umap, after=("neighbors",), needs=("obsp/connectivities",), seeded=True),
     Stage("leiden", LeidenStageParams, leiden, after=("neighbors",), needs=("obsp/connectivities",), seeded=True,
           table=clustering_table, table_name="clustering"),
@@ -104,6 +126,10 @@ def upstream(config: Any, name: str) -> list[str]:
     """The stages whose artifacts ``name`` reads under ``config`` (the first is its main input)."""
     if name == "umap" and config.umap.init_pos == "paga":
         return ["paga"]
+    if name == "normalize" and config.merge.enabled:
+        return ["merge"]
+    if name == "neighbors" and config.integration.method == "harmony":
+        return ["integration"]
     if name == "final":
         return ["markers", "umap", *[s for s in enabled_side_stages(config) if s not in ("markers", "umap")]]
     return list(STAGES[name].after)

@@ -5,15 +5,26 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import pandas as pd
-
 from pydantic import Field, PositiveFloat, PositiveInt
 
 from .._params import StageParams
+from ._integration import BbknnOptions
 
 if TYPE_CHECKING:
     from anndata import AnnData
 
-__all__ = ["clustering_table", "sweep_key", "LeidenStageParams", "NeighborsStageParams", "UmapStageParams", "leiden", "neighbors", "umap"]
+__all__ = [
+    "BbknnRun",
+    "LeidenStageParams",
+    "NeighborsRunParams",
+    "NeighborsStageParams",
+    "UmapStageParams",
+    "clustering_table",
+    "leiden",
+    "neighbors",
+    "sweep_key",
+    "umap",
+]
 
 
 class NeighborsStageParams(StageParams):
@@ -33,6 +44,21 @@ class NeighborsStageParams(StageParams):
     """kNN search: ``exact`` brute force, ``pynndescent`` (approximate) or ``auto`` (exact on small data)."""
     random_state: int | None = None
     """Seed of the approximate search; None takes the config's ``seed``."""
+
+
+class BbknnRun(BbknnOptions):
+    """Batch-balanced kNN in the ``neighbors`` stage (``integration.method: bbknn``)."""
+
+    batch_key: str
+    """``obs`` column of the batches."""
+
+
+class NeighborsRunParams(NeighborsStageParams):
+    """What the ``neighbors`` stage runs with: its section, plus what the workflow takes from
+    ``integration`` (``use_rep: X_pca_harmony`` for Harmony, ``bbknn`` for BBKNN)."""
+
+    bbknn: BbknnRun | None = None
+    """Build a batch-balanced graph (``pp.bbknn``) instead of the plain kNN graph."""
 
 
 class UmapStageParams(StageParams):
@@ -77,9 +103,28 @@ class LeidenStageParams(StageParams):
 
 
 def neighbors(adata: AnnData, params: NeighborsStageParams, *, random_state: int) -> AnnData:
-    """kNN graph. Returns the AnnData with ``obsp['distances']``, ``obsp['connectivities']``, ``uns['neighbors']``."""
+    """kNN graph (batch-balanced with ``params.bbknn``).
+
+    Returns the AnnData with ``obsp['distances']``, ``obsp['connectivities']``, ``uns['neighbors']``.
+    """
     from ..neighbors import neighbors as compute_neighbors
 
+    bbknn = getattr(params, "bbknn", None)
+    if bbknn is not None:
+        from .. import pp
+        from ._integration import check_batches
+
+        check_batches(adata, bbknn.batch_key, "neighbors (bbknn)")
+        pp.bbknn(
+            adata,
+            bbknn.batch_key,
+            use_rep=params.use_rep,
+            n_pcs=params.n_pcs,
+            neighbors_within_batch=bbknn.neighbors_within_batch,
+            trim=bbknn.trim,
+            metric=params.metric,
+        )
+        return adata
     transformer = {"auto": None, "exact": "sklearn", "pynndescent": "pynndescent"}[params.transformer]
     compute_neighbors(
         adata,

@@ -7,16 +7,27 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, NonNegativeFloat, PositiveInt, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    NonNegativeFloat,
+    PositiveInt,
+    SerializationInfo,
+    create_model,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 from .._matrix import check_counts
 from .._params import StageParams
 from ..errors import InputDataError
+from ._qc import QcParams
 
 if TYPE_CHECKING:
     from anndata import AnnData
 
-__all__ = ["InputFormat", "LoadParams", "SampleSpec", "SyntheticSpec", "load"]
+__all__ = ["InputFormat", "LoadParams", "QcOverrides", "SampleSpec", "SyntheticSpec", "load"]
 
 InputFormat = Literal["auto", "synthetic", "h5ad", "zarr", "10x_h5", "10x_mtx", "csv", "tsv", "txt", "mtx"]
 MetadataValue = str | int | float | bool
@@ -51,6 +62,27 @@ class SyntheticSpec(StageParams):
         return self
 
 
+def _partial(model: type[BaseModel], name: str, doc: str) -> type[StageParams]:
+    """``model`` with every field optional (default None): a partial section of overrides.
+
+    Which keys were given is ``model_fields_set``; a given ``None`` is an override too (it
+    switches a filter off). Nested sections (``doublets``) are partial as well.
+    """
+    fields: dict[str, Any] = {}
+    for key, info in model.model_fields.items():
+        annotation: Any = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            annotation = _partial(annotation, f"{annotation.__name__}Overrides", f"Overrides of ``qc.{key}``.")
+        elif info.metadata:
+            annotation = Annotated[annotation, *info.metadata]
+        fields[key] = (annotation | None, Field(None, description=info.description))
+    return create_model(name, __base__=StageParams, __doc__=doc, **fields)
+
+
+#: A sample's overrides of the ``qc`` section: any of its keys (nested ``doublets`` partially).
+QcOverrides = _partial(QcParams, "QcOverrides", "Per-sample overrides of the ``qc`` section (only the keys given).")
+
+
 class SampleSpec(StageParams):
     """One row of the sample sheet."""
 
@@ -62,6 +94,27 @@ class SampleSpec(StageParams):
     """Simulator options when the input is ``synthetic``."""
     metadata: dict[str, MetadataValue] = {}
     """Columns added to ``obs`` for every cell of this sample (e.g. ``donor: D1``)."""
+    qc: QcOverrides = QcOverrides()  # type: ignore[valid-type]
+    """This sample's ``qc`` thresholds where they differ from the ``qc`` section (e.g. ``min_genes: 500``)."""
+
+    @field_serializer("qc")
+    def _given_overrides_only(self, value: BaseModel, info: SerializationInfo) -> dict[str, Any]:
+        return value.model_dump(mode=info.mode, exclude_unset=True)
+
+    def qc_params(self, base: QcParams) -> QcParams:
+        """The sample's effective ``qc`` parameters: ``base`` (the qc section) updated by its overrides.
+
+        A nested section (``doublets``) is updated key by key; other keys are replaced whole.
+        Raises pydantic's ``ValidationError`` when the combination is invalid.
+        """
+        values = base.model_dump()
+        for key in self.qc.model_fields_set:
+            value = getattr(self.qc, key)
+            if isinstance(value, BaseModel):
+                values[key] = {**values[key], **value.model_dump(exclude_unset=True)}
+            else:
+                values[key] = value
+        return QcParams.model_validate(values)
 
     @field_validator("metadata")
     @classmethod

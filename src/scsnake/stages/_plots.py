@@ -1,7 +1,14 @@
-"""The ``plots`` stage: the standard figures of a sample (QC, UMAP, markers)."""
+"""A sample's report files: figures, the validated config and the package versions.
+
+Two figure rules share the ``plots`` section: ``qc_plots`` draws the QC figures from the
+``qc`` artifact (so each sample gets them even where samples are merged after QC), and
+``plots`` draws the rest from ``final``. ``run_info`` writes ``config.yaml`` and
+``versions.csv``; :func:`caption_values` gives the report captions the parameter values.
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -12,19 +19,44 @@ from .._params import StageParams
 if TYPE_CHECKING:
     from anndata import AnnData
 
-__all__ = ["FIGURES", "PlotsParams", "figure_names", "plots"]
+__all__ = [
+    "FIGURES",
+    "QC_FIGURES",
+    "PlotsParams",
+    "caption_values",
+    "figure_names",
+    "plots",
+    "qc_figure_names",
+    "qc_plots",
+    "sample_config_json",
+    "write_run_info",
+]
 
-#: Figures of every run (files ``<name>.<format>`` in the figures directory).
+#: Figures drawn from ``final`` in every run (files ``<name>.<format>`` in the figures directory).
 FIGURES = (
-    "qc_violin", "qc_overview", "hvg", "pca_variance_ratio",
-    "umap_clusters", "umap_qc", "markers_dotplot", "markers_heatmap",
-)
+    "hvg", "pca_variance_ratio", "umap_clusters", "umap_qc", "cluster_sizes",
+    "markers_dotplot", "markers_heatmap",
+)  # fmt: skip
+#: Figures drawn from the ``qc`` artifact.
+QC_FIGURES = ("qc_violin", "qc_overview")
 #: Figures of optional stages: figure name → the stage that enables it.
 OPTIONAL_FIGURES = {"tsne": "tsne", "draw_graph": "draw_graph", "paga": "paga", "dpt": "dpt"}
+#: Config sections whose values the captions of each figure rule quote.
+CAPTION_SECTIONS = {
+    "plots": ("hvg", "pca", "neighbors", "umap", "leiden", "markers", "plots"),
+    "qc_plots": ("qc", "plots"),
+}
+#: Packages listed in ``versions.csv`` (besides Python), whether installed or not.
+VERSION_PACKAGES = (
+    "scsnake", "anndata", "numpy", "scipy", "pandas", "scikit-learn", "numba", "umap-learn",
+    "pynndescent", "igraph", "leidenalg", "openTSNE", "h5py", "zarr", "matplotlib", "pydantic",
+    "snakemake",
+)  # fmt: skip
+_QC_KEYS = ("n_genes_by_counts", "total_counts", "pct_counts_mt")
 
 
 def figure_names(config: Any) -> list[str]:
-    """Every figure the ``plots`` stage draws under ``config`` (the rule declares them)."""
+    """Every figure the ``plots`` rule draws from ``final`` under ``config`` (the rule declares them)."""
     from . import enabled_side_stages
 
     names = list(FIGURES)
@@ -33,6 +65,11 @@ def figure_names(config: Any) -> list[str]:
     on = enabled_side_stages(config)
     names += [figure for figure, stage in OPTIONAL_FIGURES.items() if stage in on]
     return names
+
+
+def qc_figure_names(config: Any) -> list[str]:
+    """The figures the ``qc_plots`` rule draws from each sample's ``qc`` artifact."""
+    return list(QC_FIGURES)
 
 
 class PlotsParams(StageParams):
@@ -49,7 +86,7 @@ class PlotsParams(StageParams):
 
 
 def plots(adata: AnnData, params: PlotsParams, *, outdir: Path) -> dict[str, Path]:
-    """Draw the standard figures into ``outdir``; returns ``{figure name: path}``."""
+    """Draw the figures of ``final`` into ``outdir``; returns ``{figure name: path}``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -57,9 +94,7 @@ def plots(adata: AnnData, params: PlotsParams, *, outdir: Path) -> dict[str, Pat
 
     outdir.mkdir(parents=True, exist_ok=True)
     paths = {name: outdir / f"{name}.{params.format}" for name in FIGURES}
-    qc_keys = [k for k in ("n_genes_by_counts", "total_counts", "pct_counts_mt") if k in adata.obs]
-    groupby = "sample" if "sample" in adata.obs and adata.obs["sample"].nunique() > 1 else None
-    pl.violin(adata, qc_keys, groupby=groupby, save=paths["qc_violin"], dpi=params.dpi)
+    qc_keys = _qc_keys(adata)
     colors = list(dict.fromkeys([*params.color, *[k for k in ("truth", "sample") if k in adata.obs]]))
     if "sample" in colors and adata.obs["sample"].nunique() < 2:
         colors.remove("sample")
@@ -67,12 +102,12 @@ def plots(adata: AnnData, params: PlotsParams, *, outdir: Path) -> dict[str, Pat
     pl.umap(adata, color=qc_keys, save=paths["umap_qc"], dpi=params.dpi)
     result = adata.uns["rank_genes_groups"]
     groupby_markers = result["params"]["groupby"]
+    pl.cluster_sizes(adata, groupby_markers, save=paths["cluster_sizes"], dpi=params.dpi)
     genes = {
         group: [str(g) for g in result["names"][group][: params.n_marker_genes]] for group in result["names"].dtype.names
     }
     pl.dotplot(adata, genes, groupby_markers, save=paths["markers_dotplot"], dpi=params.dpi)
     pl.rank_genes_groups_heatmap(adata, n_genes=params.n_marker_genes, save=paths["markers_heatmap"], dpi=params.dpi)
-    pl.qc_overview(adata, keys=qc_keys, thresholds=_qc_thresholds(adata), save=paths["qc_overview"], dpi=params.dpi)
     pl.highly_variable_genes(adata, save=paths["hvg"], dpi=params.dpi)
     n_pcs = min(30, adata.obsm["X_pca"].shape[1]) if "X_pca" in adata.obsm else 30
     pl.pca_variance_ratio(adata, n_pcs=n_pcs, log=True, save=paths["pca_variance_ratio"], dpi=params.dpi)
@@ -80,10 +115,37 @@ def plots(adata: AnnData, params: PlotsParams, *, outdir: Path) -> dict[str, Pat
     return paths
 
 
+def qc_plots(adata: AnnData, params: PlotsParams, *, outdir: Path) -> dict[str, Path]:
+    """Draw the QC figures of a ``qc`` artifact into ``outdir``; returns ``{figure name: path}``.
+
+    ``qc_overview`` shows every input cell (``uns['qc']['before']``) behind the kept ones,
+    with the ``qc`` thresholds drawn; ``qc_violin`` the kept cells' metrics.
+    """
+    import matplotlib
+    import pandas as pd
+
+    matplotlib.use("Agg")
+    from .. import pl
+
+    outdir.mkdir(parents=True, exist_ok=True)
+    paths = {name: outdir / f"{name}.{params.format}" for name in QC_FIGURES}
+    qc_keys = _qc_keys(adata)
+    groupby = "sample" if "sample" in adata.obs and adata.obs["sample"].nunique() > 1 else None
+    pl.violin(adata, qc_keys, groupby=groupby, save=paths["qc_violin"], dpi=params.dpi)
+    before = adata.uns.get("qc", {}).get("before")
+    before = pd.DataFrame({k: before[k] for k in qc_keys}) if before is not None else None
+    pl.qc_overview(
+        adata, keys=qc_keys, thresholds=_qc_thresholds(adata), before=before, save=paths["qc_overview"], dpi=params.dpi
+    )
+    return paths
+
+
+def _qc_keys(adata: AnnData) -> list[str]:
+    return [k for k in _QC_KEYS if k in adata.obs]
+
+
 def _qc_thresholds(adata: AnnData) -> dict[str, tuple[float | None, float | None]]:
     """The qc stage's cell thresholds as ``metric → (min, max)`` for drawing."""
-    import json
-
     raw = adata.uns.get("qc", {}).get("params")
     if not raw:
         return {}
@@ -119,3 +181,80 @@ def _optional_figures(adata: AnnData, params: PlotsParams, outdir: Path, colors:
     if "dpt_pseudotime" in adata.obs:
         pl.diffmap(adata, color=["dpt_pseudotime", colors[0]], save=path("dpt"), dpi=params.dpi)
     return drawn
+
+
+# ----------------------------------------------------------------------------- report text
+
+
+def caption_values(config: Any, rule: str) -> dict[str, dict[str, Any]]:
+    """The config sections a figure rule's captions quote, as plain values (defaults filled in).
+
+    The rules pass this as ``params.caption``, so a caption says
+    ``{{ snakemake.params.caption["leiden"]["resolution"] }}``; seeded sections carry the
+    ``random_state`` they ran with. Optional stages are included when enabled.
+    """
+    from ..config import stage_params_json
+    from . import enabled_side_stages
+
+    sections = list(CAPTION_SECTIONS[rule])
+    if rule == "plots":
+        sections += enabled_side_stages(config)
+    return {name: json.loads(stage_params_json(config, name)) for name in sections}
+
+
+def sample_config_json(config: Any, sample: str) -> str:
+    """The validated config of one sample as JSON: every key, defaults filled in, in model order.
+
+    The sample sheet keeps only ``sample``; a name not in it (the merged samples' ``merge.name``)
+    keeps every sample.
+    """
+    values = config.model_dump(mode="json")
+    if sample in values["samples"]:
+        values["samples"] = {sample: values["samples"][sample]}
+    return json.dumps(values, separators=(",", ":"))
+
+
+def write_run_info(
+    config_json: str, *, config_path: Path, versions_path: Path, snakemake_version: str | None = None
+) -> None:
+    """Write the validated config (YAML) and the package versions (CSV) of a run, atomically.
+
+    Parameters
+    ----------
+    config_json
+        A sample's config (:func:`sample_config_json`); validated again here.
+    config_path
+        ``config.yaml`` to write: every key in the order of ``config/config.yaml``, reusable
+        as ``--configfile``.
+    versions_path
+        ``versions.csv`` to write: columns ``package``, ``version`` (``python`` first; a
+        package not installed in the job's environment says ``not installed``).
+    snakemake_version
+        Version of the Snakemake running the workflow (it may live outside the job's environment).
+    """
+    import pandas as pd
+    import yaml
+    from pydantic import ValidationError
+
+    from .._params import format_validation_error
+    from ..config import WorkflowConfig
+    from ..errors import ParamError
+    from ..runner import package_versions, write_atomic
+
+    try:
+        config = WorkflowConfig.model_validate(json.loads(config_json))
+    except (json.JSONDecodeError, ValidationError) as err:
+        lines = format_validation_error(err, model=WorkflowConfig) if isinstance(err, ValidationError) else [str(err)]
+        msg = "run-info: invalid config:\n" + "\n".join(f"  - {line}" for line in lines)
+        raise ParamError(msg) from None
+    header = (
+        f"# The validated scsnake config of sample {', '.join(config.samples)}: every key, defaults filled in.\n"
+        f"# Re-run it with `snakemake --configfile {config_path}`.\n"
+    )
+    text = header + yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+    versions = package_versions(VERSION_PACKAGES)
+    if snakemake_version:
+        versions["snakemake"] = snakemake_version
+    rows = [(name, versions.get(name, "not installed")) for name in ("python", *VERSION_PACKAGES)]
+    write_atomic(config_path, lambda tmp: tmp.write_text(text))
+    write_atomic(versions_path, lambda tmp: pd.DataFrame(rows, columns=["package", "version"]).to_csv(tmp, index=False))

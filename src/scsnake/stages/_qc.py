@@ -7,15 +7,16 @@ import re
 from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
+import pandas as pd
 from pydantic import Field, NonNegativeInt, PositiveInt, field_validator
 
 from .._params import StageParams
-from ..errors import InputDataError
+from ..errors import InputDataError, MissingKeyError
 
 if TYPE_CHECKING:
     from anndata import AnnData
 
-__all__ = ["DoubletParams", "QcParams", "qc"]
+__all__ = ["DoubletParams", "QcParams", "qc", "qc_cells_table"]
 
 logger = logging.getLogger(__name__)
 
@@ -82,8 +83,10 @@ def qc(adata: AnnData, params: QcParams, *, random_state: int = 0) -> AnnData:
     Returns
     -------
     The filtered AnnData with ``var[<qc_var>]`` flags, scanpy's QC columns in ``obs``/``var``
-    (``n_genes_by_counts``, ``total_counts``, ``pct_counts_mt``…), and
-    ``uns['qc']`` = the thresholds and how many cells/genes each removed.
+    (``n_genes_by_counts``, ``total_counts``, ``pct_counts_mt``…), and ``uns['qc']`` = the
+    thresholds (``params``), how many cells/genes each filter removed (``removed``) and
+    ``before``: the QC metrics of every input cell and whether it ``passed`` (see
+    :func:`qc_cells_table`).
     """
     from .. import pp
 
@@ -98,6 +101,7 @@ def qc(adata: AnnData, params: QcParams, *, random_state: int = 0) -> AnnData:
     pp.calculate_qc_metrics(adata, qc_vars=list(params.qc_vars), percent_top=percent_top or None, inplace=True)
 
     n_cells_in, n_genes_in = adata.n_obs, adata.n_vars
+    before = _before(adata)
     keep = np.ones(adata.n_obs, dtype=bool)
     removed: dict[str, int] = {}
     obs = adata.obs
@@ -126,7 +130,10 @@ def qc(adata: AnnData, params: QcParams, *, random_state: int = 0) -> AnnData:
         pp.filter_genes(adata, min_cells=params.min_cells)
     removed["min_cells"] = n_genes_in - adata.n_vars
     if params.doublets.enabled:
-        n_cells_kept = _doublets(adata, params.doublets, random_state, removed)
+        doublets = _doublets(adata, params.doublets, random_state, removed)
+        keep[np.flatnonzero(keep)[doublets]] = False
+        n_cells_kept = adata.n_obs
+    before["passed"] = keep
     adata.uns["qc"] = {
         "params": params.model_dump_json(),
         "n_cells_before": n_cells_in,
@@ -134,14 +141,42 @@ def qc(adata: AnnData, params: QcParams, *, random_state: int = 0) -> AnnData:
         "n_genes_before": n_genes_in,
         "n_genes_after": adata.n_vars,
         "removed": removed,
+        "before": before,
     }
     logger.info("qc: kept %d of %d cells, %d of %d genes", n_cells_kept, n_cells_in, adata.n_vars, n_genes_in)
     return adata
 
 
+#: QC metrics kept for every input cell in ``uns['qc']['before']`` (those present), and their dtypes.
+_BEFORE = {"n_genes_by_counts": np.int32, "total_counts": np.float32, "pct_counts_mt": np.float32}
 
-def _doublets(adata: AnnData, params: DoubletParams, random_state: int, removed: dict[str, int]) -> int:
-    """Scrublet on the filtered counts; flags (and optionally removes) predicted doublets."""
+
+def _before(adata: AnnData) -> dict[str, np.ndarray]:
+    """The QC metrics of the unfiltered cells, compactly: three small columns, not the matrix."""
+    obs = adata.obs
+    return {k: obs[k].to_numpy(dtype=dtype) for k, dtype in _BEFORE.items() if k in obs.columns}
+
+
+def qc_cells_table(adata: AnnData, params: QcParams | None = None) -> pd.DataFrame:
+    """One row per cell of the ``qc`` input: its QC metrics and whether it ``passed`` every filter.
+
+    Read from ``uns['qc']['before']`` of a ``qc`` artifact (or any artifact after it); the
+    cells that passed are, in order, the cells of the artifact. ``params`` is unused (the
+    registry's table signature).
+    """
+    before = adata.uns.get("qc", {}).get("before")
+    if before is None:
+        msg = "uns['qc']['before'] not found; it is written by the qc stage (re-run qc to add it)"
+        raise MissingKeyError(msg)
+    columns = {k: np.asarray(before[k]) for k in _BEFORE if k in before}  # stored order is not kept
+    return pd.DataFrame({**columns, "passed": np.asarray(before["passed"], dtype=bool)})
+
+
+def _doublets(adata: AnnData, params: DoubletParams, random_state: int, removed: dict[str, int]) -> np.ndarray:
+    """Scrublet on the filtered counts; flags (and optionally removes) predicted doublets.
+
+    Returns which of the cells it was given it removed.
+    """
     from .. import pp
 
     pp.scrublet(
@@ -160,4 +195,4 @@ def _doublets(adata: AnnData, params: DoubletParams, random_state: int, removed:
             raise InputDataError(msg)
         adata._inplace_subset_obs(~predicted)
     logger.info("qc: %d predicted doublets%s", int(predicted.sum()), " removed" if params.remove else "")
-    return adata.n_obs
+    return predicted if params.remove else np.zeros_like(predicted)
