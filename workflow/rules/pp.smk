@@ -7,6 +7,7 @@ rule qc:
         stage_input("qc"),
     output:
         artifact=stage_output("qc"),
+        table="results/{sample}/qc_cells.csv",
     params:
         stage=stage_params("qc"),
         inputs=input_flags("qc"),
@@ -21,7 +22,7 @@ rule qc:
     conda:
         "../../envs/scsnake.yaml"
     shell:
-        THREADS_ENV + RUN + " > {log:q} 2>&1"
+        THREADS_ENV + RUN + " --table {output.table:q} > {log:q} 2>&1"
 
 
 rule merge:

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = ["InputFormat", "LoadParams", "QcOverrides", "SampleSpec", "SyntheticSpec", "load"]
 
-InputFormat = Literal["auto", "synthetic", "h5ad", "zarr", "10x_h5", "10x_mtx", "csv", "tsv", "txt", "mtx"]
+InputFormat = Literal["auto", "synthetic", "h5ad", "zarr", "loom", "10x_h5", "10x_mtx", "csv", "tsv", "txt", "mtx"]
 MetadataValue = str | int | float | bool
 
 
