@@ -259,3 +259,81 @@ def test_bad_data():
     x[2, 0] = np.nan
     with pytest.raises(InputDataError, match="representation contains 1 NaN"):
         neighbors(ad.AnnData(x))
+
+
+# --- exact search with BLAS tiles (used above BLOCKED_MIN_OBS cells) ----------------------
+
+
+def _clustered(n_cells: int, n_dims: int = 12, seed: int = 0, dtype: type = np.float32) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(scale=6, size=(8, n_dims))
+    return (centres[rng.integers(0, 8, n_cells)] + rng.normal(size=(n_cells, n_dims))).astype(dtype)
+
+
+def _blocked(monkeypatch: pytest.MonkeyPatch, **sizes: int) -> None:
+    """Route knn_exact through the tiled search, with tiles small enough to need several."""
+    from scsnake.neighbors import _knn
+
+    monkeypatch.setattr(_knn, "BLOCKED_MIN_OBS", 0)
+    monkeypatch.setattr(_knn, "_QUERY_BLOCK", sizes.get("query", 64))
+    monkeypatch.setattr(_knn, "_REF_BLOCK", sizes.get("ref", 96))
+    if "max_uncertain" in sizes:
+        monkeypatch.setattr(_knn, "_MAX_UNCERTAIN", sizes["max_uncertain"])
+
+
+def _assert_same_knn(got: tuple[np.ndarray, np.ndarray], expected: tuple[np.ndarray, np.ndarray]) -> None:
+    (idx, dist), (ref_idx, ref_dist) = got, expected
+    assert idx.shape == ref_idx.shape and dist.dtype == ref_dist.dtype == np.float64
+    np.testing.assert_array_equal(idx[:, 0], np.arange(idx.shape[0]))  # self first
+    assert all(set(a) == set(b) for a, b in zip(idx.tolist(), ref_idx.tolist(), strict=True))
+    np.testing.assert_allclose(dist, ref_dist, rtol=1e-5, atol=1e-5)
+    assert (np.diff(dist, axis=1) >= 0).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_neighbors", [2, 15, 40])
+def test_blocked_exact_search_equals_sklearn(monkeypatch: pytest.MonkeyPatch, dtype: type, n_neighbors: int) -> None:
+    x = _clustered(500, dtype=dtype)
+    expected = knn_exact(x, n_neighbors)
+    _blocked(monkeypatch)
+    _assert_same_knn(knn_exact(x, n_neighbors), expected)
+
+
+def test_blocked_exact_search_on_fewer_cells_than_candidates(monkeypatch: pytest.MonkeyPatch) -> None:
+    x = _clustered(20)
+    expected = knn_exact(x, 15)
+    _blocked(monkeypatch)
+    _assert_same_knn(knn_exact(x, 15), expected)
+
+
+def test_blocked_exact_search_with_duplicate_cells(monkeypatch: pytest.MonkeyPatch) -> None:
+    from scsnake.neighbors import _knn
+
+    x = _clustered(300)
+    x[50:90] = x[50]  # 40 identical cells: more ties at the k-th distance than candidates
+    expected, _ = knn_exact(x, 10)
+    calls = []
+    exhaustive = _knn._exhaustive_rows
+    monkeypatch.setattr(_knn, "_exhaustive_rows", lambda *args: calls.append(1) or exhaustive(*args))
+    _blocked(monkeypatch)
+    indices, distances = knn_exact(x, 10)
+    assert calls  # the tied rows were searched exhaustively
+    np.testing.assert_array_equal(indices[:, 0], np.arange(300))
+    copies = np.zeros(300, dtype=bool)
+    copies[50:90] = True
+    assert (distances[copies] == 0).all() and copies[indices[copies]].all()
+    # rows without copies among their neighbours have no ties: the same sets as scikit-learn
+    clean = ~copies & ~copies[expected].any(axis=1)
+    assert clean.sum() > 200
+    assert all(set(a) == set(b) for a, b in zip(indices[clean].tolist(), expected[clean].tolist(), strict=True))
+
+
+def test_blocked_exact_search_falls_back_on_many_ties(monkeypatch: pytest.MonkeyPatch) -> None:
+    from scsnake.neighbors import _knn
+
+    x = np.zeros((200, 5), dtype=np.float32)  # every distance is 0
+    _blocked(monkeypatch, max_uncertain=10)
+    monkeypatch.setattr(_knn, "_exhaustive_rows", lambda *args: pytest.fail("should fall back to scikit-learn"))
+    indices, distances = knn_exact(x, 6)
+    np.testing.assert_array_equal(indices[:, 0], np.arange(200))
+    assert (distances == 0).all()

@@ -121,6 +121,44 @@ def test_exact_knn_and_umap_connectivities(graphs, name):
     assert_same_sparse(ours.obsp["connectivities"], ref.obsp["connectivities"])
 
 
+@pytest.mark.parametrize("name", ["small", "mouse"])
+def test_blocked_exact_knn_equals_scanpys_sklearn_search(graphs, name, monkeypatch):
+    """The tiled BLAS search (used above BLOCKED_MIN_OBS cells) on the same data: the same
+    neighbour sets as scanpy's exact search, distances within 1e-6 (ours are exact in
+    float64, scikit-learn's are float32 values with a relative error up to ~1e-7), and
+    UMAP connectivities within 1e-5 (absolute; rtol 5e-5): the bisection for each cell's
+    kernel width stops at a tolerance of 1e-5, so 1e-7 changes of the distances move the
+    weights by up to 6e-6 on mouse10k (2.7e-4 relative for weights near 1e-4). Cells
+    with a near-tie at the k-th distance (one on mouse10k: within 1e-6, relative)
+    may swap that neighbour."""
+    from scsnake.neighbors import _knn
+
+    ref, _ = graphs[name]
+    ours = ref.copy()
+    monkeypatch.setattr(_knn, "BLOCKED_MIN_OBS", 0)
+    neighbors(ours, use_rep="X_pca")
+    dups = duplicated_cells(ours)
+    d_ours, d_ref = ours.obsp["distances"], ref.obsp["distances"]
+    np.testing.assert_array_equal(d_ours.indptr, d_ref.indptr)
+    ties = np.zeros_like(dups)
+    for i in np.flatnonzero(~dups):
+        row = slice(d_ref.indptr[i], d_ref.indptr[i + 1])
+        if set(d_ours.indices[row]) != set(d_ref.indices[row]):
+            # only a near-tie at the k-th distance, decided by scikit-learn's rounding
+            np.testing.assert_allclose(d_ours.data[row][-1], d_ref.data[row][-1], rtol=1e-6)
+            assert len(set(d_ours.indices[row]) ^ set(d_ref.indices[row])) == 2
+            ties[i] = True
+            continue
+        np.testing.assert_allclose(d_ours.data[row], d_ref.data[row], rtol=1e-6, atol=1e-6)
+    assert ties.sum() <= 2
+    keep = ~(ties | dups)
+    conn_ours, conn_ref = (sparse.csr_matrix(m)[keep][:, keep] for m in (ours.obsp["connectivities"], ref.obsp["connectivities"]))
+    for m in (conn_ours, conn_ref):
+        m.sort_indices()
+    np.testing.assert_array_equal(conn_ours.indices, conn_ref.indices)
+    np.testing.assert_allclose(conn_ours.data, conn_ref.data, rtol=5e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("n_neighbors", [5, 30])
 def test_gauss_connectivities(data, n_neighbors):
     # Without duplicate cells: with them, scanpy's gauss may take a duplicate listed as

@@ -185,3 +185,20 @@ def test_pca(pca_input: ad.AnnData, fmt: str, svd_solver: str | None, zero_cente
     reference_data = _as_format(pca_input, "dense") if (svd_solver, zero_center) == ("randomized", True) else data
     ref = sc.pp.pca(reference_data, **kwargs)
     _assert_pca_close(ours, ref)
+
+
+@pytest.mark.parametrize("fmt", ["dense", "csr"])
+@pytest.mark.parametrize("offset", [0.0, 100.0])
+def test_pca_arpack_ill_conditioned(fmt: str, offset: float) -> None:
+    """ARPACK on the Gram matrix against scanpy's ARPACK SVD of the centred matrix, on data
+    whose singular values span 6 orders of magnitude (12 for the Gram matrix) and with
+    gene means far above their spread."""
+    rng = np.random.default_rng(0)
+    n_cells, n_genes = 2000, 60
+    u, _ = np.linalg.qr(rng.normal(size=(n_cells, n_genes)))
+    v, _ = np.linalg.qr(rng.normal(size=(n_genes, n_genes)))
+    x = (u * np.logspace(3, -3, n_genes)) @ v.T + offset * rng.uniform(1, 2, n_genes)
+    x = x.astype(np.float32)
+    data = ad.AnnData(sparse.csr_matrix(x) if fmt == "csr" else x)
+    kwargs = {"n_comps": 30, "svd_solver": "arpack", "copy": True}
+    _assert_pca_close(pp.pca(data, **kwargs), sc.pp.pca(data, **kwargs))

@@ -170,3 +170,102 @@ def test_empty_data(shape):
 def test_copy_with_inplace_false_is_rejected():
     with pytest.raises(ParamError, match="copy=True cannot be combined with inplace=False"):
         filter_cells(make(), min_genes=1, inplace=False, copy=True)
+
+
+# --- subsetting: no copy when everything is kept, one copy otherwise --------------------
+
+
+def _rich(fmt: str, layer_fmt: str = "csr") -> ad.AnnData:
+    """Random counts with a layer, obsm/varm/obsp/varp, raw and obs/var columns."""
+    rng = np.random.default_rng(3)
+    counts = rng.poisson(0.8, size=(30, 12)).astype(np.float32)
+    counts[5] = 0  # a cell and a gene without counts
+    counts[:, 7] = 0
+    adata = ad.AnnData(FORMATS[fmt](counts))
+    adata.layers["counts"] = FORMATS[layer_fmt](counts * 2)
+    adata.obsm["X_pca"] = rng.normal(size=(30, 3))
+    adata.varm["PCs"] = rng.normal(size=(12, 3))
+    adata.obsp["connectivities"] = sparse.random(30, 30, density=0.2, format="csr", random_state=1)
+    adata.varp["corr"] = rng.normal(size=(12, 12))
+    adata.obs["label"] = [f"c{i}" for i in range(30)]
+    adata.var["symbol"] = [f"g{i}" for i in range(12)]
+    adata.raw = adata.copy()
+    return adata
+
+
+def _assert_same_anndata(ours: ad.AnnData, ref: ad.AnnData) -> None:
+    assert ours.shape == ref.shape
+    for got, expected in [(ours.X, ref.X), *((ours.layers[k], ref.layers[k]) for k in ref.layers)]:
+        assert type(got) is type(expected)
+        assert got.dtype == expected.dtype
+        if sparse.issparse(got):
+            assert got.indices.dtype == expected.indices.dtype
+            assert got.has_canonical_format
+        np.testing.assert_array_equal(dense(got), dense(expected))
+    assert list(ours.layers) == list(ref.layers)
+    assert ours.obs.equals(ref.obs) and ours.var.equals(ref.var)
+    for slot in ("obsm", "varm", "obsp", "varp"):
+        assert list(getattr(ours, slot)) == list(getattr(ref, slot))
+        for key in getattr(ref, slot):
+            np.testing.assert_array_equal(dense(getattr(ours, slot)[key]), dense(getattr(ref, slot)[key]))
+    assert ours.raw.shape == ref.raw.shape
+    np.testing.assert_array_equal(dense(ours.raw.X), dense(ref.raw.X))
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("layer_fmt", ["csr", "dense"])
+def test_subset_equals_anndatas_own(fmt, layer_fmt):
+    for func, kwargs, axis in ((filter_cells, {"min_genes": 1}, 0), (filter_genes, {"min_cells": 1}, 1)):
+        ours, ref = _rich(fmt, layer_fmt), _rich(fmt, layer_fmt)
+        func(ours, **kwargs)
+        mask, numbers = func(ref, **kwargs, inplace=False)
+        assert not mask.all()
+        if axis == 0:
+            ref._inplace_subset_obs(mask)
+            ref.obs["n_genes"] = numbers[mask]
+        else:
+            ref._inplace_subset_var(mask)
+            ref.var["n_cells"] = numbers[mask]
+        _assert_same_anndata(ours, ref)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_nothing_removed_keeps_the_matrices(fmt):
+    adata = _rich(fmt)
+    x, layer = adata.X, adata.layers["counts"]
+    filter_cells(adata, min_genes=0)
+    filter_genes(adata, min_cells=0)
+    assert adata.X is x and adata.layers["counts"] is layer  # no copy
+    assert adata.obs["n_genes"].tolist() == (dense(x) > 0).sum(axis=1).tolist()
+    assert adata.var["n_cells"].tolist() == (dense(x) > 0).sum(axis=0).tolist()
+
+
+def test_subset_leaves_references_to_the_old_matrix_alone():
+    adata = _rich("csr")
+    old = adata.X
+    before = old.toarray()
+    filter_genes(adata, min_cells=1)
+    assert adata.X is not old and adata.n_vars == 11
+    np.testing.assert_array_equal(old.toarray(), before)
+
+
+@pytest.mark.parametrize("cls", [sparse.csr_array, sparse.csc_array])
+def test_sparse_array_class_and_index_dtype_kept(cls):
+    x = cls(X.astype(np.float32))
+    x.indices = x.indices.astype(np.int64)
+    x.indptr = x.indptr.astype(np.int64)
+    adata = ad.AnnData(x)
+    filter_cells(adata, min_genes=2)
+    filter_genes(adata, min_counts=4)
+    assert type(adata.X) is cls and adata.X.indices.dtype == np.int64
+    np.testing.assert_array_equal(dense(adata.X), [[0, 2], [4, 5]])
+
+
+def test_non_canonical_matrix_is_subset_as_stored():
+    x = sparse.csr_matrix((np.array([1.0, 2.0, 3.0, 4.0], dtype=np.float32), np.array([2, 0, 0, 1]), np.array([0, 2, 2, 4])), shape=(3, 3))
+    assert not x.has_sorted_indices
+    adata = ad.AnnData(x.copy())
+    filter_cells(adata, min_counts=1)
+    np.testing.assert_array_equal(dense(adata.X), x.toarray()[[0, 2]])
+    filter_genes(adata, min_counts=3)
+    np.testing.assert_array_equal(dense(adata.X), x.toarray()[[0, 2]][:, [0, 1]])

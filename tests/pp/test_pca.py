@@ -290,3 +290,48 @@ def test_missing_layer(data: ad.AnnData) -> None:
 def test_one_cell(data: ad.AnnData) -> None:
     with pytest.raises(InputDataError, match="at least 2 cells and 2 genes"):
         pp.pca(data[:1].copy())
+
+
+# --- arpack on the Gram matrix against arpack on the centred operator ----------------------
+
+
+def _spectrum_data(n_cells: int, singular_values: np.ndarray, *, offset: float = 0.0, seed: int = 0) -> np.ndarray:
+    """Cells × genes data whose centred matrix has exactly these singular values."""
+    rng = np.random.default_rng(seed)
+    k = singular_values.size
+    u, _ = np.linalg.qr(rng.normal(size=(n_cells, k)))
+    u -= u.mean(axis=0)  # centred columns, still nearly orthogonal: re-orthonormalise
+    u, _ = np.linalg.qr(u)
+    v, _ = np.linalg.qr(rng.normal(size=(k, k)))
+    return (u * singular_values) @ v.T + offset + rng.normal(size=k) * offset
+
+
+@pytest.mark.parametrize("fmt", ["dense", "csr", "csc"])
+@pytest.mark.parametrize("zero_center", [True, False])
+def test_arpack_gram_equals_operator(monkeypatch: pytest.MonkeyPatch, fmt: str, zero_center: bool) -> None:
+    from scsnake.pp import _pca_solvers
+
+    gram = make_counts(200, 30, fmt=fmt)
+    pp.pca(gram, n_comps=8, svd_solver="arpack", zero_center=zero_center)
+    monkeypatch.setattr(_pca_solvers, "GRAM_MAX_VARS", 0)  # svds on the linear operator
+    operator = make_counts(200, 30, fmt=fmt)
+    pp.pca(operator, n_comps=8, svd_solver="arpack", zero_center=zero_center)
+    for key in ("variance", "variance_ratio"):
+        np.testing.assert_allclose(gram.uns["pca"][key], operator.uns["pca"][key], rtol=1e-5)
+    np.testing.assert_allclose(gram.varm["PCs"], operator.varm["PCs"], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(gram.obsm["X_pca"], operator.obsm["X_pca"], rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("offset", [0.0, 1e4])
+def test_arpack_on_ill_conditioned_data(offset: float) -> None:
+    # singular values spanning 8 orders of magnitude (16 for the Gram matrix), and large
+    # gene means next to small variances (where XᵀX - nμμᵀ would cancel)
+    singular = np.logspace(4, -4, 40)
+    x = _spectrum_data(500, singular, offset=offset)
+    adata = ad.AnnData(x)
+    pp.pca(adata, n_comps=20, svd_solver="arpack")
+    ref = _reference(x, 20)
+    np.testing.assert_allclose(adata.uns["pca"]["variance_ratio"][:12], ref["ratio"][:12], rtol=1e-6)
+    np.testing.assert_allclose(adata.uns["pca"]["variance"][:12], singular[:12] ** 2 / 499, rtol=1e-6)
+    cosine = np.abs((adata.varm["PCs"][:, :12] * ref["components"][:12].T).sum(axis=0))
+    assert cosine.min() > 0.9999

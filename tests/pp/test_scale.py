@@ -177,3 +177,38 @@ def test_formats_agree_on_random_counts(fmt):
     scale(adata, max_value=2)
     np.testing.assert_allclose(adata.X, ref.X, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(adata.var["std"], ref.var["std"], rtol=1e-12)
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+def test_duplicate_sparse_entries_are_summed_when_densified(fmt):
+    # X[0, 1] = 2 stored as 0.5 + 1.5 (a non-canonical matrix)
+    coo = sparse.coo_matrix(X.astype(np.float32))
+    data = np.concatenate([coo.data, [0.5]]).astype(np.float32)
+    data[np.flatnonzero((coo.row == 0) & (coo.col == 1))] = 1.5
+    rows, cols = np.concatenate([coo.row, [0]]), np.concatenate([coo.col, [1]])
+    major, minor = (rows, cols) if fmt == "csr" else (cols, rows)
+    order = np.argsort(major, kind="stable")
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(major, minlength=3))])
+    cls = sparse.csr_matrix if fmt == "csr" else sparse.csc_matrix
+    adata = ad.AnnData(cls((data[order], minor[order], indptr), shape=X.shape))
+    assert adata.X.nnz == coo.nnz + 1  # still holds both parts
+    mask = np.array([True, True, False])
+    scale(adata, mask_obs=mask)
+    ref = make("dense", np.float64)
+    scale(ref, mask_obs=mask)
+    np.testing.assert_allclose(adata.X, ref.X, rtol=1e-12)
+    assert adata.X.dtype == np.float64
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_zero_center_many_rows_clipped(fmt):
+    # more rows than a parallel kernel's chunk; clipping on both sides
+    rng = np.random.default_rng(0)
+    x = rng.poisson(0.3, size=(3000, 7)).astype(np.float32)
+    x[:5] = 40  # far out: clipped at +max_value
+    x64 = x.astype(np.float64)
+    expected = np.clip((x64 - x64.mean(0)) / x64.std(0, ddof=1), -3, 3)
+    adata = ad.AnnData(FORMATS[fmt](x))
+    scale(adata, max_value=3)
+    np.testing.assert_allclose(adata.X, expected, rtol=1e-6 if fmt == "dense" else 1e-12, atol=1e-6)
+    assert adata.X.max() == 3

@@ -3,28 +3,33 @@
 Every search returns ``(indices, distances)`` of shape ``(n_obs, n_neighbors)`` sorted
 by distance, with the cell itself as first neighbour at distance 0 (like scanpy).
 
-Timings that set :data:`EXACT_MAX_OBS` (2 shared cores, 50 dimensions, k=15, clustered
-data, two runs): brute force takes 1.2 s for 10k cells, 1.6 s for 20k, 5–7 s for 40k
-and 22–34 s for 80k. pynndescent (umap's settings, 2× oversampled) takes 1.3 / 3.4 /
-6.5 s for 20k / 40k / 80k once compiled, with recall 0.999 / 0.997 / 0.991 against
-exact. But its main search functions (``nn_descent`` & co., which take the metric as a
-first-class function) are declared ``cache=False`` upstream, so *every new process*
-compiles them again: ~30 s with a warm numba cache for the rest, 2–3 min fully cold
-(only its distance and tree helpers are cached, which saves ~15 s of import). Workflow
-stages run in their own processes, so exact search is as fast up to ~80k cells; below
-:data:`EXACT_MAX_OBS` (with a margin for interactive use, where pynndescent may be
-compiled already) ``transformer=None`` searches exactly.
+Timings that set :data:`EXACT_MAX_OBS` (2 shared cores, 50 dimensions, k=15). pynndescent
+(umap's settings, 2× oversampled) searches 20k / 40k / 80k cells in 1.3 / 3.4 / 6.5 s
+once compiled, with recall 0.999 / 0.997 / 0.991 against exact. But its main search
+functions (``nn_descent`` & co., which take the metric as a first-class function) are
+declared ``cache=False`` upstream, so *every new process* compiles them again: ~30 s
+with a warm numba cache for the rest, 2–3 min fully cold; scanpy's neighbors on 100k
+cells take 35 s of CPU. Exact search by scikit-learn takes 1.2 s for 10k cells, 1.6 s
+for 20k, 5–7 s for 40k and 22–34 s for 80k; above :data:`BLOCKED_MIN_OBS` cells the
+tiled float32 BLAS search with exact float64 refinement (:func:`_knn_euclidean_blocked`,
+two threads) takes 29–31 s of CPU and 17 s of wall time for 100k cells (scikit-learn:
+43 s), growing with the square of the cells. Workflow stages run in their own
+processes, so ``transformer=None`` searches exactly up to :data:`EXACT_MAX_OBS` cells,
+where that is still about as fast as compiling pynndescent.
 """
 
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+import numba
 import numpy as np
 from scipy import sparse
+from threadpoolctl import threadpool_limits
 
-from scsnake._numba import njit
+from scsnake._numba import njit, prange
 from scsnake.errors import InputDataError, ParamError
 
 if TYPE_CHECKING:
@@ -42,9 +47,18 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: ``transformer=None`` searches exactly up to this many cells, with pynndescent above.
-EXACT_MAX_OBS = 50_000
+EXACT_MAX_OBS = 150_000
 #: pynndescent searches this many times ``n_neighbors`` candidates (recall 0.89 → 0.99).
 OVERSAMPLE = 2
+#: Above this many cells, dense euclidean exact search uses BLAS tiles instead of scikit-learn.
+BLOCKED_MIN_OBS = 50_000
+#: Extra candidates per cell whose distances are recomputed exactly.
+_MARGIN = 16
+#: Query rows × reference rows of one float32 tile of ``x @ x.T``.
+_QUERY_BLOCK = 1024
+_REF_BLOCK = 4096
+#: More cells than this whose candidates cannot be certified: fall back to scikit-learn.
+_MAX_UNCERTAIN = 1000
 
 
 @njit
@@ -102,6 +116,140 @@ def _rows_by_distance_csr(indptr, indices, data, n_neighbors):
     return out_idx, out_dist, n_short
 
 
+@njit
+def _select_tile(products, ref_norms, ref_start, best_value, best_index):
+    """Merge one tile of ``x_q @ x_r.T`` into each query row's running candidates.
+
+    A candidate's key is ``|r|² - 2 q·r`` (the squared distance minus the row's
+    constant ``|q|²``); ``best_value`` / ``best_index`` (rows × candidates) are kept
+    sorted by key, ascending.
+    """
+    n_rows, n_cols = products.shape
+    n_best = best_value.shape[1]
+    for i in range(n_rows):
+        values = best_value[i]
+        indices = best_index[i]
+        worst = values[n_best - 1]
+        for j in range(n_cols):
+            v = ref_norms[ref_start + j] - 2 * products[i, j]
+            if v < worst:
+                pos = n_best - 1
+                while pos > 0 and values[pos - 1] > v:
+                    values[pos] = values[pos - 1]
+                    indices[pos] = indices[pos - 1]
+                    pos -= 1
+                values[pos] = v
+                indices[pos] = ref_start + j
+                worst = values[n_best - 1]
+
+
+@njit
+def _refine_candidates(x, query_start, query_norms, max_ref_norm, best_value, best_index, n_search, tolerance):
+    """Exact float64 distances of each query row's candidates, the nearest ``n_search`` kept.
+
+    Returns ``(indices, squared_distances, certain)``: ``certain[i]`` is False when the
+    float32 error bound cannot exclude a cell outside the candidates (the row must then
+    be searched exhaustively).
+    """
+    n_rows, n_best = best_value.shape
+    n_dims = x.shape[1]
+    out_idx = np.empty((n_rows, n_search), dtype=np.int64)
+    out_d2 = np.empty((n_rows, n_search))
+    certain = np.ones(n_rows, dtype=np.bool_)
+    for r in range(n_rows):
+        q = query_start + r
+        d2 = np.empty(n_best)
+        for c in range(n_best):
+            j = best_index[r, c]
+            total = 0.0
+            for m in range(n_dims):
+                diff = np.float64(x[q, m]) - np.float64(x[j, m])
+                total += diff * diff
+            d2[c] = total
+        order = np.argsort(d2, kind="mergesort")
+        for c in range(n_search):
+            out_idx[r, c] = best_index[r, order[c]]
+            out_d2[r, c] = d2[order[c]]
+        # every cell outside the candidates has a float32 key >= the last candidate's
+        outside = np.float64(query_norms[r]) + best_value[r, n_best - 1]
+        error = tolerance * (np.float64(query_norms[r]) + max_ref_norm)
+        certain[r] = outside - error > out_d2[r, n_search - 1]
+    return out_idx, out_d2, certain
+
+
+@njit(parallel=True)
+def _exhaustive_rows(x, rows, n_search):
+    """Exact float64 nearest ``n_search`` cells of each of ``rows``, by scanning all cells."""
+    n_obs, n_dims = x.shape
+    out_idx = np.empty((rows.size, n_search), dtype=np.int64)
+    out_d2 = np.empty((rows.size, n_search))
+    for r in prange(rows.size):
+        q = rows[r]
+        d2 = np.empty(n_obs)
+        for j in range(n_obs):
+            total = 0.0
+            for m in range(n_dims):
+                diff = np.float64(x[q, m]) - np.float64(x[j, m])
+                total += diff * diff
+            d2[j] = total
+        order = np.argsort(d2, kind="mergesort")[:n_search]
+        out_idx[r] = order
+        out_d2[r] = d2[order]
+    return out_idx, out_d2
+
+
+def _knn_euclidean_blocked(x: np.ndarray, n_search: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Exact euclidean kNN of every row of dense ``x`` among all rows, nearest first.
+
+    Candidates come from float32 ``x @ x.T`` tiles (BLAS) merged into per-row sorted
+    lists of ``n_search + _MARGIN``; their distances are then recomputed exactly in
+    float64 and the nearest ``n_search`` kept. A rigorous bound on the float32 error
+    decides per row whether a cell outside the candidates could be nearer; such rows
+    (none on PCA data) are searched exhaustively in float64; if there are more than
+    :data:`_MAX_UNCERTAIN` (ties, e.g. many identical cells), None is returned and the
+    caller searches with scikit-learn. Distances: float64.
+    """
+    n_obs, n_dims = x.shape
+    x32 = np.ascontiguousarray(x, dtype=np.float32)
+    x64_norms = np.einsum("ij,ij->i", x32.astype(np.float64), x32.astype(np.float64))
+    norms = x64_norms.astype(np.float32)
+    n_best = min(n_search + _MARGIN, n_obs)
+    # |fl32(|r|² - 2 q·r) + |q|² - exact| <= tolerance * (|q|² + |r|²), generously
+    tolerance = 4 * (n_dims + 4) * float(np.finfo(np.float32).eps)
+    max_norm = float(x64_norms.max())
+    indices = np.empty((n_obs, n_search), dtype=np.int64)
+    squared = np.empty((n_obs, n_search))
+
+    def search_block(q_start: int) -> np.ndarray:
+        stop = min(q_start + _QUERY_BLOCK, n_obs)
+        best_value = np.full((stop - q_start, n_best), np.inf, dtype=np.float32)
+        best_index = np.zeros((stop - q_start, n_best), dtype=np.int64)
+        for r_start in range(0, n_obs, _REF_BLOCK):
+            products = x32[q_start:stop] @ x32[r_start : r_start + _REF_BLOCK].T
+            _select_tile(products, norms, r_start, best_value, best_index)
+        idx, d2, certain = _refine_candidates(
+            x, q_start, norms[q_start:stop], max_norm, best_value, best_index, n_search, tolerance
+        )
+        indices[q_start:stop] = idx
+        squared[q_start:stop] = d2
+        if n_best == n_obs:  # every cell was a candidate
+            return np.empty(0, dtype=np.int64)
+        return q_start + np.flatnonzero(~certain)
+
+    # one single-threaded BLAS call and kernel per block and thread: many small
+    # multi-threaded BLAS calls cost ~30 ms each in thread wake-ups on busy cores
+    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(numba.get_num_threads()) as pool:
+        uncertain = np.concatenate(list(pool.map(search_block, range(0, n_obs, _QUERY_BLOCK))))
+    if uncertain.size > _MAX_UNCERTAIN:  # ties at the k-th distance, e.g. many identical cells
+        logger.info("exact kNN: %d cells have ties near their k-th distance; using scikit-learn", uncertain.size)
+        return None
+    if uncertain.size:
+        rows = uncertain.astype(np.int64)
+        logger.info("exact kNN: %d cell(s) searched exhaustively (float32 bound)", rows.size)
+        indices[rows], squared[rows] = _exhaustive_rows(x, rows, n_search)
+    return indices, np.sqrt(squared)
+
+
 def _kneighbors(x: Any, n_neighbors: int, metric: Any, metric_kwds: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """scikit-learn's brute-force ``kneighbors`` of every row of ``x`` among all rows."""
     from sklearn.neighbors import NearestNeighbors
@@ -132,18 +280,32 @@ def _check_sparse_metric(x: Any, metric: Any) -> None:
 def knn_exact(
     x: Any, n_neighbors: int, *, metric: Any = "euclidean", metric_kwds: Mapping[str, Any] | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Exact kNN by brute force (scikit-learn, chunked), the cell itself first.
+    """Exact kNN by brute force, the cell itself first.
 
     Like scanpy's ``KNeighborsTransformer(algorithm="brute")`` path: ``n_neighbors + 1``
     neighbours are searched (capped at ``n_obs``) and the first ``n_neighbors`` kept.
     scikit-learn computes the distances in chunks of rows (``ArgKmin``, or
     ``pairwise_distances_chunked`` bounded by ``working_memory`` for other metrics),
-    so memory stays ``O(n_obs × n_neighbors)``.
+    so memory stays ``O(n_obs × n_neighbors)``. Above :data:`BLOCKED_MIN_OBS` cells,
+    dense euclidean data are searched by :func:`_knn_euclidean_blocked` instead: the
+    same neighbours (up to near-ties within scikit-learn's rounding), with distances
+    exact in float64 where scikit-learn's are float32 values off by up to ~1e-7
+    (relative); UMAP connectivities then differ by up to ~1e-5.
     """
     _check_sparse_metric(x, metric)
     n_obs = x.shape[0]
     n_search = min(n_neighbors + 1, n_obs)
-    distances, indices = _kneighbors(x, n_search, metric, metric_kwds or {})
+    if (
+        n_obs > BLOCKED_MIN_OBS and isinstance(x, np.ndarray) and x.dtype in (np.float32, np.float64)
+        and metric in ("euclidean", "l2") and not metric_kwds
+    ):
+        found = _knn_euclidean_blocked(x, n_search)
+    else:
+        found = None
+    if found is None:
+        distances, indices = _kneighbors(x, n_search, metric, metric_kwds or {})
+    else:
+        indices, distances = found
     indices, distances = indices[:, :n_neighbors].copy(), distances[:, :n_neighbors].copy()
     _put_self_first(indices, distances)
     return indices, distances

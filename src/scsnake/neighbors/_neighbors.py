@@ -71,7 +71,7 @@ class NeighborsParams(StageParams):
     method: Literal["umap", "gauss"] = "umap"
     """Connectivities: UMAP's fuzzy simplicial set or a Gaussian kernel with adaptive width."""
     transformer: Annotated[Any, AfterValidator(_check_transformer)] = None
-    """kNN search: None (exact up to 50,000 cells, else pynndescent), ``"sklearn"``/``"exact"``, ``"pynndescent"``, or an instance."""
+    """kNN search: None (exact up to 150,000 cells, else pynndescent), ``"sklearn"``/``"exact"``, ``"pynndescent"``, or an instance."""
     metric: Metric | Callable[..., float] = "euclidean"
     """Distance metric."""
     metric_kwds: Mapping[str, Any] | None = None
@@ -184,7 +184,7 @@ def neighbors(
 ) -> AnnData | None:
     """Compute the k-nearest-neighbour graph of the cells and its connectivities.
 
-    The search is exact (brute force, chunked) for up to 50,000 cells and approximate
+    The search is exact (brute force, blocked) for up to 150,000 cells and approximate
     (pynndescent with umap's settings, 2× oversampled) above, unless ``transformer``
     says otherwise. Connectivities are UMAP's fuzzy simplicial set (``method="umap"``,
     identical to umap-learn's) or scanpy's Gaussian kernel (``"gauss"``). Results equal

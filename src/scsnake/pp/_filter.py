@@ -11,7 +11,13 @@ from pydantic import NonNegativeFloat, NonNegativeInt, model_validator
 from scsnake._matrix import check_finite, get_matrix, is_sparse
 from scsnake._params import StageParams, validated
 from scsnake.errors import InputDataError, ParamError
-from scsnake.pp._kernels import _axis_stats_csr, _axis_stats_dense
+from scsnake.pp._filter_kernels import (
+    _axis_stats_dense,
+    _major_stats_csr,
+    _minor_stats_csr,
+    _take_major_csr,
+    _take_minor_csr,
+)
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -68,15 +74,62 @@ def _per_axis(x: Any, axis: Literal[0, 1]) -> tuple[np.ndarray, np.ndarray]:
     if is_sparse(x):
         if x.format not in ("csr", "csc"):
             x = x.tocsr()
-        major_sums, major_n, minor_sums, minor_n = _axis_stats_csr(
-            x.indptr, x.indices, x.data, x.shape[1] if x.format == "csr" else x.shape[0], True
-        )
-        rows_are_major = x.format == "csr"
-        if (axis == 1) == rows_are_major:
-            return major_sums, major_n
-        return minor_sums, minor_n
+        if (axis == 1) == (x.format == "csr"):
+            return _major_stats_csr(x.indptr, x.indices, x.data, True)
+        return _minor_stats_csr(x.indptr, x.indices, x.data, x.shape[1 - axis], True)
     row_sums, row_n, col_sums, col_n = _axis_stats_dense(np.asarray(x), True)
     return (row_sums, row_n) if axis == 1 else (col_sums, col_n)
+
+
+def _take(x: Any, keep: np.ndarray, axis: Literal[0, 1]) -> Any:
+    """``x`` restricted to the rows (axis 0) or columns (axis 1) where ``keep`` is True.
+
+    One copy of the kept entries (CSR/CSC: in parallel, same class and index dtypes);
+    None for a matrix type this does not handle.
+    """
+    if isinstance(x, np.ndarray):
+        return x[keep] if axis == 0 else x[:, keep]
+    if not (is_sparse(x) and x.format in ("csr", "csc")):
+        return None
+    shape = (int(keep.sum()), x.shape[1]) if axis == 0 else (x.shape[0], int(keep.sum()))
+    if (axis == 0) == (x.format == "csr"):
+        indptr, indices, data = _take_major_csr(x.indptr, x.indices, x.data, np.flatnonzero(keep))
+    else:
+        position = np.where(keep, np.cumsum(keep) - 1, -1)
+        indptr, indices, data = _take_minor_csr(x.indptr, x.indices, x.data, position)
+    out = type(x)((data, indices, indptr), shape=shape)
+    if x.has_sorted_indices:  # subsetting keeps the order within rows
+        out.has_sorted_indices = True
+    return out
+
+
+def _subset(adata: AnnData, keep: np.ndarray, axis: Literal[0, 1]) -> None:
+    """Subset ``adata`` in place like ``_inplace_subset_obs`` / ``_inplace_subset_var``.
+
+    Nothing happens when everything is kept. Otherwise ``X`` and the layers (when all
+    are arrays or CSR/CSC matrices) are subset here, with one copy each, and anndata
+    subsets the rest; views and backed objects are left to anndata entirely.
+    """
+    if keep.all():
+        return
+    inplace_subset = adata._inplace_subset_obs if axis == 0 else adata._inplace_subset_var
+    if adata.is_view or adata.isbacked:
+        inplace_subset(keep)
+        return
+    x = adata.X
+    x_kept = None if x is None else _take(x, keep, axis)
+    layers = {key: _take(value, keep, axis) for key, value in adata.layers.items()}
+    if any(value is None for value in layers.values()):
+        layers = {}  # keep their order: anndata subsets them all
+    if x_kept is not None:
+        adata.X = None
+    for key in layers:
+        del adata.layers[key]
+    inplace_subset(keep)
+    if x_kept is not None:
+        adata.X = x_kept
+    for key, value in layers.items():
+        adata.layers[key] = value
 
 
 def _filter_mask(
@@ -185,7 +238,7 @@ def filter_cells(
         out = adata[mask].copy()
         out.obs[key] = numbers[mask]
         return out
-    adata._inplace_subset_obs(mask)
+    _subset(adata, mask, 0)
     adata.obs[key] = numbers[mask]
     return None
 
@@ -260,6 +313,6 @@ def filter_genes(
         out = adata[:, mask].copy()
         out.var[key] = numbers[mask]
         return out
-    adata._inplace_subset_var(mask)
+    _subset(adata, mask, 1)
     adata.var[key] = numbers[mask]
     return None

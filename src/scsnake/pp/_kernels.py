@@ -9,61 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from scsnake._numba import njit
+from scsnake._numba import njit, prange
 
 # --- counts per row and column (filtering, normalisation) -------------------------------
-
-
-@njit
-def _axis_stats_csr(indptr, indices, data, n_minor, positive_only):
-    """Sums and numbers of expressed entries along both axes of a CSR matrix.
-
-    An entry counts as expressed when it is > 0 (``positive_only``) or != 0.
-    Returns ``(major_sums, major_n, minor_sums, minor_n)``.
-    """
-    n_major = indptr.size - 1
-    major_sums = np.zeros(n_major)
-    major_n = np.zeros(n_major, dtype=np.int64)
-    minor_sums = np.zeros(n_minor)
-    minor_n = np.zeros(n_minor, dtype=np.int64)
-    for i in range(n_major):
-        total = 0.0
-        n = 0
-        for k in range(indptr[i], indptr[i + 1]):
-            v = data[k]
-            total += v
-            minor_sums[indices[k]] += v
-            if v > 0 or (v != 0 and not positive_only):
-                n += 1
-                minor_n[indices[k]] += 1
-        major_sums[i] = total
-        major_n[i] = n
-    return major_sums, major_n, minor_sums, minor_n
-
-
-@njit
-def _axis_stats_dense(x, positive_only):
-    """Dense version of :func:`_axis_stats_csr` (rows are major)."""
-    n_rows, n_cols = x.shape
-    row_sums = np.zeros(n_rows)
-    row_n = np.zeros(n_rows, dtype=np.int64)
-    col_sums = np.zeros(n_cols)
-    col_n = np.zeros(n_cols, dtype=np.int64)
-    for i in range(n_rows):
-        total = 0.0
-        n = 0
-        for j in range(n_cols):
-            v = x[i, j]
-            if v == 0:
-                continue
-            total += v
-            col_sums[j] += v
-            if v > 0 or not positive_only:
-                n += 1
-                col_n[j] += 1
-        row_sums[i] = total
-        row_n[i] = n
-    return row_sums, row_n, col_sums, col_n
 
 
 @njit
@@ -335,24 +283,15 @@ def _clip(v, lower, upper):
     return v
 
 
-@njit
+@njit(parallel=True)
 def _scale_dense(x, mean, std, mask, lower, upper):
     """``x[i] = clip((x[i] - mean) / std)`` in place for the rows where ``mask`` is True."""
     n_rows, n_cols = x.shape
-    for i in range(n_rows):
+    for i in prange(n_rows):
         if not mask[i]:
             continue
         for j in range(n_cols):
             x[i, j] = _clip((np.float64(x[i, j]) - mean[j]) / std[j], lower, upper)
-
-
-@njit
-def _clip_dense(x, lower, upper):
-    """Clip every value of ``x`` to ``[lower, upper]`` in place."""
-    n_rows, n_cols = x.shape
-    for i in range(n_rows):
-        for j in range(n_cols):
-            x[i, j] = _clip(x[i, j], lower, upper)
 
 
 @njit
@@ -370,18 +309,27 @@ def _scale_data_csr(indptr, indices, data, std, mask, upper, rows_major):
                 data[k] = min(upper, data[k] / std[gene])
 
 
-@njit
-def _densify_scaled_csr(indptr, indices, data, mean, std, mask, lower, upper, out, rows_major):
-    """Write the scaled stored values into ``out``, which already holds the scaled zeros.
+@njit(parallel=True)
+def _densify_scaled_csr(indptr, indices, data, mean, std, mask, lower, upper, out):
+    """Fill ``out`` (float64, rows × genes) with the scaled rows of a CSR matrix.
 
-    Rows where ``mask`` is False get their original values.
+    One pass, rows in parallel: each row is densified (duplicate entries summed) and
+    scaled while it is in cache. Rows where ``mask`` is False get their original values.
     """
-    for i in range(indptr.size - 1):
+    n_rows, n_cols = out.shape
+    for i in prange(n_rows):
+        row = out[i]
+        row[:] = 0.0
         for k in range(indptr[i], indptr[i + 1]):
-            row = i if rows_major else indices[k]
-            gene = indices[k] if rows_major else i
-            v = np.float64(data[k])
-            if mask[row]:
-                out[row, gene] = _clip((v - mean[gene]) / std[gene], lower, upper)
-            else:
-                out[row, gene] = v
+            row[indices[k]] += data[k]
+        if mask[i]:
+            for j in range(n_cols):
+                row[j] = _clip((row[j] - mean[j]) / std[j], lower, upper)
+
+
+@njit
+def _densify_csc(indptr, indices, data, out):
+    """Add the stored values of a CSC matrix into ``out`` (rows × genes, zero-filled)."""
+    for j in range(indptr.size - 1):
+        for k in range(indptr[j], indptr[j + 1]):
+            out[indices[k], j] += data[k]

@@ -11,13 +11,11 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 from pydantic import Field, PositiveInt, ValidationInfo, WithJsonSchema, field_validator
-from scipy import linalg
-from scipy.sparse.linalg import LinearOperator, aslinearoperator, svds
 
 from scsnake._matrix import check_finite, close_matches, get_matrix, is_sparse, view_to_actual
 from scsnake._params import StageParams, validated
 from scsnake.errors import InputDataError, MissingKeyError, ParamError
-from scsnake.pp._hvg_kernels import column_mean_var
+from scsnake.pp._pca_solvers import _arpack, _operator, _svd_flip, decompose  # noqa: F401 (scrublet imports them from here)
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -28,8 +26,6 @@ logger = logging.getLogger(__name__)
 
 #: scanpy's default number of components.
 _N_PCS = 50
-#: Rows per block when the Gram matrix of dense data is accumulated in float64.
-_GRAM_BLOCK = 2048
 
 
 class _Default(Enum):
@@ -172,144 +168,6 @@ def _as_float(x: Any) -> Any:
     return x.astype(np.float64) if is_sparse(x) else np.asarray(x, dtype=np.float64)
 
 
-def _operator(x: Any, mean: NDArray[np.floating] | None) -> LinearOperator:
-    """``x`` minus its column means, as a linear operator: the centred matrix is never built."""
-    if mean is None:
-        return aslinearoperator(x)
-    mu = mean.astype(x.dtype)[None, :]
-    xt = x.T
-
-    def matmat(v: NDArray[np.floating]) -> NDArray[np.floating]:
-        return x @ v - mu @ v
-
-    def rmatmat(v: NDArray[np.floating]) -> NDArray[np.floating]:
-        return xt @ v - mu.T @ v.sum(axis=0, keepdims=True)
-
-    return LinearOperator(
-        shape=x.shape, dtype=x.dtype,
-        matvec=matmat, matmat=matmat,
-        rmatvec=lambda v: rmatmat(v.reshape(-1, 1)).ravel(), rmatmat=rmatmat,
-    )
-
-
-def _svd_flip(u: NDArray[np.floating] | None, vt: NDArray[np.floating]) -> tuple[Any, NDArray[np.floating]]:
-    """Make the largest-magnitude loading of every component positive (scikit-learn's rule)."""
-    signs = np.sign(vt[np.arange(vt.shape[0]), np.argmax(np.abs(vt), axis=1)])
-    signs[signs == 0] = 1
-    vt = vt * signs[:, None]
-    return (None if u is None else u * signs[None, :]), vt
-
-
-def _arpack(op: LinearOperator, k: int, rng: np.random.RandomState) -> tuple[Any, Any, Any]:
-    v0 = rng.uniform(-1, 1, min(op.shape))
-    u, s, vt = svds(op, k=k, tol=0, v0=v0)
-    order = np.argsort(-s, kind="stable")
-    return u[:, order], s[order], vt[order]
-
-
-def _randomized(
-    op: LinearOperator, k: int, rng: np.random.RandomState, n_iter: int | None = None
-) -> tuple[Any, Any, Any]:
-    """Halko et al.'s randomized SVD as scikit-learn runs it: 10 oversamples, LU-normalised
-    power iterations (by default 7, or 4 when ``k`` is at least a tenth of the smaller side)."""
-    n_random = k + 10
-    if n_iter is None:
-        n_iter = 7 if k < 0.1 * min(op.shape) else 4
-    transpose = op.shape[0] < op.shape[1]
-    a = op.T if transpose else op
-    q = rng.normal(size=(a.shape[1], n_random))
-    if op.dtype == np.float32:
-        q = q.astype(np.float32)
-    for _ in range(n_iter):
-        q, _ = linalg.lu(a @ q, permute_l=True, check_finite=False)
-        q, _ = linalg.lu(a.T @ q, permute_l=True, check_finite=False)
-    q, _ = linalg.qr(a @ q, mode="economic", check_finite=False)
-    b = (a.T @ q).T
-    u_hat, s, vt = linalg.svd(b, full_matrices=False, check_finite=False)
-    u = q @ u_hat
-    if transpose:
-        return vt[:k].T, s[:k], u[:, :k].T
-    return u[:, :k], s[:k], vt[:k]
-
-
-def _gram(x: Any) -> NDArray[np.float64]:
-    """``x.T @ x`` accumulated in float64 (sparse: with sparse products; dense: in row blocks)."""
-    if is_sparse(x):
-        x64 = x.astype(np.float64, copy=False)
-        return np.asarray((x64.T @ x64).toarray())
-    gram = np.zeros((x.shape[1], x.shape[1]))
-    for start in range(0, x.shape[0], _GRAM_BLOCK):
-        block = np.asarray(x[start : start + _GRAM_BLOCK], dtype=np.float64)
-        gram += block.T @ block
-    return gram
-
-
-def _covariance_eigh(x: Any, mean: NDArray[np.float64], k: int) -> tuple[Any, Any, Any]:
-    n = x.shape[0]
-    cov = _gram(x)
-    cov -= n * np.outer(mean, mean)
-    cov /= n - 1
-    eigenvalues, eigenvectors = np.linalg.eigh(cov)
-    eigenvalues = np.clip(eigenvalues[::-1][:k], 0, None)
-    _, vt = _svd_flip(None, eigenvectors[:, ::-1][:, :k].T)
-    vt = vt.astype(x.dtype)
-    x_pca = x @ vt.T - (mean.astype(x.dtype) @ vt.T)[None, :]
-    return np.asarray(x_pca), eigenvalues, vt
-
-
-def _incremental(x: Any, k: int, chunk_size: int) -> tuple[Any, Any, Any, Any]:
-    """scikit-learn's IncrementalPCA over dense blocks of ``chunk_size`` cells, as scanpy runs it."""
-    from sklearn.decomposition import IncrementalPCA
-
-    starts = range(0, x.shape[0], chunk_size)
-    blocks = (x[i : i + chunk_size] for i in starts)
-    model = IncrementalPCA(n_components=k)
-    for block in blocks:
-        model.partial_fit(block.toarray() if is_sparse(block) else block)
-    x_pca = np.zeros((x.shape[0], k), dtype=x.dtype)
-    for i in starts:
-        block = x[i : i + chunk_size]
-        x_pca[i : i + chunk_size] = model.transform(block.toarray() if is_sparse(block) else block)
-    return x_pca, model.components_, model.explained_variance_, model.explained_variance_ratio_
-
-
-def _decompose(
-    x: Any, k: int, *, zero_center: bool, svd_solver: str | None, seed: int,
-    chunked: bool, chunk_size: int | None,
-) -> tuple[Any, Any, Any, Any]:
-    """Scores, components (k × genes), variances and variance ratios."""
-    if chunked:
-        return _incremental(x, k, int(chunk_size or 0))
-    n = x.shape[0]
-    # scikit-learn's legacy generator, so a seed gives scanpy's start vector / projection
-    rng = np.random.RandomState(seed)
-    mean, var = column_mean_var(x)
-    if zero_center:
-        solver = svd_solver or "arpack"
-        total_var = var.sum()
-        if solver == "covariance_eigh":
-            x_pca, variance, vt = _covariance_eigh(x, mean, k)
-        else:
-            op = _operator(x, mean)
-            u, s, vt = (_arpack if solver == "arpack" else _randomized)(op, k, rng)
-            u, vt = _svd_flip(u, vt)
-            x_pca = u * s
-            variance = s.astype(np.float64) ** 2 / (n - 1)
-        ratio = variance / total_var
-    else:
-        op = _operator(x, None)
-        if svd_solver == "arpack":
-            u, s, vt = _arpack(op, k, rng)
-        else:
-            u, s, vt = _randomized(op, k, rng, n_iter=5)  # TruncatedSVD's default
-        u, vt = _svd_flip(u, vt)
-        # like TruncatedSVD: ARPACK's scores are U·S, the randomized ones are X·V
-        x_pca = u * s if svd_solver == "arpack" else np.asarray(x @ vt.T)
-        variance = np.var(x_pca, axis=0, dtype=np.float64)
-        ratio = variance / (var.sum() * (n - 1) / n)
-    return x_pca, vt, variance.astype(x.dtype), ratio.astype(x.dtype)
-
-
 @validated(PcaParams)
 def pca(
     adata: AnnData | Any,
@@ -330,11 +188,16 @@ def pca(
 ) -> Any:
     """Principal component analysis, as scanpy computes it.
 
-    Sparse data stay sparse: with ``zero_center`` the centring is implicit (a linear
-    operator for ``arpack`` and ``randomized``, the Gram matrix minus the outer product
-    of the means for ``covariance_eigh``). Components follow scikit-learn's sign rule
-    (largest loading positive), so they match scanpy's; a fixed ``random_state`` gives
-    the same result every time.
+    ``arpack`` on up to 4,096 genes is ARPACK (``eigsh``, to machine precision)
+    on the genes × genes Gram matrix of the centred data, accumulated in float64 over
+    exactly centred row blocks: the same components and variances as ARPACK's SVD of
+    the centred matrix (scanpy's), from one pass over the data instead of hundreds.
+    On more genes it is ``svds`` on an implicitly centred linear operator, like
+    ``randomized``; ``covariance_eigh`` is LAPACK's ``eigh`` of the same Gram matrix.
+    Neither a centred nor a dense copy of the data is made (sparse data are densified
+    a block of rows at a time). Components follow scikit-learn's sign rule (largest
+    loading positive), so they match scanpy's; a fixed ``random_state`` gives the
+    same result every time.
 
     Parameters
     ----------
@@ -402,7 +265,7 @@ def pca(
     view_to_actual(adata)
     mask_param, mask = _resolve_mask(adata, mask_var, use_highly_variable)
     x = get_matrix(adata, layer=layer)
-    x = _as_float(x[:, mask] if mask is not None else x)
+    x = _as_float(x[:, mask] if mask is not None and not mask.all() else x)
     check_finite(x, where="X" if layer is None else f"layer {layer!r}")
     n_obs, n_vars = x.shape
     limit = min(n_obs, n_vars) - 1
@@ -415,7 +278,7 @@ def pca(
         msg = f"n_comps={n_comps} is too large: at most {limit} (one less than min({n_obs} cells, {n_vars} genes))"
         raise ParamError(msg)
 
-    x_pca, components, variance, ratio = _decompose(
+    x_pca, components, variance, ratio = decompose(
         x, n_comps, zero_center=zero_center, svd_solver=svd_solver,
         seed=0 if random_state is None else random_state, chunked=chunked, chunk_size=chunk_size,
     )

@@ -22,6 +22,7 @@ from scsnake._matrix import (
 from scsnake._params import StageParams, validated
 from scsnake.errors import InputDataError
 from scsnake.pp._kernels import (
+    _densify_csc,
     _densify_scaled_csr,
     _major_sum_sumsq_csr,
     _minor_sum_sumsq_csr,
@@ -112,6 +113,9 @@ def _scale_matrix(
     """The scaled matrix (in place where the dtype and format allow), mean and std."""
     if is_sparse(x) and x.format not in ("csr", "csc"):
         x = x.tocsr()
+    if is_sparse(x) and not x.has_canonical_format:  # the statistics need one entry per value
+        x = x.copy()
+        x.sum_duplicates()
     if not np.issubdtype(x.dtype, np.floating):
         x = x.astype(np.float64)  # like scanpy
     mean, std = _mean_std(x, mask)
@@ -125,10 +129,13 @@ def _scale_matrix(
         _scale_data_csr(x.indptr, x.indices, x.data, std, mask, upper, rows_major)
         return x, mean, std
     logger.info("scale: zero-centring makes the sparse matrix dense (%d × %d)", *x.shape)
-    out = np.empty(x.shape)
-    out[mask] = np.clip(-mean / std, lower, upper)
-    out[~mask] = 0.0
-    _densify_scaled_csr(x.indptr, x.indices, x.data, mean, std, mask, lower, upper, out, rows_major)
+    if rows_major:
+        out = np.empty(x.shape)
+        _densify_scaled_csr(x.indptr, x.indices, x.data, mean, std, mask, lower, upper, out)
+    else:
+        out = np.zeros(x.shape)
+        _densify_csc(x.indptr, x.indices, x.data, out)
+        _scale_dense(out, mean, std, mask, lower, upper)
     return out, mean, std
 
 
@@ -148,7 +155,9 @@ def scale(
     Genes with zero variance keep std 1 (zero-centred they become 0). Statistics are
     float64 with ``ddof=1``. Dense float data is scaled in place; with
     ``zero_center=False`` sparse data stays sparse (only stored values change), while
-    zero-centring sparse data makes it dense (float64). Integer data becomes float64.
+    zero-centring sparse data makes it dense (float64, like scanpy), one row at a time in
+    parallel. Integer data becomes float64; duplicate entries of a non-canonical sparse
+    matrix are summed first (in a copy).
 
     Parameters
     ----------

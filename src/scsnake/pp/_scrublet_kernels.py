@@ -18,7 +18,7 @@ from scsnake._numba import njit
 from scsnake.errors import AdjustedParamWarning, InputDataError
 from scsnake.neighbors._knn import EXACT_MAX_OBS, knn_exact, knn_pynndescent
 from scsnake.pp._hvg_kernels import column_mean_var
-from scsnake.pp._pca import _arpack, _operator, _svd_flip
+from scsnake.pp._pca_solvers import _arpack, _operator, _svd_flip
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray

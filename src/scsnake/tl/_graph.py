@@ -70,8 +70,10 @@ def igraph_from_adjacency(adjacency: Any, *, directed: bool = False) -> igraph.G
         dense = np.asarray(adjacency)
         sources, targets = np.nonzero(dense)
         weights = dense[sources, targets]
-    edges = np.column_stack([sources, targets]).astype(np.int64)
+    # a list of int pairs builds 2-3x faster than igraph's own numpy (memoryview) path
+    edges = list(zip(np.asarray(sources).tolist(), np.asarray(targets).tolist(), strict=True))
     graph = ig.Graph(n=adjacency.shape[0], edges=edges, directed=directed)
+    del edges
     graph.es["weight"] = np.asarray(weights, dtype=np.float64).tolist()
     return graph
 

@@ -1,0 +1,232 @@
+"""PCA's numerical solvers: arrays in, ``(scores, components, variances, ratios)`` out.
+
+``arpack`` on at most :data:`GRAM_MAX_VARS` genes runs ARPACK (``eigsh``) on the
+genes × genes Gram matrix, accumulated in float64 from row blocks that are centred
+exactly (no ``XᵀX - nμμᵀ`` cancellation): one pass over the data with BLAS instead of
+hundreds of matrix-vector products over it, and no centred or float64 copy of the
+matrix. The eigenvectors of the Gram matrix are the right singular vectors of the
+centred data, its eigenvalues the squared singular values, so the results are the
+same as ARPACK's SVD of the centred matrix. With more genes (where the Gram matrix
+would be large) ``arpack`` runs ``svds`` on a linear operator that centres implicitly.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from scipy import linalg
+from scipy.sparse.linalg import LinearOperator, aslinearoperator, eigsh, svds
+from threadpoolctl import threadpool_limits
+
+from scsnake._matrix import is_sparse
+from scsnake._numba import njit
+from scsnake.pp._hvg_kernels import column_mean_var
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from numpy.typing import NDArray
+
+__all__ = ["GRAM_MAX_VARS", "decompose"]
+
+#: ``arpack`` uses the Gram matrix (float64, this many genes squared) up to this many genes.
+GRAM_MAX_VARS = 4096
+#: Rows per block when the Gram matrix or the scores are accumulated.
+_BLOCK = 2048
+
+
+@njit
+def _centred_rows_csr(indptr, indices, data, start, stop, mean, out):
+    """Rows ``start:stop`` of a CSR matrix minus ``mean``, densified into ``out`` (float64)."""
+    for i in range(start, stop):
+        row = out[i - start]
+        for j in range(mean.size):
+            row[j] = -mean[j]
+        for k in range(indptr[i], indptr[i + 1]):
+            row[indices[k]] += data[k]
+
+
+def _centred_blocks(x: Any, mean: NDArray[np.float64]) -> Iterator[tuple[int, int, NDArray[np.float64]]]:
+    """``(start, stop, x[start:stop] - mean)`` in float64, one reused buffer of ``_BLOCK`` rows."""
+    n_obs, n_vars = x.shape
+    buffer = np.empty((min(_BLOCK, n_obs), n_vars))
+    sparse_rows = is_sparse(x)
+    if sparse_rows and x.format != "csr":
+        x = x.tocsr()  # a sparse copy; CSC has no cheap row blocks
+    for start in range(0, n_obs, _BLOCK):
+        stop = min(start + _BLOCK, n_obs)
+        block = buffer[: stop - start]
+        if sparse_rows:
+            _centred_rows_csr(x.indptr, x.indices, x.data, start, stop, mean, block)
+        else:
+            np.subtract(x[start:stop], mean, out=block)
+        yield start, stop, block
+
+
+def _gram(x: Any, mean: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``(x - mean).T @ (x - mean)``, accumulated in float64 over row blocks."""
+    gram = np.zeros((x.shape[1], x.shape[1]))
+    for _, _, block in _centred_blocks(x, mean):
+        gram += block.T @ block
+    return gram
+
+
+def _project(x: Any, mean: NDArray[np.float64], components: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Scores ``(x - mean) @ components.T`` in float64, computed over row blocks."""
+    scores = np.empty((x.shape[0], components.shape[0]))
+    for start, stop, block in _centred_blocks(x, mean):
+        scores[start:stop] = block @ components.T
+    return scores
+
+
+def _operator(x: Any, mean: NDArray[np.floating] | None) -> LinearOperator:
+    """``x`` minus its column means, as a linear operator: the centred matrix is never built."""
+    if mean is None:
+        return aslinearoperator(x)
+    mu = mean.astype(x.dtype)[None, :]
+    xt = x.T
+
+    def matmat(v: NDArray[np.floating]) -> NDArray[np.floating]:
+        return x @ v - mu @ v
+
+    def rmatmat(v: NDArray[np.floating]) -> NDArray[np.floating]:
+        return xt @ v - mu.T @ v.sum(axis=0, keepdims=True)
+
+    return LinearOperator(
+        shape=x.shape, dtype=x.dtype,
+        matvec=matmat, matmat=matmat,
+        rmatvec=lambda v: rmatmat(v.reshape(-1, 1)).ravel(), rmatmat=rmatmat,
+    )
+
+
+def _svd_flip(u: NDArray[np.floating] | None, vt: NDArray[np.floating]) -> tuple[Any, NDArray[np.floating]]:
+    """Make the largest-magnitude loading of every component positive (scikit-learn's rule)."""
+    signs = np.sign(vt[np.arange(vt.shape[0]), np.argmax(np.abs(vt), axis=1)])
+    signs[signs == 0] = 1
+    vt = vt * signs[:, None]
+    return (None if u is None else u * signs[None, :]), vt
+
+
+def _arpack(op: LinearOperator, k: int, rng: np.random.RandomState) -> tuple[Any, Any, Any]:
+    """ARPACK's truncated SVD (``svds``) of an operator, largest singular values first."""
+    v0 = rng.uniform(-1, 1, min(op.shape))
+    u, s, vt = svds(op, k=k, tol=0, v0=v0)
+    order = np.argsort(-s, kind="stable")
+    return u[:, order], s[order], vt[order]
+
+
+def _arpack_gram(
+    x: Any, mean: NDArray[np.float64], k: int, rng: np.random.RandomState
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """ARPACK (``eigsh``, to machine precision) on the Gram matrix of the centred data.
+
+    Returns the squared singular values and the right singular vectors (k × genes),
+    largest first. ARPACK's many small BLAS calls run single-threaded: on 2 busy cores
+    threading them made ``eigsh`` 6× slower.
+    """
+    gram = _gram(x, mean)
+    v0 = rng.uniform(-1, 1, x.shape[1])
+    with threadpool_limits(limits=1, user_api="blas"):
+        eigenvalues, eigenvectors = eigsh(gram, k=k, which="LM", tol=0, v0=v0)
+    order = np.argsort(-eigenvalues, kind="stable")
+    return np.clip(eigenvalues[order], 0, None), eigenvectors[:, order].T
+
+
+def _randomized(
+    op: LinearOperator, k: int, rng: np.random.RandomState, n_iter: int | None = None
+) -> tuple[Any, Any, Any]:
+    """Halko et al.'s randomized SVD as scikit-learn runs it: 10 oversamples, LU-normalised
+    power iterations (by default 7, or 4 when ``k`` is at least a tenth of the smaller side)."""
+    n_random = k + 10
+    if n_iter is None:
+        n_iter = 7 if k < 0.1 * min(op.shape) else 4
+    transpose = op.shape[0] < op.shape[1]
+    a = op.T if transpose else op
+    q = rng.normal(size=(a.shape[1], n_random))
+    if op.dtype == np.float32:
+        q = q.astype(np.float32)
+    for _ in range(n_iter):
+        q, _ = linalg.lu(a @ q, permute_l=True, check_finite=False)
+        q, _ = linalg.lu(a.T @ q, permute_l=True, check_finite=False)
+    q, _ = linalg.qr(a @ q, mode="economic", check_finite=False)
+    b = (a.T @ q).T
+    u_hat, s, vt = linalg.svd(b, full_matrices=False, check_finite=False)
+    u = q @ u_hat
+    if transpose:
+        return vt[:k].T, s[:k], u[:, :k].T
+    return u[:, :k], s[:k], vt[:k]
+
+
+def _covariance_eigh(x: Any, mean: NDArray[np.float64], k: int) -> tuple[Any, Any, Any]:
+    """LAPACK's full eigendecomposition of the gene covariance matrix (scikit-learn's solver)."""
+    cov = _gram(x, mean)
+    cov /= x.shape[0] - 1
+    eigenvalues, eigenvectors = np.linalg.eigh(cov)
+    eigenvalues = np.clip(eigenvalues[::-1][:k], 0, None)
+    _, vt = _svd_flip(None, eigenvectors[:, ::-1][:, :k].T)
+    return _project(x, mean, vt), eigenvalues, vt.astype(x.dtype)
+
+
+def _incremental(x: Any, k: int, chunk_size: int) -> tuple[Any, Any, Any, Any]:
+    """scikit-learn's IncrementalPCA over dense blocks of ``chunk_size`` cells, as scanpy runs it."""
+    from sklearn.decomposition import IncrementalPCA
+
+    starts = range(0, x.shape[0], chunk_size)
+    blocks = (x[i : i + chunk_size] for i in starts)
+    model = IncrementalPCA(n_components=k)
+    for block in blocks:
+        model.partial_fit(block.toarray() if is_sparse(block) else block)
+    x_pca = np.zeros((x.shape[0], k), dtype=x.dtype)
+    for i in starts:
+        block = x[i : i + chunk_size]
+        x_pca[i : i + chunk_size] = model.transform(block.toarray() if is_sparse(block) else block)
+    return x_pca, model.components_, model.explained_variance_, model.explained_variance_ratio_
+
+
+def decompose(
+    x: Any, k: int, *, zero_center: bool, svd_solver: str | None, seed: int,
+    chunked: bool, chunk_size: int | None,
+) -> tuple[Any, Any, Any, Any]:
+    """Scores, components (k × genes), variances and variance ratios."""
+    if chunked:
+        return _incremental(x, k, int(chunk_size or 0))
+    n, n_vars = x.shape
+    # scikit-learn's legacy generator, so a seed gives scanpy's start vector / projection
+    rng = np.random.RandomState(seed)
+    mean, var = column_mean_var(x)
+    solver = svd_solver or ("arpack" if zero_center else "randomized")
+    if solver == "arpack" and n_vars <= GRAM_MAX_VARS:
+        centre = mean if zero_center else np.zeros_like(mean)
+        squares, vt = _arpack_gram(x, centre, k, rng)
+        _, vt = _svd_flip(None, vt)
+        x_pca = _project(x, centre, vt)
+        if zero_center:
+            variance = squares / (n - 1)
+            ratio = variance / var.sum()
+        else:  # like TruncatedSVD: the variance of the scores
+            variance = np.var(x_pca, axis=0)
+            ratio = variance / (var.sum() * (n - 1) / n)
+        return x_pca, vt.astype(x.dtype), variance.astype(x.dtype), ratio.astype(x.dtype)
+    if zero_center:
+        if solver == "covariance_eigh":
+            x_pca, variance, vt = _covariance_eigh(x, mean, k)
+        else:
+            op = _operator(x, mean)
+            u, s, vt = (_arpack if solver == "arpack" else _randomized)(op, k, rng)
+            u, vt = _svd_flip(u, vt)
+            x_pca = u * s
+            variance = s.astype(np.float64) ** 2 / (n - 1)
+        ratio = variance / var.sum()
+    else:
+        op = _operator(x, None)
+        if solver == "arpack":
+            u, s, vt = _arpack(op, k, rng)
+        else:
+            u, s, vt = _randomized(op, k, rng, n_iter=5)  # TruncatedSVD's default
+        u, vt = _svd_flip(u, vt)
+        # like TruncatedSVD: ARPACK's scores are U·S, the randomized ones are X·V
+        x_pca = u * s if solver == "arpack" else np.asarray(x @ vt.T)
+        variance = np.var(x_pca, axis=0, dtype=np.float64)
+        ratio = variance / (var.sum() * (n - 1) / n)
+    return x_pca, vt, variance.astype(x.dtype), ratio.astype(x.dtype)
