@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 __all__ = [
+    "AdjustedParamWarning",
     "ConfigError",
+    "DataWarning",
     "InputDataError",
     "MissingKeyError",
     "ParamError",
     "ScsnakeError",
     "ScsnakeWarning",
-    "DataWarning",
-    "AdjustedParamWarning",
 ]
 
 

@@ -143,14 +143,18 @@ def _cutoff(n_top_genes: int | None, bounds: dict[str, float]) -> Cutoffs | int:
 
 def _dispersion_hvg(
     adata: AnnData, x: Any, codes: NDArray[np.int64], n_batches: int, batched: bool, *,
-    flavor: Literal["seurat", "cell_ranger"], n_bins: int, cutoff: Cutoffs | int,
+    flavor: Literal["seurat", "cell_ranger"], n_bins: int, cutoff: Cutoffs | int, where: str,
 ) -> pd.DataFrame:
     scale = 1.0
     if flavor == "seurat":
         log1p = adata.uns.get("log1p", {})
         base = log1p.get("base") if isinstance(log1p, dict) else None
         scale = 1.0 if base is None else float(np.log(base))
-    sums, sumsq, n_pos = grouped_moments(x, codes, expm1=flavor == "seurat", scale=scale)
+    sums, sumsq, n_pos = grouped_moments(
+        x, codes, expm1=flavor == "seurat", scale=scale, count_positive=batched
+    )
+    if not (np.isfinite(sums).all() and np.isfinite(sumsq).all()):
+        check_finite(x, where=where)  # finite sums: finite values, without a pass of its own
     n_cells = np.bincount(codes, minlength=n_batches)
     if not batched:
         mean, var = mean_var_from_sums(sums[0], sumsq[0], n_cells[0], rtol=squares_rtol(x))
@@ -274,10 +278,10 @@ def highly_variable_genes(
     if x.shape[0] < 2 or x.shape[1] == 0:
         msg = f"highly_variable_genes needs at least 2 cells and 1 gene, {where} has shape {x.shape}"
         raise InputDataError(msg)
-    check_finite(x, where=where)
     codes, batches = _batch_codes(adata, batch_key)
 
     if flavor in ("seurat_v3", "seurat_v3_paper"):
+        check_finite(x, where=where)
         if check_values:
             check_counts(x, where=where, step=f"highly_variable_genes(flavor={flavor!r})")
         df = seurat_v3_table(
@@ -294,7 +298,7 @@ def highly_variable_genes(
         cutoff = _cutoff(n_top_genes, {"min_disp": min_disp, "max_disp": max_disp,
                                        "min_mean": min_mean, "max_mean": max_mean})
         df = _dispersion_hvg(adata, x, codes, len(batches), batch_key is not None,
-                             flavor=flavor, n_bins=n_bins, cutoff=cutoff)
+                             flavor=flavor, n_bins=n_bins, cutoff=cutoff, where=where)
         columns = ["highly_variable", "means", "dispersions", "dispersions_norm"]
         result_columns = list(df.columns)
     if batch_key is not None:

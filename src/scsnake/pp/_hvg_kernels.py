@@ -1,6 +1,8 @@
 """Per-gene sums for HVG selection and PCA: numba kernels over dense, CSR and CSC matrices.
 
-Kernels take arrays and return arrays. Every sum is accumulated in float64. Rows are
+Kernels take arrays and return arrays. Every sum is accumulated in float64; the dense and
+CSR moments sum a fixed number of row chunks in parallel, so results do not depend on the
+number of threads. Rows are
 assigned to groups (batches) by an integer code; a code below zero skips the row, so a
 batch never has to be copied out of the matrix.
 """
@@ -12,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy import sparse
 
-from scsnake._numba import njit
+from scsnake._numba import njit, prange
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -37,49 +39,114 @@ def _square(v: float, f32: bool) -> float:
     return sq
 
 
-@njit
-def _moments_csr(data, raw, indices, indptr, groups, sums, sumsq, n_pos, f32_squares):
-    for r in range(indptr.size - 1):
-        g = groups[r]
-        if g < 0:
-            continue
-        for j in range(indptr[r], indptr[r + 1]):
-            v = np.float64(data[j])
-            c = indices[j]
-            sums[g, c] += v
-            sumsq[g, c] += _square(v, f32_squares)
-            if raw[j] > 0:
-                n_pos[g, c] += 1
+#: Row chunks summed separately (in parallel) and then added in order: a fixed number, so
+#: sums do not depend on the number of threads, and the same in every layout.
+_ROW_CHUNKS = 8
+#: Cap on the values held by the per-chunk partial sums (``chunks × groups × columns``).
+_PARTIAL_VALUES = 1 << 22
 
 
-@njit
-def _moments_csc(data, raw, indices, indptr, first_col, groups, sums, sumsq, n_pos, f32_squares):
-    for k in range(indptr.size - 1):
-        c = first_col + k
-        for j in range(indptr[k], indptr[k + 1]):
-            g = groups[indices[j]]
+def _n_chunks(n_rows: int, n_groups: int, n_cols: int) -> int:
+    """Row chunks for one pass over a whole matrix (1 when the partial sums would be large)."""
+    per_chunk = max(n_groups * n_cols, 1)
+    return max(1, min(_ROW_CHUNKS, n_rows, _PARTIAL_VALUES // per_chunk))
+
+
+@njit(parallel=True)
+def _moments_csr(data, raw, indices, indptr, groups, sums, sumsq, n_pos, f32_squares, count_pos, n_chunks):
+    n_rows = indptr.size - 1
+    n_groups, n_cols = sums.shape
+    if n_chunks == 1:  # straight into the running sums (blocks of a bigger matrix)
+        part_sums = sums.reshape(1, n_groups, n_cols)
+        part_sumsq = sumsq.reshape(1, n_groups, n_cols)
+        part_pos = n_pos.reshape(1, n_groups, n_cols)
+    else:
+        part_sums = np.zeros((n_chunks, n_groups, n_cols))
+        part_sumsq = np.zeros((n_chunks, n_groups, n_cols))
+        part_pos = np.zeros((n_chunks, n_groups, n_cols), dtype=np.int64)
+    for t in prange(n_chunks):
+        for r in range(n_rows * t // n_chunks, n_rows * (t + 1) // n_chunks):
+            g = groups[r]
             if g < 0:
                 continue
+            for j in range(indptr[r], indptr[r + 1]):
+                v = np.float64(data[j])
+                c = indices[j]
+                part_sums[t, g, c] += v
+                part_sumsq[t, g, c] += _square(v, f32_squares)
+                if count_pos and raw[j] > 0:
+                    part_pos[t, g, c] += 1
+    if n_chunks > 1:
+        for t in range(n_chunks):
+            sums += part_sums[t]
+            sumsq += part_sumsq[t]
+            n_pos += part_pos[t]
+
+
+@njit(parallel=True)
+def _moments_csc(
+    data, raw, indices, indptr, first_col, groups, sums, sumsq, n_pos, f32_squares, count_pos, n_chunks
+):
+    # Columns in parallel. With sorted row indices, a column's values are summed per row
+    # chunk and the chunk sums added in order, exactly as the CSR and dense kernels do.
+    n_rows = groups.size
+    n_groups = sums.shape[0]
+    for k in prange(indptr.size - 1):
+        c = first_col + k
+        part_sums = np.zeros(n_groups)
+        part_sumsq = np.zeros(n_groups)
+        chunk = 0
+        for j in range(indptr[k], indptr[k + 1]):
+            r = indices[j]
+            g = groups[r]
+            if g < 0:
+                continue
+            t = (n_chunks * (r + 1) - 1) // n_rows
+            if t != chunk:
+                for h in range(n_groups):
+                    sums[h, c] += part_sums[h]
+                    sumsq[h, c] += part_sumsq[h]
+                    part_sums[h] = 0.0
+                    part_sumsq[h] = 0.0
+                chunk = t
             v = np.float64(data[j])
-            sums[g, c] += v
-            sumsq[g, c] += _square(v, f32_squares)
-            if raw[j] > 0:
+            part_sums[g] += v
+            part_sumsq[g] += _square(v, f32_squares)
+            if count_pos and raw[j] > 0:
                 n_pos[g, c] += 1
+        for h in range(n_groups):
+            sums[h, c] += part_sums[h]
+            sumsq[h, c] += part_sumsq[h]
 
 
-@njit
-def _moments_dense(x, raw, groups, sums, sumsq, n_pos, f32_squares):
+@njit(parallel=True)
+def _moments_dense(x, raw, groups, sums, sumsq, n_pos, f32_squares, count_pos, n_chunks):
     n_rows, n_cols = x.shape
-    for r in range(n_rows):
-        g = groups[r]
-        if g < 0:
-            continue
-        for c in range(n_cols):
-            v = np.float64(x[r, c])
-            sums[g, c] += v
-            sumsq[g, c] += _square(v, f32_squares)
-            if raw[r, c] > 0:
-                n_pos[g, c] += 1
+    n_groups = sums.shape[0]
+    if n_chunks == 1:  # straight into the running sums (blocks of a bigger matrix)
+        part_sums = sums.reshape(1, n_groups, n_cols)
+        part_sumsq = sumsq.reshape(1, n_groups, n_cols)
+        part_pos = n_pos.reshape(1, n_groups, n_cols)
+    else:
+        part_sums = np.zeros((n_chunks, n_groups, n_cols))
+        part_sumsq = np.zeros((n_chunks, n_groups, n_cols))
+        part_pos = np.zeros((n_chunks, n_groups, n_cols), dtype=np.int64)
+    for t in prange(n_chunks):
+        for r in range(n_rows * t // n_chunks, n_rows * (t + 1) // n_chunks):
+            g = groups[r]
+            if g < 0:
+                continue
+            for c in range(n_cols):
+                v = np.float64(x[r, c])
+                part_sums[t, g, c] += v
+                part_sumsq[t, g, c] += _square(v, f32_squares)
+                if count_pos and raw[r, c] > 0:
+                    part_pos[t, g, c] += 1
+    if n_chunks > 1:
+        for t in range(n_chunks):
+            sums += part_sums[t]
+            sumsq += part_sumsq[t]
+            n_pos += part_pos[t]
 
 
 @njit
@@ -168,6 +235,7 @@ def grouped_moments(
     expm1: bool = False,
     scale: float = 1.0,
     float32_rounding: bool | None = None,
+    count_positive: bool = True,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.int64]]:
     """Per group and column: sum, sum of squares and number of positive values.
 
@@ -176,7 +244,8 @@ def grouped_moments(
     transforms a copy of the whole matrix. ``float32_rounding`` (default: for float32
     data) squares in float32 where scanpy's numpy code does, dense and CSR data (scanpy
     squares CSC data in float64). Returns three ``(n_groups, n_cols)`` arrays;
-    ``groups=None`` is one group of all rows.
+    ``groups=None`` is one group of all rows. ``count_positive=False`` skips the positive
+    counts (returned as zeros), which saves a scatter per value.
     """
     x = _as_supported(x)
     codes, n_groups = _groups_or_all(x, groups)
@@ -185,6 +254,8 @@ def grouped_moments(
     sums = np.zeros((n_groups, n_cols))
     sumsq = np.zeros((n_groups, n_cols))
     n_pos = np.zeros((n_groups, n_cols), dtype=np.int64)
+    # blocked (expm1) passes add straight into the running sums, one chunk per block
+    chunks = 1 if expm1 else _n_chunks(n_rows, n_groups, n_cols)
 
     def values(raw: NDArray[Any]) -> NDArray[Any]:
         return _expm1(raw, scale) if expm1 else raw
@@ -199,14 +270,15 @@ def grouped_moments(
             raw = x.data[lo:hi]
             indptr = x.indptr[start : stop + 1] - lo
             if csr:
-                _moments_csr(values(raw), raw, x.indices[lo:hi], indptr, codes[start:stop], sums, sumsq, n_pos, f32)
+                _moments_csr(values(raw), raw, x.indices[lo:hi], indptr, codes[start:stop], sums, sumsq, n_pos, f32, count_positive, chunks)
             else:
-                _moments_csc(values(raw), raw, x.indices[lo:hi], indptr, start, codes, sums, sumsq, n_pos, False)
+                _moments_csc(values(raw), raw, x.indices[lo:hi], indptr, start, codes, sums, sumsq, n_pos, False, count_positive,
+                    chunks)
         return sums, sumsq, n_pos
     step = _block_size(n_rows, n_cols) if expm1 else max(n_rows, 1)
     for start in range(0, n_rows, step):
         raw = x[start : start + step]
-        _moments_dense(values(raw), raw, codes[start : start + step], sums, sumsq, n_pos, f32)
+        _moments_dense(values(raw), raw, codes[start : start + step], sums, sumsq, n_pos, f32, count_positive, chunks)
     return sums, sumsq, n_pos
 
 
@@ -256,6 +328,6 @@ def mean_var_from_sums(
 
 def column_mean_var(x: Any) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Per-column mean and variance (ddof=1) of a dense, CSR or CSC matrix, all in float64."""
-    sums, sumsq, _ = grouped_moments(x, float32_rounding=False)
+    sums, sumsq, _ = grouped_moments(x, float32_rounding=False, count_positive=False)
     mean, var = mean_var_from_sums(sums[0], sumsq[0], x.shape[0])
     return mean, var

@@ -138,7 +138,7 @@ def seurat_v3_table(
     columns ``means, variances, highly_variable_nbatches, highly_variable_rank,
     variances_norm, highly_variable``.
     """
-    sums, sumsq, _ = grouped_moments(x, codes)
+    sums, sumsq, _ = grouped_moments(x, codes, count_positive=False)
     n_cells = np.bincount(codes, minlength=n_batches)
     rtol = squares_rtol(x)
     means, variances = mean_var_from_sums(sums.sum(axis=0), sumsq.sum(axis=0), x.shape[0], rtol=rtol)

@@ -32,13 +32,14 @@ __all__ = ["GRAM_MAX_VARS", "decompose"]
 
 #: ``arpack`` uses the Gram matrix (float64, this many genes squared) up to this many genes.
 GRAM_MAX_VARS = 4096
-#: Rows per block when the Gram matrix or the scores are accumulated.
-_BLOCK = 2048
+#: Values (rows × genes) per block when the Gram matrix or the scores are accumulated:
+#: 16M (64 MB float32) lets BLAS run near its peak; blocks have 256 to 8192 rows.
+_BLOCK_VALUES = 1 << 24
 
 
 @njit
 def _centred_rows_csr(indptr, indices, data, start, stop, mean, out):
-    """Rows ``start:stop`` of a CSR matrix minus ``mean``, densified into ``out`` (float64)."""
+    """Rows ``start:stop`` of a CSR matrix minus ``mean``, densified into ``out``."""
     for i in range(start, stop):
         row = out[i - start]
         for j in range(mean.size):
@@ -47,15 +48,26 @@ def _centred_rows_csr(indptr, indices, data, start, stop, mean, out):
             row[indices[k]] += data[k]
 
 
-def _centred_blocks(x: Any, mean: NDArray[np.float64]) -> Iterator[tuple[int, int, NDArray[np.float64]]]:
-    """``(start, stop, x[start:stop] - mean)`` in float64, one reused buffer of ``_BLOCK`` rows."""
+def _block_dtype(x: Any) -> type[np.floating]:
+    """float32 for float32 data (BLAS twice as fast, scanpy's precision), else float64."""
+    return np.float32 if x.dtype == np.float32 else np.float64
+
+
+def _centred_blocks(x: Any, mean: NDArray[np.float64]) -> Iterator[tuple[int, int, NDArray[np.floating]]]:
+    """``(start, stop, x[start:stop] - mean)``, one reused buffer of row blocks.
+
+    The buffer is float32 for float32 data and float64 otherwise; centring is exact
+    (each value minus the float64 mean, rounded once).
+    """
     n_obs, n_vars = x.shape
-    buffer = np.empty((min(_BLOCK, n_obs), n_vars))
+    rows = min(n_obs, max(256, min(8192, _BLOCK_VALUES // max(n_vars, 1))))
+    buffer = np.empty((rows, n_vars), dtype=_block_dtype(x))
+    mean = mean.astype(buffer.dtype)  # its rounding shifts every row alike: the Gram is unaffected
     sparse_rows = is_sparse(x)
     if sparse_rows and x.format != "csr":
         x = x.tocsr()  # a sparse copy; CSC has no cheap row blocks
-    for start in range(0, n_obs, _BLOCK):
-        stop = min(start + _BLOCK, n_obs)
+    for start in range(0, n_obs, rows):
+        stop = min(start + rows, n_obs)
         block = buffer[: stop - start]
         if sparse_rows:
             _centred_rows_csr(x.indptr, x.indices, x.data, start, stop, mean, block)
@@ -65,7 +77,8 @@ def _centred_blocks(x: Any, mean: NDArray[np.float64]) -> Iterator[tuple[int, in
 
 
 def _gram(x: Any, mean: NDArray[np.float64]) -> NDArray[np.float64]:
-    """``(x - mean).T @ (x - mean)``, accumulated in float64 over row blocks."""
+    """``(x - mean).T @ (x - mean)``: each row block's product in the block's precision,
+    accumulated over blocks in float64."""
     gram = np.zeros((x.shape[1], x.shape[1]))
     for _, _, block in _centred_blocks(x, mean):
         gram += block.T @ block
@@ -73,10 +86,21 @@ def _gram(x: Any, mean: NDArray[np.float64]) -> NDArray[np.float64]:
 
 
 def _project(x: Any, mean: NDArray[np.float64], components: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Scores ``(x - mean) @ components.T`` in float64, computed over row blocks."""
-    scores = np.empty((x.shape[0], components.shape[0]))
+    """Scores ``(x - mean) @ components.T`` in the data's float precision.
+
+    Float data is projected in one product, ``x @ V - mean @ V`` (the scores are of the
+    order of the data's spread, so the correction loses nothing); other dtypes go
+    through centred row blocks.
+    """
+    dtype = _block_dtype(x)
+    loadings = np.ascontiguousarray(components.T, dtype=dtype)
+    if x.dtype in (np.float32, np.float64):
+        scores = np.asarray(x @ loadings, dtype=dtype)
+        scores -= (mean @ components.T).astype(dtype)
+        return scores
+    scores = np.empty((x.shape[0], components.shape[0]), dtype=dtype)
     for start, stop, block in _centred_blocks(x, mean):
-        scores[start:stop] = block @ components.T
+        np.matmul(block, loadings, out=scores[start:stop])
     return scores
 
 
@@ -162,9 +186,10 @@ def _covariance_eigh(x: Any, mean: NDArray[np.float64], k: int) -> tuple[Any, An
     """LAPACK's full eigendecomposition of the gene covariance matrix (scikit-learn's solver)."""
     cov = _gram(x, mean)
     cov /= x.shape[0] - 1
-    eigenvalues, eigenvectors = np.linalg.eigh(cov)
-    eigenvalues = np.clip(eigenvalues[::-1][:k], 0, None)
-    _, vt = _svd_flip(None, eigenvectors[:, ::-1][:, :k].T)
+    n_vars = cov.shape[0]  # only the top k eigenpairs (LAPACK's MRRR): 2-3x faster than all
+    eigenvalues, eigenvectors = linalg.eigh(cov, subset_by_index=[n_vars - k, n_vars - 1], driver="evr")
+    eigenvalues = np.clip(eigenvalues[::-1], 0, None)
+    _, vt = _svd_flip(None, eigenvectors[:, ::-1].T)
     return _project(x, mean, vt), eigenvalues, vt.astype(x.dtype)
 
 

@@ -189,7 +189,7 @@ def _row_col_sums(x: Any, rows: NDArray[np.intp] | None = None) -> tuple[NDArray
     if rows is not None:
         codes = np.full(x.shape[0], 1, dtype=np.int64)
         codes[rows] = 0
-    sums_genes = grouped_moments(x, codes, float32_rounding=False)[0][0]
+    sums_genes = grouped_moments(x, codes, float32_rounding=False, count_positive=False)[0][0]
     sums_cells = np.asarray(x.sum(axis=1, dtype=np.float64)).ravel()
     return sums_cells, sums_genes
 

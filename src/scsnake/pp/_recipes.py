@@ -121,7 +121,7 @@ def _dispersion_genes(
     min_mean: float = 0.0125, max_mean: float = 3, min_disp: float = 0.5, n_bins: int = 20,
 ) -> NDArray[np.bool_]:
     """The genes scanpy's deprecated ``filter_genes_dispersion(x, ...)`` keeps."""
-    sums, sumsq, _ = grouped_moments(x)
+    sums, sumsq, _ = grouped_moments(x, count_positive=False)
     mean, var = mean_var_from_sums(sums[0], sumsq[0], x.shape[0])
     mean[mean == 0] = 1e-12
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -189,7 +189,7 @@ def _normalize_weinreb(x: Any, max_fraction: float) -> Any:
 
 def _mean_std(x: Any) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Per-gene mean and population standard deviation (ddof=0), in float64."""
-    sums, sumsq, _ = grouped_moments(x, float32_rounding=False)
+    sums, sumsq, _ = grouped_moments(x, float32_rounding=False, count_positive=False)
     n = x.shape[0]
     mean = sums[0] / n
     return mean, np.sqrt(np.maximum(sumsq[0] / n - mean**2, 0.0))

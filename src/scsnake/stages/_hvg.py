@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import warnings
-
 from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field, PositiveInt, model_validator
