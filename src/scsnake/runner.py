@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from ._artifacts import MATRIX_FREE, MATRIX_KEEPING, attach_matrix, lean_copy, mark_full, matrix_pointer
 from ._params import format_validation_error
 from .errors import InputDataError, MissingKeyError, ParamError
 from .stages import STAGES, Stage
@@ -79,6 +80,8 @@ def run_stage(
     params = parse_params(stage, params_json)
     output.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
+    matrix_source: tuple[Path, str] | None = None  # lean output: where its matrix lives
+    matrix_before: tuple[Any, dict[str, Any]] = (None, {})
     if (name == "load") != (len(inputs) == 0):
         expected = "no input (it reads the sample)" if name == "load" else "an input artifact"
         msg = f"stage {name!r} takes {expected}, got {len(inputs)}"
@@ -94,6 +97,8 @@ def run_stage(
         main = Path(inputs[0])
         adata = _read_stage_input(name, main)
         check_needs(stage, adata, main)
+        matrix_source = _matrix_source(name, adata, main)
+        matrix_before = (adata.X, dict(adata.layers))
         branches = dict(_branch(item) for item in inputs[1:])
         source = [str(main), *map(str, branches.values())]
         kwargs: dict[str, Any] = {up: _read_light(path) for up, path in branches.items()}
@@ -110,7 +115,12 @@ def run_stage(
         adata = stage.func(adata, params, **kwargs)
     record = provenance(name, params_json, source, time.perf_counter() - started)
     adata.uns.setdefault("scsnake", {}).setdefault("provenance", {})[name] = record
-    io.write(adata, output, compression=None if compression == "none" else compression)
+    written = adata
+    if name in MATRIX_KEEPING and matrix_source is not None and _same_matrix(adata, *matrix_before):
+        written = lean_copy(adata, matrix_path=matrix_source[0], artifact_id=matrix_source[1], output=output)
+    else:
+        mark_full(adata)
+    io.write(written, output, compression=None if compression == "none" else compression)
     if table is not None:
         if stage.table is None:
             msg = f"stage {name!r} writes no table; drop --table"
@@ -118,6 +128,24 @@ def run_stage(
         _write_table(stage.table(adata, params), table)
     logger.info("%s: wrote %s (%d cells × %d genes) in %.1f s", name, output, adata.n_obs, adata.n_vars,
                 time.perf_counter() - started)
+
+
+def _matrix_source(name: str, adata: AnnData, main: Path) -> tuple[Path, str] | None:
+    """Where the input's matrix lives (path and artifact id), attaching it unless ``name``
+    reads only the graph and embeddings; None if the input has no artifact id (older files)."""
+    pointer = matrix_pointer(adata)
+    if pointer is None:
+        artifact_id = adata.uns.get("scsnake", {}).get("artifact_id")
+        return None if artifact_id is None else (main, artifact_id)
+    if name in MATRIX_FREE:
+        return (main.parent / pointer["path"]).resolve(), pointer["artifact_id"]
+    return attach_matrix(adata, main), pointer["artifact_id"]
+
+
+def _same_matrix(adata: AnnData, x: Any, layers: dict[str, Any]) -> bool:
+    """Whether the stage left ``X`` and ``layers`` as read (the same objects, the same keys)."""
+    now = dict(adata.layers)
+    return adata.X is x and now.keys() == layers.keys() and all(now[k] is layers[k] for k in now)
 
 
 def _branch(item: Path | str) -> tuple[str, Path]:

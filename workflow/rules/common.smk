@@ -7,6 +7,7 @@ from pathlib import Path
 from scsnake._yaml import read_yaml
 from scsnake.config import analysed_samples, stage_params_json, validate_config
 from scsnake.errors import ConfigError
+from scsnake._artifacts import READS_MATRIX
 from scsnake.stages import STAGES, enabled_side_stages, upstream
 from scsnake.stages._plots import figure_names, qc_figure_names
 
@@ -39,8 +40,15 @@ def stage_output(stage):
 
 
 def stage_input(stage):
-    """Artifacts of the stages this stage reads (scsnake.stages.upstream: the first is the main one)."""
-    return [artifact(up) for up in upstream(CONFIG, stage)]
+    """Artifacts of the stages this stage reads (scsnake.stages.upstream: the first is the main one).
+
+    Stages that read the matrix from a lean artifact also list the artifact that holds it
+    (``normalize``), so Snakemake rebuilds it if it went missing.
+    """
+    paths = [artifact(up) for up in upstream(CONFIG, stage)]
+    if stage in READS_MATRIX and artifact("normalize") not in paths:
+        paths.append(artifact("normalize"))
+    return paths
 
 
 def input_flags(stage):

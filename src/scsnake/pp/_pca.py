@@ -15,6 +15,7 @@ from pydantic import Field, PositiveInt, ValidationInfo, WithJsonSchema, field_v
 from scsnake._matrix import check_finite, close_matches, get_matrix, is_sparse, view_to_actual
 from scsnake._params import StageParams, validated
 from scsnake.errors import InputDataError, MissingKeyError, ParamError
+from scsnake.pp._hvg_kernels import column_mean_var
 from scsnake.pp._pca_solvers import _arpack, _operator, _svd_flip, decompose  # noqa: F401 (scrublet imports them from here)
 
 if TYPE_CHECKING:
@@ -266,7 +267,9 @@ def pca(
     mask_param, mask = _resolve_mask(adata, mask_var, use_highly_variable)
     x = get_matrix(adata, layer=layer)
     x = _as_float(x[:, mask] if mask is not None and not mask.all() else x)
-    check_finite(x, where="X" if layer is None else f"layer {layer!r}")
+    moments = None if chunked else column_mean_var(x)
+    if moments is None or not (np.isfinite(moments[0]).all() and np.isfinite(moments[1]).all()):
+        check_finite(x, where="X" if layer is None else f"layer {layer!r}")  # finite sums: finite values
     n_obs, n_vars = x.shape
     limit = min(n_obs, n_vars) - 1
     if limit < 1:
@@ -281,6 +284,7 @@ def pca(
     x_pca, components, variance, ratio = decompose(
         x, n_comps, zero_center=zero_center, svd_solver=svd_solver,
         seed=0 if random_state is None else random_state, chunked=chunked, chunk_size=chunk_size,
+        moments=moments,
     )
     logger.info("pca: %d components, %.3g of the variance", n_comps, float(np.sum(ratio)))
 

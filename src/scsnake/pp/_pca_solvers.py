@@ -211,15 +211,18 @@ def _incremental(x: Any, k: int, chunk_size: int) -> tuple[Any, Any, Any, Any]:
 
 def decompose(
     x: Any, k: int, *, zero_center: bool, svd_solver: str | None, seed: int,
-    chunked: bool, chunk_size: int | None,
+    chunked: bool, chunk_size: int | None, moments: tuple[Any, Any] | None = None,
 ) -> tuple[Any, Any, Any, Any]:
-    """Scores, components (k × genes), variances and variance ratios."""
+    """Scores, components (k × genes), variances and variance ratios.
+
+    ``moments``: the per-gene mean and variance (ddof=1) of ``x`` if already computed.
+    """
     if chunked:
         return _incremental(x, k, int(chunk_size or 0))
     n, n_vars = x.shape
     # scikit-learn's legacy generator, so a seed gives scanpy's start vector / projection
     rng = np.random.RandomState(seed)
-    mean, var = column_mean_var(x)
+    mean, var = column_mean_var(x) if moments is None else moments
     solver = svd_solver or ("arpack" if zero_center else "randomized")
     if solver == "arpack" and n_vars <= GRAM_MAX_VARS:
         centre = mean if zero_center else np.zeros_like(mean)

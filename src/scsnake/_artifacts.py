@@ -1,0 +1,154 @@
+"""Lean workflow artifacts: stages that leave the matrix alone do not rewrite it.
+
+``X`` and ``layers`` (at 100k cells × 20k genes about 4.5 GB) are set by ``normalize``
+and not changed by the stages after it until ``final``. Those stages (:data:`MATRIX_KEEPING`)
+write their artifact without them and record where they are instead::
+
+    uns["scsnake"]["matrix"] = {"path": "normalize.h5ad", "artifact_id": "<id>"}
+
+``path`` is relative to the lean artifact's directory; ``artifact_id`` is the id the
+matrix's artifact was written with (``uns["scsnake"]["artifact_id"]``, new at every full
+write), so a matrix artifact rewritten since is refused instead of silently combined. A
+stage reading a lean artifact gets the matrix attached unless it reads only the graph
+(:data:`MATRIX_FREE`); ``final`` writes everything again, so the result opens anywhere.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import InputDataError
+
+if TYPE_CHECKING:
+    from anndata import AnnData
+
+__all__ = [
+    "MATRIX_FREE",
+    "MATRIX_KEEPING",
+    "READS_MATRIX",
+    "attach_matrix",
+    "is_lean",
+    "lean_copy",
+    "mark_full",
+    "matrix_pointer",
+]
+
+#: Stages whose function never changes ``X`` or ``layers``: they write lean artifacts.
+MATRIX_KEEPING = frozenset(
+    {"hvg", "pca", "integration", "neighbors", "umap", "leiden", "markers", "annotate", "tsne", "draw_graph",
+     "paga", "dpt"}
+)
+#: Stages that use only obs/obsm/obsp/uns of their input: a lean input stays lean.
+MATRIX_FREE = frozenset({"integration", "leiden", "paga", "dpt", "draw_graph"})
+#: Stages after ``normalize`` that read the matrix (from a lean input: from ``normalize``'s artifact).
+READS_MATRIX = frozenset((MATRIX_KEEPING - MATRIX_FREE) | {"final", "integration_metrics"})
+
+
+def _meta(adata: AnnData) -> dict[str, Any]:
+    meta = adata.uns.setdefault("scsnake", {})
+    if not isinstance(meta, dict):
+        msg = f"uns['scsnake'] is a {type(meta).__name__}; scsnake keeps a dict there"
+        raise InputDataError(msg)
+    return meta
+
+
+def matrix_pointer(adata: AnnData) -> dict[str, str] | None:
+    """The ``{"path", "artifact_id"}`` of a lean artifact's matrix, None for a full artifact."""
+    pointer = adata.uns.get("scsnake", {}).get("matrix") if isinstance(adata.uns.get("scsnake"), dict) else None
+    return dict(pointer) if pointer else None
+
+
+def is_lean(adata: AnnData) -> bool:
+    """Whether ``adata`` was read from a lean artifact and has no matrix attached."""
+    return matrix_pointer(adata) is not None
+
+
+def mark_full(adata: AnnData) -> str:
+    """Give an artifact about to be written in full a new id (and drop any pointer); returns it."""
+    meta = _meta(adata)
+    meta.pop("matrix", None)
+    meta["artifact_id"] = uuid.uuid4().hex
+    return meta["artifact_id"]
+
+
+def lean_copy(adata: AnnData, *, matrix_path: Path, artifact_id: str, output: Path) -> AnnData:
+    """``adata`` without ``X``/``layers``, pointing to ``matrix_path`` (its artifact id given).
+
+    The annotations are shared, not copied.
+    """
+    import anndata as ad
+
+    lean = ad.AnnData(
+        obs=adata.obs, var=adata.var, uns=adata.uns, obsm=dict(adata.obsm), varm=dict(adata.varm),
+        obsp=dict(adata.obsp), varp=dict(adata.varp),
+    )
+    meta = _meta(lean)
+    meta.pop("artifact_id", None)
+    meta["matrix"] = {
+        "path": os.path.relpath(matrix_path, start=output.parent),
+        "artifact_id": artifact_id,
+    }
+    return lean
+
+
+def _read_elems(path: Path, keys: tuple[str, ...]) -> dict[str, Any]:
+    """The elements ``keys`` (paths such as ``"uns/scsnake/artifact_id"``) of an h5ad file or
+    zarr store; absent ones are left out."""
+    from anndata.io import read_elem
+
+    def read(store: Any) -> dict[str, Any]:
+        found = {}
+        for key in keys:
+            try:
+                node = store[key]
+            except KeyError:
+                continue
+            found[key] = read_elem(node)
+        return found
+
+    if path.is_dir():
+        import zarr
+
+        return read(zarr.open_group(str(path), mode="r"))
+    import h5py
+
+    with h5py.File(path, "r") as store:
+        return read(store)
+
+
+def attach_matrix(adata: AnnData, artifact: Path) -> Path:
+    """Read the matrix of the lean artifact ``artifact`` (read as ``adata``) into it.
+
+    Returns the path of the artifact that holds the matrix. Raises
+    :class:`~scsnake.errors.InputDataError` if that artifact is missing, was rewritten since
+    ``artifact`` was made, or does not match its cells and genes.
+    """
+    pointer = matrix_pointer(adata)
+    if pointer is None:
+        return artifact
+    source = (artifact.parent / pointer["path"]).resolve()
+    hint = "rerun the workflow (snakemake --forcerun normalize) to rebuild both"
+    if not source.exists():
+        msg = f"{artifact} keeps its matrix in {source}, which does not exist; {hint}"
+        raise InputDataError(msg)
+    parts = _read_elems(source, ("X", "layers", "uns/scsnake/artifact_id", "obs", "var"))
+    found = parts.get("uns/scsnake/artifact_id")
+    if found != pointer["artifact_id"]:
+        msg = f"{artifact} was made from another version of {source} (artifact id {found} ≠ {pointer['artifact_id']}); {hint}"
+        raise InputDataError(msg)
+    x = parts.get("X")
+    if x is None or x.shape != adata.shape:
+        shape = None if x is None else x.shape
+        msg = f"{source} holds a matrix of shape {shape}, but {artifact} has {adata.shape}; {hint}"
+        raise InputDataError(msg)
+    if not (parts["obs"].index.equals(adata.obs_names) and parts["var"].index.equals(adata.var_names)):
+        msg = f"{source} and {artifact} name different cells or genes; {hint}"
+        raise InputDataError(msg)
+    adata.X = x
+    for key, layer in parts.get("layers", {}).items():
+        adata.layers[key] = layer
+    del adata.uns["scsnake"]["matrix"]
+    return source

@@ -1,0 +1,117 @@
+"""Lean artifacts: stages that keep the matrix write none and point to the one that has it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pytest
+from scipy import sparse
+
+from scsnake.config import stage_params_json, validate_config
+from scsnake.errors import InputDataError
+from scsnake.runner import run_stage
+
+CONFIG = validate_config(
+    {"samples": {"s": {"synthetic": {"n_cells": 200, "n_genes": 200, "n_types": 2}}},
+     "qc": {"min_genes": 10}, "hvg": {"n_top_genes": 100}, "pca": {"n_comps": 10},
+     "neighbors": {"n_neighbors": 10}}
+)
+CHAIN = ("normalize", "hvg", "pca", "neighbors", "umap", "leiden", "markers")
+
+
+def _run(stage: str, inputs: list[Path | str], out: Path, fmt: str) -> Path:
+    path = out / f"{stage}.{fmt}"
+    sample = "s" if stage in ("load", "qc") else None
+    params = stage_params_json(CONFIG, stage, "s") if sample else stage_params_json(CONFIG, stage)
+    run_stage(stage, inputs=inputs, output=path, params_json=params, sample=sample)
+    return path
+
+
+def _pipeline(out: Path, fmt: str = "h5ad") -> dict[str, Path]:
+    paths = {"load": _run("load", [], out, fmt)}
+    previous = _run("qc", [paths["load"]], out, fmt)
+    paths["qc"] = previous
+    for stage in CHAIN:
+        main = paths["neighbors"] if stage in ("umap", "leiden") else previous
+        paths[stage] = _run(stage, [main], out, fmt)
+        previous = paths[stage]
+    paths["final"] = _run("final", [paths["markers"], f"umap={paths['umap']}"], out, fmt)
+    return paths
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return _pipeline(tmp_path_factory.mktemp("lean"))
+
+
+def test_only_matrix_changing_stages_store_the_matrix(run: dict[str, Path]) -> None:
+    normalize = ad.read_h5ad(run["normalize"])
+    for stage in ("hvg", "pca", "neighbors", "umap", "leiden", "markers"):
+        lean = ad.read_h5ad(run[stage])
+        assert lean.X is None and not lean.layers, stage
+        pointer = lean.uns["scsnake"]["matrix"]
+        assert pointer["path"] == "normalize.h5ad", stage
+        assert pointer["artifact_id"] == normalize.uns["scsnake"]["artifact_id"], stage
+
+
+def test_final_is_complete_and_equals_the_normalised_matrix(run: dict[str, Path]) -> None:
+    final = ad.read_h5ad(run["final"])
+    normalize = ad.read_h5ad(run["normalize"])
+    assert "matrix" not in final.uns["scsnake"]
+    assert (final.X != normalize.X).nnz == 0
+    assert set(final.layers) == set(normalize.layers) == {"counts"}
+    assert (final.layers["counts"] != normalize.layers["counts"]).nnz == 0
+    assert {"X_pca", "X_umap"} <= set(final.obsm) and "leiden" in final.obs
+    assert "rank_genes_groups" in final.uns and "highly_variable" in final.var
+    assert set(final.uns["scsnake"]["provenance"]) >= {"load", "qc", *CHAIN, "final"}
+
+
+def test_zarr_artifacts_are_lean_too(tmp_path: Path) -> None:
+    paths = _pipeline(tmp_path, "zarr")
+    lean = ad.read_zarr(paths["pca"])
+    assert lean.X is None and lean.uns["scsnake"]["matrix"]["path"] == "normalize.zarr"
+    final = ad.read_zarr(paths["final"])
+    normalize = ad.read_zarr(paths["normalize"])
+    assert sparse.issparse(final.X) and (final.X != normalize.X).nnz == 0
+
+
+def test_a_rewritten_matrix_artifact_is_refused(tmp_path: Path) -> None:
+    paths = {"load": _run("load", [], tmp_path, "h5ad")}
+    qc = _run("qc", [paths["load"]], tmp_path, "h5ad")
+    normalize = _run("normalize", [qc], tmp_path, "h5ad")
+    hvg = _run("hvg", [normalize], tmp_path, "h5ad")
+    _run("normalize", [qc], tmp_path, "h5ad")  # rewritten: a new artifact id
+    with pytest.raises(InputDataError, match=r"hvg\.h5ad was made from another version of .*normalize\.h5ad.*forcerun"):
+        _run("pca", [hvg], tmp_path, "h5ad")
+    assert not (tmp_path / "pca.h5ad").exists()
+    normalize.unlink()
+    with pytest.raises(InputDataError, match=r"keeps its matrix in .*normalize\.h5ad, which does not exist"):
+        _run("pca", [hvg], tmp_path, "h5ad")
+
+
+def test_a_matrix_artifact_of_other_cells_is_refused(tmp_path: Path) -> None:
+    load = _run("load", [], tmp_path, "h5ad")
+    normalize = _run("normalize", [_run("qc", [load], tmp_path, "h5ad")], tmp_path, "h5ad")
+    hvg = _run("hvg", [normalize], tmp_path, "h5ad")
+    adata = ad.read_h5ad(normalize)
+    smaller = adata[: adata.n_obs // 2].copy()  # same artifact id, fewer cells
+    smaller.write_h5ad(normalize)
+    with pytest.raises(InputDataError, match=r"holds a matrix of shape \(\d+, \d+\), but .*hvg\.h5ad has"):
+        _run("pca", [hvg], tmp_path, "h5ad")
+
+
+def test_lean_and_full_runs_give_the_same_results(run: dict[str, Path], tmp_path: Path) -> None:
+    # neighbors on a full pca artifact written before artifact ids existed (no pointer, no id)
+    adata = ad.read_h5ad(run["pca"])
+    source = ad.read_h5ad(run["normalize"])
+    adata.X, adata.layers["counts"] = source.X, source.layers["counts"]
+    del adata.uns["scsnake"]["matrix"]
+    full = {"pca": tmp_path / "pca.h5ad"}
+    adata.write_h5ad(full["pca"])
+    neighbors = _run("neighbors", [full["pca"]], tmp_path, "h5ad")
+    got = ad.read_h5ad(neighbors)
+    assert got.X is not None  # no artifact id to point to: written in full
+    want = ad.read_h5ad(run["neighbors"])
+    np.testing.assert_array_equal(got.obsp["connectivities"].toarray(), want.obsp["connectivities"].toarray())
