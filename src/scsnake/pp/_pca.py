@@ -15,8 +15,7 @@ from pydantic import Field, PositiveInt, ValidationInfo, WithJsonSchema, field_v
 from scsnake._matrix import check_finite, close_matches, get_matrix, is_sparse, view_to_actual
 from scsnake._params import StageParams, validated
 from scsnake.errors import InputDataError, MissingKeyError, ParamError
-from scsnake.pp._hvg_kernels import column_mean_var
-from scsnake.pp._pca_solvers import _arpack, _operator, _svd_flip, decompose  # noqa: F401 (scrublet imports them from here)
+from scsnake.pp._pca_solvers import _arpack, _operator, _svd_flip, column_mean, decompose  # noqa: F401 (scrublet imports them from here)
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -267,14 +266,14 @@ def pca(
     mask_param, mask = _resolve_mask(adata, mask_var, use_highly_variable)
     x = get_matrix(adata, layer=layer)
     x = _as_float(x[:, mask] if mask is not None and not mask.all() else x)
-    moments = None if chunked else column_mean_var(x)
-    if moments is None or not (np.isfinite(moments[0]).all() and np.isfinite(moments[1]).all()):
-        check_finite(x, where="X" if layer is None else f"layer {layer!r}")  # finite sums: finite values
     n_obs, n_vars = x.shape
     limit = min(n_obs, n_vars) - 1
     if limit < 1:
         msg = f"pca needs at least 2 cells and 2 genes; the data used are {n_obs} × {n_vars}"
         raise InputDataError(msg)
+    mean = None if chunked else column_mean(x)
+    if mean is None or not np.isfinite(mean).all():  # a finite float64 sum: finite values
+        check_finite(x, where="X" if layer is None else f"layer {layer!r}")
     if n_comps is None:
         n_comps = min(limit, _N_PCS)
     elif n_comps > limit:
@@ -284,7 +283,7 @@ def pca(
     x_pca, components, variance, ratio = decompose(
         x, n_comps, zero_center=zero_center, svd_solver=svd_solver,
         seed=0 if random_state is None else random_state, chunked=chunked, chunk_size=chunk_size,
-        moments=moments,
+        mean=mean,
     )
     logger.info("pca: %d components, %.3g of the variance", n_comps, float(np.sum(ratio)))
 

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from numpy.typing import NDArray
 
-__all__ = ["GRAM_MAX_VARS", "decompose"]
+__all__ = ["GRAM_MAX_VARS", "column_mean", "decompose"]
 
 #: ``arpack`` uses the Gram matrix (float64, this many genes squared) up to this many genes.
 GRAM_MAX_VARS = 4096
@@ -142,11 +142,11 @@ def _arpack(op: LinearOperator, k: int, rng: np.random.RandomState) -> tuple[Any
 
 def _arpack_gram(
     x: Any, mean: NDArray[np.float64], k: int, rng: np.random.RandomState
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+) -> tuple[NDArray[np.float64], NDArray[np.float64], float]:
     """ARPACK (``eigsh``, to machine precision) on the Gram matrix of the centred data.
 
     Returns the squared singular values and the right singular vectors (k × genes),
-    largest first. ARPACK's many small BLAS calls run single-threaded: on 2 busy cores
+    largest first, and the Gram matrix's trace (the total sum of squares). ARPACK's many small BLAS calls run single-threaded: on 2 busy cores
     threading them made ``eigsh`` 6× slower.
     """
     gram = _gram(x, mean)
@@ -154,7 +154,7 @@ def _arpack_gram(
     with threadpool_limits(limits=1, user_api="blas"):
         eigenvalues, eigenvectors = eigsh(gram, k=k, which="LM", tol=0, v0=v0)
     order = np.argsort(-eigenvalues, kind="stable")
-    return np.clip(eigenvalues[order], 0, None), eigenvectors[:, order].T
+    return np.clip(eigenvalues[order], 0, None), eigenvectors[:, order].T, float(np.trace(gram))
 
 
 def _randomized(
@@ -182,15 +182,18 @@ def _randomized(
     return u[:, :k], s[:k], vt[:k]
 
 
-def _covariance_eigh(x: Any, mean: NDArray[np.float64], k: int) -> tuple[Any, Any, Any]:
-    """LAPACK's full eigendecomposition of the gene covariance matrix (scikit-learn's solver)."""
+def _covariance_eigh(x: Any, mean: NDArray[np.float64], k: int) -> tuple[Any, Any, Any, float]:
+    """LAPACK's eigendecomposition of the gene covariance matrix (scikit-learn's solver).
+
+    Returns scores, variances, components and the total variance (the covariance's trace).
+    """
     cov = _gram(x, mean)
     cov /= x.shape[0] - 1
     n_vars = cov.shape[0]  # only the top k eigenpairs (LAPACK's MRRR): 2-3x faster than all
     eigenvalues, eigenvectors = linalg.eigh(cov, subset_by_index=[n_vars - k, n_vars - 1], driver="evr")
     eigenvalues = np.clip(eigenvalues[::-1], 0, None)
     _, vt = _svd_flip(None, eigenvectors[:, ::-1].T)
-    return _project(x, mean, vt), eigenvalues, vt.astype(x.dtype)
+    return _project(x, mean, vt), eigenvalues, vt.astype(x.dtype), float(np.trace(cov))
 
 
 def _incremental(x: Any, k: int, chunk_size: int) -> tuple[Any, Any, Any, Any]:
@@ -209,42 +212,55 @@ def _incremental(x: Any, k: int, chunk_size: int) -> tuple[Any, Any, Any, Any]:
     return x_pca, model.components_, model.explained_variance_, model.explained_variance_ratio_
 
 
+def column_mean(x: Any) -> NDArray[np.float64]:
+    """Per-column mean, summed in float64 (no temporary of the matrix's size)."""
+    if is_sparse(x):  # scipy's sum(dtype=float64) would copy the values as float64
+        return column_mean_var(x)[0]
+    return np.sum(x, axis=0, dtype=np.float64) / x.shape[0]
+
+
 def decompose(
     x: Any, k: int, *, zero_center: bool, svd_solver: str | None, seed: int,
-    chunked: bool, chunk_size: int | None, moments: tuple[Any, Any] | None = None,
+    chunked: bool, chunk_size: int | None, mean: NDArray[np.float64] | None = None,
 ) -> tuple[Any, Any, Any, Any]:
     """Scores, components (k × genes), variances and variance ratios.
 
-    ``moments``: the per-gene mean and variance (ddof=1) of ``x`` if already computed.
+    ``mean``: the per-gene mean of ``x`` if already computed. The solvers on the Gram
+    matrix take the total variance from its trace; the others compute the per-gene
+    variances in a pass of their own.
     """
     if chunked:
         return _incremental(x, k, int(chunk_size or 0))
     n, n_vars = x.shape
     # scikit-learn's legacy generator, so a seed gives scanpy's start vector / projection
     rng = np.random.RandomState(seed)
-    mean, var = column_mean_var(x) if moments is None else moments
     solver = svd_solver or ("arpack" if zero_center else "randomized")
-    if solver == "arpack" and n_vars <= GRAM_MAX_VARS:
-        centre = mean if zero_center else np.zeros_like(mean)
-        squares, vt = _arpack_gram(x, centre, k, rng)
+    if zero_center and (solver == "covariance_eigh" or (solver == "arpack" and n_vars <= GRAM_MAX_VARS)):
+        mean = column_mean(x) if mean is None else mean
+        if solver == "covariance_eigh":
+            x_pca, variance, vt, total = _covariance_eigh(x, mean, k)
+        else:
+            squares, vt, trace = _arpack_gram(x, mean, k, rng)
+            _, vt = _svd_flip(None, vt)
+            x_pca = _project(x, mean, vt)
+            variance, total = squares / (n - 1), trace / (n - 1)
+            vt = vt.astype(x.dtype)
+        ratio = variance / total
+        return x_pca, vt, variance.astype(x.dtype), ratio.astype(x.dtype)
+    mean, var = column_mean_var(x)
+    if solver == "arpack" and n_vars <= GRAM_MAX_VARS:  # not centred
+        squares, vt, _ = _arpack_gram(x, np.zeros_like(mean), k, rng)
         _, vt = _svd_flip(None, vt)
-        x_pca = _project(x, centre, vt)
-        if zero_center:
-            variance = squares / (n - 1)
-            ratio = variance / var.sum()
-        else:  # like TruncatedSVD: the variance of the scores
-            variance = np.var(x_pca, axis=0)
-            ratio = variance / (var.sum() * (n - 1) / n)
+        x_pca = _project(x, np.zeros_like(mean), vt)
+        variance = np.var(x_pca, axis=0)  # like TruncatedSVD: the variance of the scores
+        ratio = variance / (var.sum() * (n - 1) / n)
         return x_pca, vt.astype(x.dtype), variance.astype(x.dtype), ratio.astype(x.dtype)
     if zero_center:
-        if solver == "covariance_eigh":
-            x_pca, variance, vt = _covariance_eigh(x, mean, k)
-        else:
-            op = _operator(x, mean)
-            u, s, vt = (_arpack if solver == "arpack" else _randomized)(op, k, rng)
-            u, vt = _svd_flip(u, vt)
-            x_pca = u * s
-            variance = s.astype(np.float64) ** 2 / (n - 1)
+        op = _operator(x, mean)
+        u, s, vt = (_arpack if solver == "arpack" else _randomized)(op, k, rng)
+        u, vt = _svd_flip(u, vt)
+        x_pca = u * s
+        variance = s.astype(np.float64) ** 2 / (n - 1)
         ratio = variance / var.sum()
     else:
         op = _operator(x, None)
