@@ -119,8 +119,9 @@ def _read_elems(path: Path, keys: tuple[str, ...]) -> dict[str, Any]:
         return read(store)
 
 
-def attach_matrix(adata: AnnData, artifact: Path) -> Path:
-    """Read the matrix of the lean artifact ``artifact`` (read as ``adata``) into it.
+def attach_matrix(adata: AnnData, artifact: Path, *, layers: bool = True) -> Path:
+    """Read the matrix of the lean artifact ``artifact`` (read as ``adata``) into it:
+    ``X`` and, with ``layers``, the layers.
 
     Returns the path of the artifact that holds the matrix. Raises
     :class:`~scsnake.errors.InputDataError` if that artifact is missing, was rewritten since
@@ -134,7 +135,8 @@ def attach_matrix(adata: AnnData, artifact: Path) -> Path:
     if not source.exists():
         msg = f"{artifact} keeps its matrix in {source}, which does not exist; {hint}"
         raise InputDataError(msg)
-    parts = _read_elems(source, ("X", "layers", "uns/scsnake/artifact_id", "obs", "var"))
+    keys = ("X", "layers", "uns/scsnake/artifact_id", "obs", "var") if layers else ("X", "uns/scsnake/artifact_id", "obs", "var")
+    parts = _read_elems(source, keys)
     found = parts.get("uns/scsnake/artifact_id")
     if found != pointer["artifact_id"]:
         msg = f"{artifact} was made from another version of {source} (artifact id {found} ≠ {pointer['artifact_id']}); {hint}"

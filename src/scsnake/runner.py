@@ -7,6 +7,7 @@ import json
 import logging
 import platform
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -78,6 +79,11 @@ def run_stage(
 
     stage = FIGURE_RULES.get(name) or STAGES[name]
     params = parse_params(stage, params_json)
+    # the inputs' checksums (provenance) are computed while the stage runs
+    to_hash = (
+        [params["sample"].input] if name == "load" else [str(Path(str(i).partition("=")[2] or str(i))) for i in inputs]
+    )
+    hashing = _HASHER.submit(_checksums, to_hash)
     output.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     matrix_source: tuple[Path, str] | None = None  # lean output: where its matrix lives
@@ -97,7 +103,7 @@ def run_stage(
         main = Path(inputs[0])
         adata = _read_stage_input(name, main)
         check_needs(stage, adata, main)
-        matrix_source = _matrix_source(name, adata, main)
+        matrix_source = _matrix_source(name, adata, main, params)
         matrix_before = (adata.X, dict(adata.layers))
         branches = dict(_branch(item) for item in inputs[1:])
         source = [str(main), *map(str, branches.values())]
@@ -113,7 +119,8 @@ def run_stage(
             logger.info("%s: wrote figures to %s in %.1f s", name, output, time.perf_counter() - started)
             return
         adata = stage.func(adata, params, **kwargs)
-    record = provenance(name, params_json, source, time.perf_counter() - started)
+    record = provenance(name, params_json, source, time.perf_counter() - started,
+                        sums=hashing.result() if source == to_hash else None)
     adata.uns.setdefault("scsnake", {}).setdefault("provenance", {})[name] = record
     written = adata
     if name in MATRIX_KEEPING and matrix_source is not None and _same_matrix(adata, *matrix_before):
@@ -130,16 +137,42 @@ def run_stage(
                 time.perf_counter() - started)
 
 
-def _matrix_source(name: str, adata: AnnData, main: Path) -> tuple[Path, str] | None:
-    """Where the input's matrix lives (path and artifact id), attaching it unless ``name``
-    reads only the graph and embeddings; None if the input has no artifact id (older files)."""
+def _matrix_source(name: str, adata: AnnData, main: Path, params: Any) -> tuple[Path, str] | None:
+    """Where the input's matrix lives (path and artifact id), attaching what ``name`` reads
+    of it; None if the input has no artifact id (older files)."""
     pointer = matrix_pointer(adata)
     if pointer is None:
         artifact_id = adata.uns.get("scsnake", {}).get("artifact_id")
         return None if artifact_id is None else (main, artifact_id)
-    if name in MATRIX_FREE:
+    parts = _matrix_parts(name, adata, params)
+    if parts is None:
         return (main.parent / pointer["path"]).resolve(), pointer["artifact_id"]
-    return attach_matrix(adata, main), pointer["artifact_id"]
+    return attach_matrix(adata, main, layers=parts == "all"), pointer["artifact_id"]
+
+
+def _matrix_parts(name: str, adata: AnnData, params: Any) -> str | None:
+    """What stage ``name`` reads of a lean input's matrix: None, ``"X"`` or ``"all"`` (X and layers).
+
+    The embeddings read a representation in ``obsm`` (the matrix only if it is ``X``, as
+    :func:`~scsnake.neighbors.choose_representation` picks it); markers and annotation read
+    ``X``; the others everything.
+    """
+    if name in MATRIX_FREE:
+        return None
+    if name in ("neighbors", "umap", "tsne"):
+        from .neighbors._neighbors import N_PCS
+
+        if name == "umap":
+            neighbors = adata.uns.get("neighbors", {})
+            use_rep = neighbors.get("params", {}).get("use_rep") if isinstance(neighbors, dict) else None
+        else:
+            use_rep = getattr(params, "use_rep", None)
+        if use_rep is None and adata.n_vars > N_PCS and getattr(params, "n_pcs", None) != 0:
+            use_rep = "X_pca"
+        return None if use_rep is not None and use_rep != "X" and use_rep in adata.obsm else "X"
+    if name in ("markers", "annotate"):
+        return "X"
+    return "all"
 
 
 def _same_matrix(adata: AnnData, x: Any, layers: dict[str, Any]) -> bool:
@@ -266,10 +299,22 @@ def package_versions(packages: Iterable[str] = PROVENANCE_PACKAGES) -> dict[str,
     return versions
 
 
-def provenance(stage: str, params_json: str, inputs: list[str], seconds: float) -> dict[str, Any]:
-    """What made an artifact: stage parameters, package versions, inputs and their checksums."""
+def _checksums(paths: list[str]) -> list[str]:
+    """SHA-256 of each path that exists ("" for the simulator and missing paths)."""
+    return [checksum(p) if p != "synthetic" and Path(p).exists() else "" for p in paths]
+
+
+#: One background thread hashes a job's inputs while the stage computes (hashlib releases the GIL).
+_HASHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scsnake-hash")
+
+
+def provenance(
+    stage: str, params_json: str, inputs: list[str], seconds: float, *, sums: list[str] | None = None
+) -> dict[str, Any]:
+    """What made an artifact: stage parameters, package versions, inputs and their checksums
+    (``sums``, if already computed)."""
     versions = package_versions()
-    sums = [checksum(p) if p != "synthetic" and Path(p).exists() else "" for p in inputs]
+    sums = _checksums(inputs) if sums is None else sums
     return {
         "stage": stage,
         "params": params_json,

@@ -115,3 +115,21 @@ def test_lean_and_full_runs_give_the_same_results(run: dict[str, Path], tmp_path
     assert got.X is not None  # no artifact id to point to: written in full
     want = ad.read_h5ad(run["neighbors"])
     np.testing.assert_array_equal(got.obsp["connectivities"].toarray(), want.obsp["connectivities"].toarray())
+
+
+def test_each_stage_reads_only_the_parts_of_the_matrix_it_uses() -> None:
+    from types import SimpleNamespace
+
+    from scsnake.runner import _matrix_parts
+
+    adata = ad.AnnData(obs={"a": np.arange(4)}, var={"b": np.arange(60)}, obsm={"X_pca": np.zeros((4, 2))})
+    assert _matrix_parts("leiden", adata, None) is None
+    assert _matrix_parts("neighbors", adata, SimpleNamespace(use_rep="X_pca", n_pcs=None)) is None
+    assert _matrix_parts("neighbors", adata, SimpleNamespace(use_rep="X", n_pcs=None)) == "X"
+    assert _matrix_parts("tsne", adata, SimpleNamespace(use_rep=None, n_pcs=None)) is None
+    assert _matrix_parts("tsne", adata, SimpleNamespace(use_rep=None, n_pcs=0)) == "X"
+    adata.uns["neighbors"] = {"params": {"use_rep": "X_pca"}}
+    assert _matrix_parts("umap", adata, None) is None
+    assert _matrix_parts("markers", adata, None) == "X"
+    assert _matrix_parts("pca", adata, None) == _matrix_parts("final", adata, None) == "all"
+    assert _matrix_parts("tsne", adata[:, :10].copy(), SimpleNamespace(use_rep=None, n_pcs=None)) == "X"  # ≤ 50 genes: X
