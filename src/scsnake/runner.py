@@ -172,6 +172,9 @@ def _matrix_parts(name: str, adata: AnnData, params: Any) -> str | None:
         return None if use_rep is not None and use_rep != "X" and use_rep in adata.obsm else "X"
     if name in ("markers", "annotate"):
         return "X"
+    if name == "pca":  # the counts layer only for Pearson residuals
+        normalize = adata.uns.get("normalize", {})
+        return "all" if isinstance(normalize, dict) and normalize.get("method") == "pearson_residuals" else "X"
     return "all"
 
 

@@ -131,5 +131,8 @@ def test_each_stage_reads_only_the_parts_of_the_matrix_it_uses() -> None:
     adata.uns["neighbors"] = {"params": {"use_rep": "X_pca"}}
     assert _matrix_parts("umap", adata, None) is None
     assert _matrix_parts("markers", adata, None) == "X"
-    assert _matrix_parts("pca", adata, None) == _matrix_parts("final", adata, None) == "all"
+    assert _matrix_parts("final", adata, None) == _matrix_parts("integration_metrics", adata, None) == "all"
+    assert _matrix_parts("pca", adata, None) == "X"
+    adata.uns["normalize"] = {"method": "pearson_residuals"}
+    assert _matrix_parts("pca", adata, None) == "all"
     assert _matrix_parts("tsne", adata[:, :10].copy(), SimpleNamespace(use_rep=None, n_pcs=None)) == "X"  # ≤ 50 genes: X
