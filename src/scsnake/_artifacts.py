@@ -30,7 +30,6 @@ __all__ = [
     "MATRIX_KEEPING",
     "READS_MATRIX",
     "attach_matrix",
-    "is_lean",
     "lean_copy",
     "mark_full",
     "matrix_pointer",
@@ -57,13 +56,9 @@ def _meta(adata: AnnData) -> dict[str, Any]:
 
 def matrix_pointer(adata: AnnData) -> dict[str, str] | None:
     """The ``{"path", "artifact_id"}`` of a lean artifact's matrix, None for a full artifact."""
-    pointer = adata.uns.get("scsnake", {}).get("matrix") if isinstance(adata.uns.get("scsnake"), dict) else None
+    meta = adata.uns.get("scsnake")
+    pointer = meta.get("matrix") if isinstance(meta, dict) else None
     return dict(pointer) if pointer else None
-
-
-def is_lean(adata: AnnData) -> bool:
-    """Whether ``adata`` was read from a lean artifact and has no matrix attached."""
-    return matrix_pointer(adata) is not None
 
 
 def mark_full(adata: AnnData) -> str:

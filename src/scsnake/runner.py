@@ -79,11 +79,10 @@ def run_stage(
 
     stage = FIGURE_RULES.get(name) or STAGES[name]
     params = parse_params(stage, params_json)
-    # the inputs' checksums (provenance) are computed while the stage runs
-    to_hash = (
-        [params["sample"].input] if name == "load" else [str(Path(str(i).partition("=")[2] or str(i))) for i in inputs]
-    )
-    hashing = _HASHER.submit(_checksums, to_hash)
+    # what the artifact was made from; their checksums (provenance) are computed while the stage runs
+    source = [params["sample"].input] if name == "load" else [str(Path(str(i).partition("=")[2] or i)) for i in inputs]
+    records = stage.artifact and not stage.returns_table
+    hashing = _HASHER.submit(_checksums, source) if records else None
     output.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     matrix_source: tuple[Path, str] | None = None  # lean output: where its matrix lives
@@ -94,11 +93,9 @@ def run_stage(
         raise ParamError(msg)
     if name == "load":
         adata = stage.func(params["sample"], params["options"], name=sample or "sample", random_state=params["seed"])
-        source = [params["sample"].input]
     elif stage.gathers:  # merge: the same stage's artifact of every sample, in order
         paths = [Path(item) for item in inputs]
         adata = stage.func([_read_stage_input(name, path) for path in paths], params)
-        source = list(map(str, paths))
     else:
         main = Path(inputs[0])
         adata = _read_stage_input(name, main)
@@ -106,7 +103,6 @@ def run_stage(
         matrix_source = _matrix_source(name, adata, main, params)
         matrix_before = (adata.X, dict(adata.layers))
         branches = dict(_branch(item) for item in inputs[1:])
-        source = [str(main), *map(str, branches.values())]
         kwargs: dict[str, Any] = {up: _read_light(path) for up, path in branches.items()}
         if stage.seeded:
             kwargs["random_state"] = params.random_state if params.random_state is not None else 0
@@ -119,8 +115,7 @@ def run_stage(
             logger.info("%s: wrote figures to %s in %.1f s", name, output, time.perf_counter() - started)
             return
         adata = stage.func(adata, params, **kwargs)
-    record = provenance(name, params_json, source, time.perf_counter() - started,
-                        sums=hashing.result() if source == to_hash else None)
+    record = provenance(name, params_json, source, time.perf_counter() - started, sums=hashing.result())
     adata.uns.setdefault("scsnake", {}).setdefault("provenance", {})[name] = record
     written = adata
     if name in MATRIX_KEEPING and matrix_source is not None and _same_matrix(adata, *matrix_before):

@@ -52,18 +52,32 @@ def _n_chunks(n_rows: int, n_groups: int, n_cols: int) -> int:
     return max(1, min(_ROW_CHUNKS, n_rows, _PARTIAL_VALUES // per_chunk))
 
 
+@njit
+def _partials(sums, sumsq, n_pos, n_chunks):
+    """Per-chunk sums (chunks × groups × columns); one chunk adds straight into the running
+    sums (blocks of a bigger matrix)."""
+    n_groups, n_cols = sums.shape
+    if n_chunks == 1:
+        shape = (1, n_groups, n_cols)
+        return sums.reshape(shape), sumsq.reshape(shape), n_pos.reshape(shape)
+    shape = (n_chunks, n_groups, n_cols)
+    return np.zeros(shape), np.zeros(shape), np.zeros(shape, dtype=np.int64)
+
+
+@njit
+def _add_partials(sums, sumsq, n_pos, part_sums, part_sumsq, part_pos):
+    """Add the chunks' sums to the running sums, in chunk order (nothing for one chunk)."""
+    if part_sums.shape[0] > 1:
+        for t in range(part_sums.shape[0]):
+            sums += part_sums[t]
+            sumsq += part_sumsq[t]
+            n_pos += part_pos[t]
+
+
 @njit(parallel=True)
 def _moments_csr(data, raw, indices, indptr, groups, sums, sumsq, n_pos, f32_squares, count_pos, n_chunks):
     n_rows = indptr.size - 1
-    n_groups, n_cols = sums.shape
-    if n_chunks == 1:  # straight into the running sums (blocks of a bigger matrix)
-        part_sums = sums.reshape(1, n_groups, n_cols)
-        part_sumsq = sumsq.reshape(1, n_groups, n_cols)
-        part_pos = n_pos.reshape(1, n_groups, n_cols)
-    else:
-        part_sums = np.zeros((n_chunks, n_groups, n_cols))
-        part_sumsq = np.zeros((n_chunks, n_groups, n_cols))
-        part_pos = np.zeros((n_chunks, n_groups, n_cols), dtype=np.int64)
+    part_sums, part_sumsq, part_pos = _partials(sums, sumsq, n_pos, n_chunks)
     for t in prange(n_chunks):
         for r in range(n_rows * t // n_chunks, n_rows * (t + 1) // n_chunks):
             g = groups[r]
@@ -76,11 +90,7 @@ def _moments_csr(data, raw, indices, indptr, groups, sums, sumsq, n_pos, f32_squ
                 part_sumsq[t, g, c] += _square(v, f32_squares)
                 if count_pos and raw[j] > 0:
                     part_pos[t, g, c] += 1
-    if n_chunks > 1:
-        for t in range(n_chunks):
-            sums += part_sums[t]
-            sumsq += part_sumsq[t]
-            n_pos += part_pos[t]
+    _add_partials(sums, sumsq, n_pos, part_sums, part_sumsq, part_pos)
 
 
 @njit(parallel=True)
@@ -122,15 +132,7 @@ def _moments_csc(
 @njit(parallel=True)
 def _moments_dense(x, raw, groups, sums, sumsq, n_pos, f32_squares, count_pos, n_chunks):
     n_rows, n_cols = x.shape
-    n_groups = sums.shape[0]
-    if n_chunks == 1:  # straight into the running sums (blocks of a bigger matrix)
-        part_sums = sums.reshape(1, n_groups, n_cols)
-        part_sumsq = sumsq.reshape(1, n_groups, n_cols)
-        part_pos = n_pos.reshape(1, n_groups, n_cols)
-    else:
-        part_sums = np.zeros((n_chunks, n_groups, n_cols))
-        part_sumsq = np.zeros((n_chunks, n_groups, n_cols))
-        part_pos = np.zeros((n_chunks, n_groups, n_cols), dtype=np.int64)
+    part_sums, part_sumsq, part_pos = _partials(sums, sumsq, n_pos, n_chunks)
     for t in prange(n_chunks):
         for r in range(n_rows * t // n_chunks, n_rows * (t + 1) // n_chunks):
             g = groups[r]
@@ -142,11 +144,7 @@ def _moments_dense(x, raw, groups, sums, sumsq, n_pos, f32_squares, count_pos, n
                 part_sumsq[t, g, c] += _square(v, f32_squares)
                 if count_pos and raw[r, c] > 0:
                     part_pos[t, g, c] += 1
-    if n_chunks > 1:
-        for t in range(n_chunks):
-            sums += part_sums[t]
-            sumsq += part_sumsq[t]
-            n_pos += part_pos[t]
+    _add_partials(sums, sumsq, n_pos, part_sums, part_sumsq, part_pos)
 
 
 @njit

@@ -85,22 +85,13 @@ def _gram(x: Any, mean: NDArray[np.float64]) -> NDArray[np.float64]:
     return gram
 
 
-def _project(x: Any, mean: NDArray[np.float64], components: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Scores ``(x - mean) @ components.T`` in the data's float precision.
-
-    Float data is projected in one product, ``x @ V - mean @ V`` (the scores are of the
-    order of the data's spread, so the correction loses nothing); other dtypes go
-    through centred row blocks.
-    """
+def _project(x: Any, mean: NDArray[np.float64], components: NDArray[np.float64]) -> NDArray[np.floating]:
+    """Scores ``(x - mean) @ components.T`` of float data in its precision, in one product:
+    ``x @ V - mean @ V`` (the scores are of the order of the data's spread, so the
+    correction loses nothing)."""
     dtype = _block_dtype(x)
-    loadings = np.ascontiguousarray(components.T, dtype=dtype)
-    if x.dtype in (np.float32, np.float64):
-        scores = np.asarray(x @ loadings, dtype=dtype)
-        scores -= (mean @ components.T).astype(dtype)
-        return scores
-    scores = np.empty((x.shape[0], components.shape[0]), dtype=dtype)
-    for start, stop, block in _centred_blocks(x, mean):
-        np.matmul(block, loadings, out=scores[start:stop])
+    scores = np.asarray(x @ np.ascontiguousarray(components.T, dtype=dtype), dtype=dtype)
+    scores -= (mean @ components.T).astype(dtype)
     return scores
 
 
@@ -146,8 +137,9 @@ def _arpack_gram(
     """ARPACK (``eigsh``, to machine precision) on the Gram matrix of the centred data.
 
     Returns the squared singular values and the right singular vectors (k × genes),
-    largest first, and the Gram matrix's trace (the total sum of squares). ARPACK's many small BLAS calls run single-threaded: on 2 busy cores
-    threading them made ``eigsh`` 6× slower.
+    largest first, and the Gram matrix's trace (the total sum of squares). ARPACK's many
+    small BLAS calls run single-threaded: on 2 busy cores threading them made ``eigsh``
+    6× slower.
     """
     gram = _gram(x, mean)
     v0 = rng.uniform(-1, 1, x.shape[1])
@@ -235,26 +227,22 @@ def decompose(
     # scikit-learn's legacy generator, so a seed gives scanpy's start vector / projection
     rng = np.random.RandomState(seed)
     solver = svd_solver or ("arpack" if zero_center else "randomized")
-    if zero_center and (solver == "covariance_eigh" or (solver == "arpack" and n_vars <= GRAM_MAX_VARS)):
-        mean = column_mean(x) if mean is None else mean
+    if (solver == "arpack" and n_vars <= GRAM_MAX_VARS) or (zero_center and solver == "covariance_eigh"):
+        centre = (column_mean(x) if mean is None else mean) if zero_center else np.zeros(n_vars)
         if solver == "covariance_eigh":
-            x_pca, variance, vt, total = _covariance_eigh(x, mean, k)
+            x_pca, variance, vt, total = _covariance_eigh(x, centre, k)
         else:
-            squares, vt, trace = _arpack_gram(x, mean, k, rng)
+            squares, vt, trace = _arpack_gram(x, centre, k, rng)
             _, vt = _svd_flip(None, vt)
-            x_pca = _project(x, mean, vt)
+            x_pca = _project(x, centre, vt)
             variance, total = squares / (n - 1), trace / (n - 1)
             vt = vt.astype(x.dtype)
+        if not zero_center:  # like TruncatedSVD: the variance of the scores
+            variance = np.var(x_pca, axis=0)
+            total = column_mean_var(x)[1].sum() * (n - 1) / n
         ratio = variance / total
         return x_pca, vt, variance.astype(x.dtype), ratio.astype(x.dtype)
     mean, var = column_mean_var(x)
-    if solver == "arpack" and n_vars <= GRAM_MAX_VARS:  # not centred
-        squares, vt, _ = _arpack_gram(x, np.zeros_like(mean), k, rng)
-        _, vt = _svd_flip(None, vt)
-        x_pca = _project(x, np.zeros_like(mean), vt)
-        variance = np.var(x_pca, axis=0)  # like TruncatedSVD: the variance of the scores
-        ratio = variance / (var.sum() * (n - 1) / n)
-        return x_pca, vt.astype(x.dtype), variance.astype(x.dtype), ratio.astype(x.dtype)
     if zero_center:
         op = _operator(x, mean)
         u, s, vt = (_arpack if solver == "arpack" else _randomized)(op, k, rng)
