@@ -16,6 +16,7 @@ from ._qc import calculate_qc_metrics
 from ._recipes import recipe_seurat, recipe_weinreb17, recipe_zheng17
 from ._regress_out import regress_out
 from ._scale import scale
+from ._scaled_pca import scaled_pca
 from ._scrublet import scrublet, scrublet_simulate_doublets
 from ._sqrt import sqrt
 from ._subsample import downsample_counts, subsample
@@ -39,6 +40,7 @@ __all__ = [
     "recipe_zheng17",
     "regress_out",
     "scale",
+    "scaled_pca",
     "scrublet",
     "scrublet_simulate_doublets",
     "sqrt",

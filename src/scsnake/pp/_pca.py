@@ -262,6 +262,24 @@ def pca(
             return x_pca, result.varm["PCs"].T, info["variance_ratio"], info["variance"]
         return x_pca
     adata = adata.copy() if copy else adata
+    x, mask_param, mask, n_comps = _pca_input(adata, n_comps, layer, mask_var, use_highly_variable)
+    mean = None if chunked else column_mean(x)
+    if mean is None or not np.isfinite(mean).all():  # a finite float64 sum: finite values
+        check_finite(x, where="X" if layer is None else f"layer {layer!r}")
+    x_pca, components, variance, ratio = decompose(
+        x, n_comps, zero_center=zero_center, svd_solver=svd_solver,
+        seed=0 if random_state is None else random_state, chunked=chunked, chunk_size=chunk_size,
+        mean=mean,
+    )
+    _store(adata, (x_pca, components, variance, ratio), mask_param, mask,
+           zero_center=zero_center, layer=layer, dtype=dtype, key_added=key_added)
+    return adata if copy else None
+
+
+def _pca_input(
+    adata: AnnData, n_comps: int | None, layer: str | None, mask_var: Any, use_highly_variable: bool | None
+) -> tuple[Any, Any, NDArray[np.bool_] | None, int]:
+    """The float matrix of the genes used, the mask (as stored and as an array) and n_comps."""
     view_to_actual(adata)
     mask_param, mask = _resolve_mask(adata, mask_var, use_highly_variable)
     x = get_matrix(adata, layer=layer)
@@ -271,22 +289,22 @@ def pca(
     if limit < 1:
         msg = f"pca needs at least 2 cells and 2 genes; the data used are {n_obs} × {n_vars}"
         raise InputDataError(msg)
-    mean = None if chunked else column_mean(x)
-    if mean is None or not np.isfinite(mean).all():  # a finite float64 sum: finite values
-        check_finite(x, where="X" if layer is None else f"layer {layer!r}")
     if n_comps is None:
         n_comps = min(limit, _N_PCS)
     elif n_comps > limit:
         msg = f"n_comps={n_comps} is too large: at most {limit} (one less than min({n_obs} cells, {n_vars} genes))"
         raise ParamError(msg)
+    return x, mask_param, mask, n_comps
 
-    x_pca, components, variance, ratio = decompose(
-        x, n_comps, zero_center=zero_center, svd_solver=svd_solver,
-        seed=0 if random_state is None else random_state, chunked=chunked, chunk_size=chunk_size,
-        mean=mean,
-    )
+
+def _store(
+    adata: AnnData, result: tuple[Any, Any, Any, Any], mask_param: Any, mask: NDArray[np.bool_] | None, *,
+    zero_center: bool, layer: str | None, dtype: Any, key_added: str | None,
+) -> None:
+    """Scores, loadings and variances under scanpy's keys (or ``key_added``)."""
+    x_pca, components, variance, ratio = result
+    n_comps = components.shape[0]
     logger.info("pca: %d components, %.3g of the variance", n_comps, float(np.sum(ratio)))
-
     key_obsm, key_varm, key_uns = ("X_pca", "PCs", "pca") if key_added is None else (key_added,) * 3
     adata.obsm[key_obsm] = np.asarray(x_pca, dtype=dtype)
     if mask is None:
@@ -303,4 +321,3 @@ def pca(
     if layer is not None:
         params["layer"] = layer
     adata.uns[key_uns] = {"params": params, "variance": variance, "variance_ratio": ratio}
-    return adata if copy else None

@@ -22,13 +22,14 @@ from threadpoolctl import threadpool_limits
 from scsnake._matrix import is_sparse
 from scsnake._numba import njit
 from scsnake.pp._hvg_kernels import column_mean_var
+from scsnake.pp._kernels import _densify_scaled_csr
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from numpy.typing import NDArray
 
-__all__ = ["GRAM_MAX_VARS", "column_mean", "decompose"]
+__all__ = ["GRAM_MAX_VARS", "ScaledCsr", "column_mean", "decompose"]
 
 #: ``arpack`` uses the Gram matrix (float64, this many genes squared) up to this many genes.
 GRAM_MAX_VARS = 4096
@@ -46,6 +47,27 @@ def _centred_rows_csr(indptr, indices, data, start, stop, mean, out):
             row[j] = -mean[j]
         for k in range(indptr[i], indptr[i + 1]):
             row[indices[k]] += data[k]
+
+
+class ScaledCsr:
+    """A CSR matrix as ``pp.scale`` makes it dense: each gene minus ``mean``, divided by
+    ``std``, clipped to ``[lower, upper]``; built a block of rows at a time, never whole.
+
+    The Gram-matrix solvers (and :func:`column_mean`) read it block by block, so scaling
+    and PCA together need no cells × genes float64 array.
+    """
+
+    def __init__(self, x: Any, mean: NDArray[np.float64], std: NDArray[np.float64], lower: float, upper: float) -> None:
+        self.x, self.mean, self.std, self.lower, self.upper = x, mean, std, lower, upper
+        self.shape = x.shape
+        self.dtype = np.dtype(np.float64)
+        self._all = np.ones(x.shape[0], dtype=bool)
+
+    def rows(self, start: int, stop: int, out: NDArray[np.float64]) -> None:
+        """Write the scaled rows ``start:stop`` into ``out`` (the same values as ``pp.scale``)."""
+        x = self.x
+        _densify_scaled_csr(x.indptr[start : stop + 1], x.indices, x.data, self.mean, self.std,
+                            self._all[start:stop], self.lower, self.upper, out)
 
 
 def _block_dtype(x: Any) -> type[np.floating]:
@@ -71,6 +93,9 @@ def _centred_blocks(x: Any, mean: NDArray[np.float64]) -> Iterator[tuple[int, in
         block = buffer[: stop - start]
         if sparse_rows:
             _centred_rows_csr(x.indptr, x.indices, x.data, start, stop, mean, block)
+        elif isinstance(x, ScaledCsr):
+            x.rows(start, stop, block)
+            block -= mean
         else:
             np.subtract(x[start:stop], mean, out=block)
         yield start, stop, block
@@ -90,6 +115,11 @@ def _project(x: Any, mean: NDArray[np.float64], components: NDArray[np.float64])
     ``x @ V - mean @ V`` (the scores are of the order of the data's spread, so the
     correction loses nothing)."""
     dtype = _block_dtype(x)
+    if isinstance(x, ScaledCsr):
+        scores = np.empty((x.shape[0], components.shape[0]), dtype=dtype)
+        for start, stop, block in _centred_blocks(x, mean):
+            scores[start:stop] = block @ components.T
+        return scores
     scores = np.asarray(x @ np.ascontiguousarray(components.T, dtype=dtype), dtype=dtype)
     scores -= (mean @ components.T).astype(dtype)
     return scores
@@ -206,6 +236,11 @@ def _incremental(x: Any, k: int, chunk_size: int) -> tuple[Any, Any, Any, Any]:
 
 def column_mean(x: Any) -> NDArray[np.float64]:
     """Per-column mean, summed in float64 (no temporary of the matrix's size)."""
+    if isinstance(x, ScaledCsr):
+        sums = np.zeros(x.shape[1])
+        for _, _, block in _centred_blocks(x, sums.copy()):
+            sums += block.sum(axis=0)
+        return sums / x.shape[0]
     if is_sparse(x):  # scipy's sum(dtype=float64) would copy the values as float64
         return column_mean_var(x)[0]
     return np.sum(x, axis=0, dtype=np.float64) / x.shape[0]

@@ -57,14 +57,20 @@ def pca(adata: AnnData, params: PcaStageParams, *, random_state: int) -> AnnData
 
         mask = get_var_column(adata, "highly_variable", hint=" (run the hvg stage first or set pca.use_highly_variable: false)")
         mask = np.asarray(mask, dtype=bool)
-    work = _pca_matrix(adata, mask, params)
+    work, scale = _pca_matrix(adata, mask, params)
     n_comps = params.n_comps
     limit = min(work.n_obs, work.n_vars) - 1
     if n_comps > limit:
         msg = f"pca.n_comps={n_comps} is more than this data allows ({work.n_obs} cells × {work.n_vars} genes); using {limit}"
         warnings.warn(msg, AdjustedParamWarning, stacklevel=2)
         n_comps = limit
-    pp.pca(work, n_comps=n_comps, svd_solver=params.svd_solver, random_state=random_state, mask_var=None)
+    if scale and _scales_in_blocks(work, params):
+        pp.scaled_pca(work, n_comps=n_comps, max_value=params.max_value, svd_solver=params.svd_solver,
+                      random_state=random_state, mask_var=None)
+    else:
+        if scale:
+            pp.scale(work, max_value=params.max_value)
+        pp.pca(work, n_comps=n_comps, svd_solver=params.svd_solver, random_state=random_state, mask_var=None)
     adata.obsm["X_pca"] = work.obsm["X_pca"]
     loadings = np.zeros((adata.n_vars, n_comps), dtype=work.varm["PCs"].dtype)
     loadings[mask if mask is not None else slice(None)] = work.varm["PCs"]
@@ -77,8 +83,8 @@ def pca(adata: AnnData, params: PcaStageParams, *, random_state: int) -> AnnData
     return adata
 
 
-def _pca_matrix(adata: AnnData, mask: Any, params: PcaStageParams) -> AnnData:
-    """The PCA genes as their own AnnData: residuals or log values, corrected, scaled.
+def _pca_matrix(adata: AnnData, mask: Any, params: PcaStageParams) -> tuple[AnnData, bool]:
+    """The PCA genes as their own AnnData (residuals or log values, corrected) and whether to scale them.
 
     ``X`` of ``adata`` is never changed: markers and plots keep the log-normalised values.
     """
@@ -93,15 +99,22 @@ def _pca_matrix(adata: AnnData, mask: Any, params: PcaStageParams) -> AnnData:
             raise InputDataError(msg)
         work = _with_matrix(genes, genes.layers[layer])
         pp.normalize_pearson_residuals(work, theta=normalize.get("theta", 100.0), clip=normalize.get("clip"))
-        return work  # residuals are already standardised: no scaling
+        return work, False  # residuals are already standardised: no scaling
     work = genes.copy()
     if params.regress_out:
         pp.regress_out(work, params.regress_out)
     if params.combat_key is not None:
         pp.combat(work, params.combat_key, covariates=params.combat_covariates or None)
-    if params.scale:
-        pp.scale(work, max_value=params.max_value)
-    return work
+    return work, params.scale
+
+
+def _scales_in_blocks(work: AnnData, params: PcaStageParams) -> bool:
+    """Whether ``scaled_pca`` can scale this sparse matrix block by block (no dense copy)."""
+    from .._matrix import is_sparse
+    from ..pp._pca_solvers import GRAM_MAX_VARS
+
+    x = work.X
+    return is_sparse(x) and x.format == "csr" and params.svd_solver != "randomized" and work.n_vars <= GRAM_MAX_VARS
 
 
 def _with_matrix(view: AnnData, x: Any) -> AnnData:
