@@ -123,6 +123,23 @@ def all_outputs():
     return outputs
 
 
+def threads_beside_umap(threads=2):
+    """Threads (a rule's ``threads:`` callable) of a job that can run beside UMAP's serial layout.
+
+    On a local run with few cores one is left for ``umap`` (its seeded layout uses one), so
+    ``markers`` runs alongside it instead of waiting: with ``--cores 2`` it gets 1 thread.
+    Cluster jobs get ``threads`` (each job has its own cores).
+    """
+
+    def count(wildcards):
+        if not (workflow.is_main_process and workflow.local_exec):
+            return threads
+        cores = getattr(workflow.global_resources.get("_cores"), "value", None)  # --cores
+        return threads if not isinstance(cores, int) else max(1, min(threads, cores - 1))
+
+    return count
+
+
 # Shell prefix of every stage job: one thread per BLAS/numba pool as Snakemake allots.
 THREADS_ENV = "export OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads} NUMBA_NUM_THREADS={threads};"
 RUN = "scsnake run {rule} {params.inputs} --output {output.artifact:q} --params {params.stage:q} --compression " + CONFIG.compression

@@ -9,7 +9,7 @@ rule umap:
     params:
         stage=stage_params("umap"),
         inputs=input_flags("umap"),
-    threads: 2
+    threads: 1  # umap-learn's layout is serial with a fixed seed
     log:
         "logs/{sample}/umap.log",
     benchmark:
@@ -55,7 +55,7 @@ rule markers:
     params:
         stage=stage_params("markers"),
         inputs=input_flags("markers"),
-    threads: 2
+    threads: threads_beside_umap(2)
     log:
         "logs/{sample}/markers.log",
     benchmark:
