@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy import sparse
 
+from ._numba import njit
 from .errors import InputDataError, MissingKeyError
 
 if TYPE_CHECKING:
@@ -120,17 +121,36 @@ def check_nonempty(x: Any, *, where: str = "X", step: str = "this step") -> None
         raise InputDataError(msg)
 
 
+@njit
+def _count_problems(values):
+    """Number of negative values, the minimum, and the number of non-integer values (one pass)."""
+    n_negative = 0
+    n_fraction = 0
+    low = np.inf
+    for v in values:
+        if v < 0:
+            n_negative += 1
+        if v < low:
+            low = v
+        if v != np.floor(v):
+            n_fraction += 1
+    return n_negative, low, n_fraction
+
+
 def check_counts(x: Any, *, where: str = "X", step: str = "this step") -> None:
-    """Raise :class:`InputDataError` unless ``x`` holds non-negative integer counts."""
+    """Raise :class:`InputDataError` unless ``x`` holds non-negative integer counts.
+
+    One pass over the values, without a temporary of their size.
+    """
     check_finite(x, where=where)
     values = _values(x)
     if values.size == 0:
         return
-    if values.min() < 0:
-        n_neg = int(np.count_nonzero(values < 0))
-        msg = f"{step} needs raw counts, but {where} has {n_neg} negative value(s) (min {float(values.min()):g}); pass the counts layer (e.g. layer='counts')"
+    n_negative, low, n_fraction = _count_problems(np.ravel(values, order="K"))
+    if n_negative:
+        msg = f"{step} needs raw counts, but {where} has {n_negative} negative value(s) (min {float(low):g}); pass the counts layer (e.g. layer='counts')"
         raise InputDataError(msg)
-    if values.dtype.kind == "f" and not np.array_equal(values, np.round(values)):
+    if n_fraction:
         msg = f"{step} needs raw counts, but {where} has non-integer values (looks normalised or log-transformed); pass the counts layer (e.g. layer='counts')"
         raise InputDataError(msg)
 
