@@ -3,8 +3,9 @@
     python benchmarks/compare.py --cells 20000 --genes 20000 --repeats 2
     python benchmarks/compare.py --cells 100000 --genes 20000
     python benchmarks/compare.py --cells 20000 --genes 5000 --workflow   # + Snakemake overhead
+    python benchmarks/compare.py --cells 1000000 --genes 20000 --median-counts 2500   # ~1,500 genes per cell
 
-Generates the data once (cached in ``--workdir``), runs ``pipeline.py`` for each tool in
+Generates the data once (streamed to ``--workdir`` and cached there), runs ``pipeline.py`` for each tool in
 separate processes with interleaved repeats, and prints/writes per-step seconds, peak RSS,
 the ratio scsnake/scanpy, and agreement of the results (cluster ARI, HVG Jaccard, PCA
 variance-ratio difference, marker overlap). ``--workflow`` also times the Snakemake workflow
@@ -29,14 +30,23 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 
 
-def make_data(path: Path, n_cells: int, n_genes: int, seed: int) -> Path:
-    """The synthetic counts, generated once and cached."""
+def depth_tag(median_counts: float | None) -> str:
+    """``_mc<median_counts>`` in file names when the simulator's depth is set, else nothing."""
+    return "" if median_counts is None else f"_mc{median_counts:g}"
+
+
+def data_path(workdir: Path, n_cells: int, n_genes: int, seed: int, median_counts: float | None = None) -> Path:
+    """The cached file of one data set: ``synthetic_<cells>x<genes>_seed<seed>[_mc<median_counts>].h5ad``."""
+    return workdir / f"synthetic_{n_cells}x{n_genes}_seed{seed}{depth_tag(median_counts)}.h5ad"
+
+
+def make_data(path: Path, n_cells: int, n_genes: int, seed: int, median_counts: float | None = None) -> Path:
+    """The synthetic counts, generated once and cached (streamed to disk: memory stays small)."""
     if not path.exists():
         import scsnake as ss
 
         start = time.perf_counter()
-        adata = ss.datasets.synthetic(n_cells=n_cells, n_genes=n_genes, n_types=12, seed=seed)
-        ss.write(adata, path)
+        ss.datasets.write_synthetic(path, n_cells, n_genes, n_types=12, median_counts=median_counts, seed=seed)
         print(f"generated {path.name} in {time.perf_counter() - start:.1f} s", flush=True)
     return path
 
@@ -166,11 +176,14 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=HERE / "out")
     parser.add_argument("--tools", nargs="+", default=["scanpy", "scsnake"])
     parser.add_argument("--workflow", action="store_true", help="also time the Snakemake workflow")
+    parser.add_argument("--median-counts", type=float, default=None,
+                        help="median UMIs per cell of the simulated data (default: the simulator's)")  # fmt: skip
     args = parser.parse_args()
 
     args.workdir.mkdir(parents=True, exist_ok=True)
-    tag = f"{args.cells}x{args.genes}"
-    data = make_data(args.workdir / f"synthetic_{tag}_seed{args.seed}.h5ad", args.cells, args.genes, args.seed)
+    tag = f"{args.cells}x{args.genes}{depth_tag(args.median_counts)}"  # names this run's outputs too
+    path = data_path(args.workdir, args.cells, args.genes, args.seed, args.median_counts)
+    data = make_data(path, args.cells, args.genes, args.seed, args.median_counts)
     runs: dict[str, list[dict[str, Any]]] = {t: [] for t in args.tools}
     for repeat in range(args.repeats):
         for tool in args.tools:  # interleaved: scanpy, scsnake, scanpy, scsnake…
@@ -190,7 +203,8 @@ def main() -> None:
     header = (
         f"### {args.cells:,} cells × {args.genes:,} genes ({runs['scsnake'][0]['n_obs']:,} after QC), "
         f"best of {args.repeats}; {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}\n\n"
-        f"`python benchmarks/compare.py --cells {args.cells} --genes {args.genes} --repeats {args.repeats}`"
+        f"`python benchmarks/compare.py --cells {args.cells} --genes {args.genes} --repeats {args.repeats}"
+        f"{'' if args.median_counts is None else f' --median-counts {args.median_counts:g}'}`"
     )
     report = markdown(rows, agree, header)
     if args.workflow:

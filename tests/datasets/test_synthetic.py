@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
+import anndata as ad
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import sparse
 
 import scsnake.datasets._synthetic as synthetic_module
-from scsnake.datasets import synthetic
+from scsnake.datasets import synthetic, write_synthetic
 from scsnake.datasets._kernels import sample_chunk
-from scsnake.errors import ParamError
+from scsnake.errors import InputDataError, ParamError
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +114,8 @@ def test_doublets() -> None:
         ({"batch_effect": -1}, "batch_effect"),
         ({"n_batches": 0}, "n_batches"),
         ({"seed": -1}, "seed"),
+        ({"median_counts": 0}, "median_counts"),
+        ({"median_counts": -100.0}, "median_counts"),
     ],
 )
 def test_bounds(kwargs: dict, match: str) -> None:
@@ -134,3 +141,115 @@ def test_sampler_is_negative_binomial() -> None:
     assert np.abs(z_mean).max() < 4.5 and np.abs(z_zero).max() < 4.5
     well_measured = mu > 0.5
     np.testing.assert_allclose(x.var(axis=0)[well_measured], variance[well_measured], rtol=0.12)
+
+
+def _intact_median_total(adata) -> float:
+    totals = np.asarray(adata.X.sum(axis=1)).ravel()
+    intact = ~adata.obs["low_quality"].to_numpy() & ~adata.obs["is_doublet"].to_numpy()
+    return float(np.median(totals[intact]))
+
+
+def test_median_counts_sets_the_depth() -> None:
+    shallow = synthetic(2000, 2000, 3, batch_effect=0.0, median_counts=500, seed=6)
+    deep = synthetic(2000, 2000, 3, batch_effect=0.0, median_counts=8000, seed=6)
+    assert _intact_median_total(shallow) == pytest.approx(500, rel=0.05)
+    assert _intact_median_total(deep) == pytest.approx(8000, rel=0.05)
+    assert 2 * shallow.X.nnz < deep.X.nnz  # deeper cells detect more genes
+    assert shallow.obs.equals(deep.obs) and shallow.var.equals(deep.var)  # only the counts change
+
+
+def test_median_counts_none_is_the_default_formula() -> None:
+    default = synthetic(300, 400, 3, seed=2)
+    explicit = synthetic(300, 400, 3, median_counts=2000 + 0.2 * 400, seed=2)
+    assert (default.X != explicit.X).nnz == 0
+
+
+# --- write_synthetic -------------------------------------------------------------------------
+
+
+def _assert_same_anndata(expected: ad.AnnData, got: ad.AnnData) -> None:
+    assert sparse.isspmatrix_csr(got.X) and got.shape == expected.shape
+    for name in ("data", "indices", "indptr"):
+        want, have = getattr(expected.X, name), getattr(got.X, name)
+        assert have.dtype == want.dtype, name
+        np.testing.assert_array_equal(have, want, err_msg=name)
+    pd.testing.assert_frame_equal(got.obs, expected.obs)
+    pd.testing.assert_frame_equal(got.var, expected.var)
+
+
+@pytest.mark.parametrize("compression", [None, "gzip"])
+def test_write_synthetic_equals_synthetic(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, compression: str | None
+) -> None:
+    monkeypatch.setattr(synthetic_module, "_CHUNK", 64)  # 331 cells: six chunks, the last one short
+    kwargs = {"n_types": 3, "n_batches": 2, "doublet_rate": 0.1, "median_counts": 900, "seed": 4}
+    path = tmp_path / "sim.h5ad"
+    write_synthetic(path, 331, 250, compression=compression, **kwargs)
+    _assert_same_anndata(synthetic(331, 250, **kwargs), ad.read_h5ad(path))
+    assert [p.name for p in tmp_path.iterdir()] == ["sim.h5ad"]
+
+
+def test_write_synthetic_serial_and_default_depth(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(synthetic_module, "_CHUNK", 50)
+    monkeypatch.setattr(synthetic_module.os, "cpu_count", lambda: 1)
+    path = tmp_path / "sim.h5ad"
+    write_synthetic(str(path), 120, 200, seed=9)
+    _assert_same_anndata(synthetic(120, 200, seed=9), ad.read_h5ad(path))
+
+
+def test_write_synthetic_replaces_an_existing_file(tmp_path: Path) -> None:
+    path = tmp_path / "sim.h5ad"
+    path.write_text("old")
+    write_synthetic(path, 100, 200, n_types=2, seed=1)
+    assert ad.read_h5ad(path).shape == (100, 200)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"path": "sim.txt"}, r"path: must be a file name ending in \.h5ad"),
+        ({"compression": "zip"}, "compression"),
+        ({"median_counts": 0}, "median_counts"),
+        ({"n_cells": 2, "n_types": 3}, r"n_cells \(2\) must be at least n_types \(3\)"),
+    ],
+)
+def test_write_synthetic_bounds(tmp_path: Path, kwargs: dict, match: str) -> None:
+    kwargs = {"path": tmp_path / "sim.h5ad", **kwargs}
+    with pytest.raises(ParamError, match=match):
+        write_synthetic(**kwargs)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_write_synthetic_needs_the_directory(tmp_path: Path) -> None:
+    with pytest.raises(InputDataError, match="does not exist"):
+        write_synthetic(tmp_path / "missing" / "sim.h5ad", 100, 200)
+
+
+def test_write_synthetic_failure_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(synthetic_module, "_CHUNK", 32)
+    sampled = synthetic_module.Simulation.chunk
+
+    def disk_full(self, i: int):
+        if i == 2:
+            raise OSError(28, "No space left on device")
+        return sampled(self, i)
+
+    monkeypatch.setattr(synthetic_module.Simulation, "chunk", disk_full)
+    path = tmp_path / "sim.h5ad"
+    path.write_text("old")
+    with pytest.raises(InputDataError, match=r"cannot write .*sim\.h5ad: OSError: .*No space left on device"):
+        write_synthetic(path, 200, 200, n_types=2)
+    assert [p.name for p in tmp_path.iterdir()] == ["sim.h5ad"] and path.read_text() == "old"
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="needs POSIX permissions; root may write anywhere")
+def test_write_synthetic_unwritable_directory(tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        with pytest.raises(InputDataError, match="cannot write"):
+            write_synthetic(locked / "sim.h5ad", 100, 200)
+        assert list(locked.iterdir()) == []
+    finally:
+        locked.chmod(0o700)

@@ -59,6 +59,7 @@ def test_all_problems_reported_together_with_key_paths() -> None:
         ({"samples": {"bad name": {}}}, "sample name"),
         ({"samples": {"a": {"format": "bam"}}}, r"samples\.a\.format"),
         ({"samples": {"a": {"metadata": {"sample": "x"}}}}, "reserved"),
+        ({"samples": {"a": {"synthetic": {"median_counts": 0}}}}, r"samples\.a\.synthetic\.median_counts"),
         ({"qc": {"qc_vars": {"mt": "("}}}, "not a valid regular expression"),
         ({"hvg": {"flavor": "seurat", "min_mean": 5}}, "min_mean"),
         ({"hvg": {"flavor": "seurat_v3", "min_mean": 1}}, r"hvg\.min_mean: unknown key"),

@@ -11,20 +11,25 @@ proportional to its number of nonzero entries.
 from __future__ import annotations
 
 import os
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from typing import Annotated, Self
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Self
 
 import numpy as np
 import pandas as pd
 from anndata import AnnData
-from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveInt, model_validator
+from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, model_validator
 from scipy import sparse
 
 from scsnake._params import StageParams, validated
 
 from ._kernels import sample_chunk
 
-__all__ = ["SyntheticParams", "synthetic"]
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+__all__ = ["Simulation", "SyntheticParams", "index_dtype", "simulate", "synthetic"]
 
 _MT_NAMES = ("ND1", "ND2", "CO1", "CO2", "ATP8", "ATP6", "CO3", "ND3", "ND4L", "ND4", "ND5", "ND6", "CYB")
 _CHUNK = 2048  # cells per seeded chunk: results do not depend on the number of threads
@@ -46,6 +51,8 @@ class SyntheticParams(StageParams):
     """Strength of the per-batch gene-wise multiplicative shifts (standard deviation of the log shift / 2)."""
     doublet_rate: Annotated[float, Field(ge=0, lt=0.5)] = 0.0
     """Fraction of cells that are doublets of two cell types (``obs['is_doublet']``)."""
+    median_counts: PositiveFloat | None = None
+    """Median library size (UMIs) of intact cells, before batch depth shifts; None: ``2000 + 0.2 * n_genes``."""
     mito_genes: NonNegativeInt = 13
     """Number of mitochondrial genes (``MT-…``)."""
     ribo_genes: NonNegativeInt = 50
@@ -164,7 +171,7 @@ def _cells(p: SyntheticParams, rng: np.random.Generator) -> dict[str, np.ndarray
     if is_doublet.any():
         shift = 1 + rng.integers(0, p.n_types - 1, is_doublet.sum())
         partner[is_doublet] = (types[is_doublet] + shift) % p.n_types
-    median_lib = 2000 + 0.2 * p.n_genes
+    median_lib = 2000 + 0.2 * p.n_genes if p.median_counts is None else p.median_counts
     batch_depth = np.exp(rng.normal(0.0, 0.2 * p.batch_effect, p.n_batches))
     libs = median_lib * batch_depth[batches][:, None] * rng.lognormal(0.0, 0.45, (n, 2))
     libs[low_quality, 0] *= 0.3
@@ -172,13 +179,106 @@ def _cells(p: SyntheticParams, rng: np.random.Generator) -> dict[str, np.ndarray
             "is_doublet": is_doublet, "libs": libs}
 
 
+@dataclass(frozen=True, eq=False)
+class Simulation:
+    """A drawn data set before its counts: cell and gene annotations, and what the sampler reads.
+
+    Everything random except the counts is drawn up front; each chunk of ``chunk_size`` cells
+    has its own seed, so :meth:`chunks` gives the same counts whatever the number of threads.
+    """
+
+    obs: pd.DataFrame
+    var: pd.DataFrame
+    groups: np.ndarray
+    """Per cell: its expression group and a doublet's second one (-1: none), ``(n_cells, 2)``."""
+    libs: np.ndarray
+    """Per cell: the library size of each of its groups, ``(n_cells, 2)``."""
+    tables: tuple[np.ndarray, ...]
+    """Per group: genes by decreasing expression, shares, dispersions, counts and blocks."""
+    seeds: np.ndarray
+    chunk_size: int
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.obs), len(self.var)
+
+    def chunk(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Canonical CSR arrays (int64 indptr from 0, int32 indices, float32 data) of chunk ``i``."""
+        rows = slice(i * self.chunk_size, (i + 1) * self.chunk_size)
+        return sample_chunk(int(self.seeds[i]), self.groups[rows], self.libs[rows], *self.tables, self.shape[1])
+
+    def chunks(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Every chunk in row order; threads sample at most two chunks each ahead of the reader."""
+        n_chunks = self.seeds.size
+        n_threads = min(n_chunks, os.cpu_count() or 1)
+        if n_threads <= 1:
+            yield from (self.chunk(i) for i in range(n_chunks))
+            return
+        pool = ThreadPoolExecutor(n_threads)
+        try:
+            pending = deque(pool.submit(self.chunk, i) for i in range(min(n_chunks, 2 * n_threads)))
+            ahead = len(pending)
+            while pending:
+                part = pending.popleft().result()
+                if ahead < n_chunks:
+                    pending.append(pool.submit(self.chunk, ahead))
+                    ahead += 1
+                yield part
+        finally:
+            pool.shutdown(cancel_futures=True)
+
+
+def simulate(p: SyntheticParams) -> Simulation:
+    """Draw everything but the counts (in the order that fixes the result of a seed)."""
+    rng = np.random.default_rng(p.seed)
+    names, roles = _gene_names(p.n_genes, p.mito_genes, p.ribo_genes, rng)
+    profiles = _profiles(p, roles, rng).reshape(p.n_types * p.n_batches * 2, p.n_genes)
+    order, probs, n_expr, block_ends, n_blocks = _sorted_groups(profiles)
+    theta = rng.lognormal(np.log(2.5), 0.5, p.n_genes)
+    theta[roles != 0] *= 4.0  # housekeeping genes vary less
+    thetas = theta[order]  # in each group's gene order: read sequentially by the sampler
+    cells = _cells(p, rng)
+    t, b = cells["types"], cells["batches"]
+    groups = np.full((p.n_cells, 2), -1, dtype=np.int64)
+    groups[:, 0] = (t * p.n_batches + b) * 2 + cells["low_quality"]
+    doublets = cells["is_doublet"]
+    groups[doublets, 1] = (cells["partner"][doublets] * p.n_batches + b[doublets]) * 2
+    seeds = rng.integers(0, 2**63 - 1, len(range(0, p.n_cells, _CHUNK)))
+    return Simulation(_obs(p, cells), _var(names), groups, cells["libs"],
+                      (order, probs, thetas, n_expr, block_ends, n_blocks), seeds, _CHUNK)  # fmt: skip
+
+
+def _obs(p: SyntheticParams, cells: dict[str, np.ndarray]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "truth": pd.Categorical.from_codes(cells["types"], [f"type{i}" for i in range(p.n_types)]),
+            "batch": pd.Categorical.from_codes(cells["batches"], [f"batch{i}" for i in range(p.n_batches)]),
+            "is_doublet": cells["is_doublet"],
+            "low_quality": cells["low_quality"],
+        },
+        index=pd.Index([f"cell{i}" for i in range(p.n_cells)]),
+    )
+
+
+def _var(names: np.ndarray) -> pd.DataFrame:
+    n_genes = names.size
+    width = max(len(str(n_genes)), 11)
+    gene_ids = [f"ENSSIMG{i:0{width}d}" for i in range(n_genes)]
+    return pd.DataFrame({"gene_ids": gene_ids}, index=pd.Index(names.astype(str)))
+
+
+def index_dtype(nnz: int) -> type[np.signedinteger]:
+    """The CSR index type of a matrix with ``nnz`` stored values: int32 while it fits."""
+    return np.int32 if nnz < np.iinfo(np.int32).max else np.int64
+
+
 def _stack(parts: list, shape: tuple[int, int]) -> sparse.csr_matrix:
     """One CSR matrix from the chunks' canonical CSR arrays; each chunk is freed once copied."""
     sizes = [int(part[0][-1]) for part in parts]
     offsets = np.cumsum([0, *sizes])
-    index_dtype = np.int32 if offsets[-1] < np.iinfo(np.int32).max else np.int64
-    indptr = np.zeros(shape[0] + 1, dtype=index_dtype)
-    indices = np.empty(offsets[-1], dtype=index_dtype)
+    dtype = index_dtype(int(offsets[-1]))
+    indptr = np.zeros(shape[0] + 1, dtype=dtype)
+    indices = np.empty(offsets[-1], dtype=dtype)
     data = np.empty(offsets[-1], dtype=np.float32)
     row = 0
     for k, size in enumerate(sizes):
@@ -203,6 +303,7 @@ def synthetic(
     n_batches: int = 1,
     batch_effect: float = 0.5,
     doublet_rate: float = 0.0,
+    median_counts: float | None = None,
     mito_genes: int = 13,
     ribo_genes: int = 50,
     seed: int = 0,
@@ -223,6 +324,10 @@ def synthetic(
         Strength of the batch shifts (0: none).
     doublet_rate
         Fraction of doublets.
+    median_counts
+        Median library size (UMIs) of intact cells before each batch's depth shift (a
+        factor of about ``exp(±0.2 * batch_effect)``); None: ``2000 + 0.2 * n_genes``. With
+        20,000 genes the default gives about 2,800 detected genes per cell, 2,500 about 1,500.
     mito_genes, ribo_genes
         Numbers of mitochondrial and ribosomal genes.
     seed
@@ -241,46 +346,7 @@ def synthetic(
     ((200, 300), ['type0', 'type1', 'type2'])
     """
     params = SyntheticParams(n_cells=n_cells, n_genes=n_genes, n_types=n_types, n_batches=n_batches,
-                             batch_effect=batch_effect, doublet_rate=doublet_rate, mito_genes=mito_genes,
-                             ribo_genes=ribo_genes, seed=seed)
-    rng = np.random.default_rng(seed)
-    names, roles = _gene_names(n_genes, mito_genes, ribo_genes, rng)
-    profiles = _profiles(params, roles, rng).reshape(n_types * n_batches * 2, n_genes)
-    order, probs, n_expr, block_ends, n_blocks = _sorted_groups(profiles)
-    theta = rng.lognormal(np.log(2.5), 0.5, n_genes)
-    theta[roles != 0] *= 4.0  # housekeeping genes vary less
-    thetas = theta[order]  # in each group's gene order: read sequentially by the sampler
-    cells = _cells(params, rng)
-    t, b = cells["types"], cells["batches"]
-    groups = np.full((n_cells, 2), -1, dtype=np.int64)
-    groups[:, 0] = (t * n_batches + b) * 2 + cells["low_quality"]
-    doublets = cells["is_doublet"]
-    groups[doublets, 1] = (cells["partner"][doublets] * n_batches + b[doublets]) * 2
-    starts = range(0, n_cells, _CHUNK)
-    seeds = rng.integers(0, 2**63 - 1, len(starts))
-
-    def run(i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        rows = slice(starts[i], starts[i] + _CHUNK)
-        return sample_chunk(int(seeds[i]), groups[rows], cells["libs"][rows], order, probs, thetas, n_expr,
-                            block_ends, n_blocks, n_genes)
-
-    n_threads = min(len(starts), os.cpu_count() or 1)
-    if n_threads > 1:
-        with ThreadPoolExecutor(n_threads) as pool:
-            parts = list(pool.map(run, range(len(starts))))
-    else:
-        parts = [run(i) for i in range(len(starts))]
-    x = _stack(parts, (n_cells, n_genes))
-    obs = pd.DataFrame(
-        {
-            "truth": pd.Categorical.from_codes(t, [f"type{i}" for i in range(n_types)]),
-            "batch": pd.Categorical.from_codes(b, [f"batch{i}" for i in range(n_batches)]),
-            "is_doublet": doublets,
-            "low_quality": cells["low_quality"],
-        },
-        index=pd.Index([f"cell{i}" for i in range(n_cells)]),
-    )
-    width = len(str(n_genes))
-    gene_ids = [f"ENSSIMG{i:0{max(width, 11)}d}" for i in range(n_genes)]
-    var = pd.DataFrame({"gene_ids": gene_ids}, index=pd.Index(names.astype(str)))
-    return AnnData(x, obs=obs, var=var)
+                             batch_effect=batch_effect, doublet_rate=doublet_rate, median_counts=median_counts,
+                             mito_genes=mito_genes, ribo_genes=ribo_genes, seed=seed)
+    sim = simulate(params)
+    return AnnData(_stack(list(sim.chunks()), sim.shape), obs=sim.obs, var=sim.var)

@@ -11,6 +11,7 @@ from pydantic import (
     BaseModel,
     Field,
     NonNegativeFloat,
+    PositiveFloat,
     PositiveInt,
     SerializationInfo,
     create_model,
@@ -48,6 +49,8 @@ class SyntheticSpec(StageParams):
     """Strength of the per-batch gene-wise shifts."""
     doublet_rate: Annotated[float, Field(ge=0, lt=0.5)] = 0.0
     """Fraction of simulated doublets (flagged in ``obs['is_doublet']``)."""
+    median_counts: PositiveFloat | None = None
+    """Median library size (UMIs) of intact cells; None: ``2000 + 0.2 * n_genes``."""
 
     @model_validator(mode="after")
     def _enough_genes(self) -> SyntheticSpec:
