@@ -172,7 +172,7 @@ def test_copy_with_inplace_false_is_rejected():
         filter_cells(make(), min_genes=1, inplace=False, copy=True)
 
 
-# --- subsetting: no copy when everything is kept, one copy otherwise --------------------
+# --- subsetting: no copy when everything is kept, at most one copy otherwise ----------
 
 
 def _rich(fmt: str, layer_fmt: str = "csr") -> ad.AnnData:
@@ -240,13 +240,19 @@ def test_nothing_removed_keeps_the_matrices(fmt):
     assert adata.var["n_cells"].tolist() == (dense(x) > 0).sum(axis=0).tolist()
 
 
-def test_subset_leaves_references_to_the_old_matrix_alone():
+def test_subset_compacts_csr_in_place_and_copies_dense():
     adata = _rich("csr")
     old = adata.X
-    before = old.toarray()
+    expected = old.toarray()[:, (old.toarray() > 0).any(axis=0)]
+    filter_genes(adata, min_cells=1)
+    assert adata.X is old and adata.n_vars == 11  # the same matrix, compacted (see test_filter_inplace)
+    np.testing.assert_array_equal(old.toarray(), expected)
+    adata = _rich("dense")
+    old = adata.X
+    before = old.copy()
     filter_genes(adata, min_cells=1)
     assert adata.X is not old and adata.n_vars == 11
-    np.testing.assert_array_equal(old.toarray(), before)
+    np.testing.assert_array_equal(old, before)
 
 
 @pytest.mark.parametrize("cls", [sparse.csr_array, sparse.csc_array])

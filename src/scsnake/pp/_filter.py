@@ -11,6 +11,7 @@ from pydantic import NonNegativeFloat, NonNegativeInt, model_validator
 from scsnake._matrix import check_finite, get_matrix, is_sparse
 from scsnake._params import StageParams, validated
 from scsnake.errors import InputDataError, ParamError
+from scsnake.pp._filter_inplace import _compact, _compactable, _matrices
 from scsnake.pp._filter_kernels import (
     _axis_stats_dense,
     _major_stats_csr,
@@ -89,7 +90,7 @@ def _take(x: Any, keep: np.ndarray, axis: Literal[0, 1]) -> Any:
     """
     if isinstance(x, np.ndarray):
         return x[keep] if axis == 0 else x[:, keep]
-    if not (is_sparse(x) and x.format in ("csr", "csc")):
+    if not _can_take(x):
         return None
     shape = (int(keep.sum()), x.shape[1]) if axis == 0 else (x.shape[0], int(keep.sum()))
     if (axis == 0) == (x.format == "csr"):
@@ -103,12 +104,26 @@ def _take(x: Any, keep: np.ndarray, axis: Literal[0, 1]) -> Any:
     return out
 
 
+def _can_take(x: Any) -> bool:
+    """Whether :func:`_take` handles ``x``: a numpy array or a CSR/CSC matrix."""
+    return isinstance(x, np.ndarray) or (is_sparse(x) and x.format in ("csr", "csc"))
+
+
+def _subset_matrix(slot: str, x: Any, keep: np.ndarray, axis: Literal[0, 1], matrices: list[tuple[str, Any]]) -> Any:
+    """``x`` subset in place when :func:`_compactable`, else a copy (None if not handled)."""
+    if _compactable(slot, x, matrices) and _compact(x, keep, axis):
+        return x
+    return _take(x, keep, axis)
+
+
 def _subset(adata: AnnData, keep: np.ndarray, axis: Literal[0, 1]) -> None:
     """Subset ``adata`` in place like ``_inplace_subset_obs`` / ``_inplace_subset_var``.
 
     Nothing happens when everything is kept. Otherwise ``X`` and the layers (when all
-    are arrays or CSR/CSC matrices) are subset here, with one copy each, and anndata
-    subsets the rest; views and backed objects are left to anndata entirely.
+    are arrays or CSR/CSC matrices) are subset here and anndata subsets the rest; views
+    and backed objects are left to anndata entirely. A CSR/CSC matrix that shares no
+    memory with another matrix of ``adata`` is compacted inside its own arrays (the
+    same object, no copy); anything else is copied once.
     """
     if keep.all():
         return
@@ -116,15 +131,15 @@ def _subset(adata: AnnData, keep: np.ndarray, axis: Literal[0, 1]) -> None:
     if adata.is_view or adata.isbacked:
         inplace_subset(keep)
         return
-    x = adata.X
-    x_kept = None if x is None else _take(x, keep, axis)
-    layers = {key: _take(value, keep, axis) for key, value in adata.layers.items()}
-    if any(value is None for value in layers.values()):
-        layers = {}  # keep their order: anndata subsets them all
-    if x_kept is not None:
+    matrices = _matrices(adata)
+    x = adata.X if _can_take(adata.X) else None
+    layers = dict(adata.layers) if all(map(_can_take, adata.layers.values())) else {}  # else anndata does all
+    if x is not None:  # detached first: anndata checks the shapes of what it holds
         adata.X = None
     for key in layers:
         del adata.layers[key]
+    x_kept = None if x is None else _subset_matrix("X", x, keep, axis, matrices)
+    layers = {key: _subset_matrix(f"layers/{key}", value, keep, axis, matrices) for key, value in layers.items()}
     inplace_subset(keep)
     if x_kept is not None:
         adata.X = x_kept
@@ -221,6 +236,13 @@ def filter_cells(
     InputDataError
         If the threshold removes every cell, or ``adata`` is empty.
 
+    Notes
+    -----
+    A CSR/CSC ``X`` or layer is subset inside its own arrays, without a copy of the
+    counts: it stays the same object, so other references to it see the filtered
+    matrix. Dense matrices, and matrices sharing memory with another matrix of
+    ``adata`` (as after ``adata.raw = adata``), are copied.
+
     Examples
     --------
     >>> import anndata as ad, numpy as np
@@ -295,6 +317,13 @@ def filter_genes(
     ------
     InputDataError
         If the threshold removes every gene, or ``adata`` is empty.
+
+    Notes
+    -----
+    A CSR/CSC ``X`` or layer is subset inside its own arrays, without a copy of the
+    counts: it stays the same object, so other references to it see the filtered
+    matrix. Dense matrices, and matrices sharing memory with another matrix of
+    ``adata`` (as after ``adata.raw = adata``), are copied.
 
     Examples
     --------

@@ -134,3 +134,64 @@ def _take_minor_csr(indptr, indices, data, new_position):
                 new_data[dst] = data[k]
                 dst += 1
     return new_indptr, new_indices, new_data
+
+
+# --- in-place subsetting: the kept entries move to the front of the same arrays ----------
+# Entries only move towards the front (destination <= source), so one sequential pass
+# never overwrites an entry before it is read. Rows are not run in parallel for that reason.
+
+
+@njit
+def _compact_major_csr(indptr, indices, data, keep):
+    """Move the rows ``keep`` (sorted) of a CSR matrix to the front of ``indices`` / ``data``.
+
+    Overwrites ``indices`` and ``data`` in place; returns the new indptr (its last
+    value is the number of entries kept, the length of the valid prefix).
+    """
+    n_keep = keep.size
+    new_indptr = np.empty(n_keep + 1, dtype=indptr.dtype)
+    new_indptr[0] = 0
+    dst = 0
+    for r in range(n_keep):
+        start = indptr[keep[r]]
+        stop = indptr[keep[r] + 1]
+        if start != dst:
+            for k in range(start, stop):
+                indices[dst + k - start] = indices[k]
+                data[dst + k - start] = data[k]
+        dst += stop - start
+        new_indptr[r + 1] = dst
+    return new_indptr
+
+
+@njit
+def _compact_minor_csr(indptr, indices, data, new_position):
+    """Keep the columns whose ``new_position`` is >= 0, renumbered to it, in place.
+
+    Like :func:`_take_minor_csr`, but the kept entries move to the front of ``indices``
+    and ``data`` themselves; returns the new indptr.
+    """
+    n_major = indptr.size - 1
+    new_indptr = np.empty(n_major + 1, dtype=indptr.dtype)
+    new_indptr[0] = 0
+    dst = 0
+    for i in range(n_major):
+        for k in range(indptr[i], indptr[i + 1]):
+            j = new_position[indices[k]]
+            if j >= 0:
+                indices[dst] = j
+                data[dst] = data[k]
+                dst += 1
+        new_indptr[i + 1] = dst
+    return new_indptr
+
+
+@njit
+def _narrow_front(src, dst, n):
+    """Copy ``src[:n]`` into ``dst[:n]`` front to back.
+
+    ``dst`` may be a narrower view of the same buffer (int32 over int64): each write
+    lands on bytes of entries already read.
+    """
+    for k in range(n):
+        dst[k] = src[k]

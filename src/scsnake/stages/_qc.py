@@ -12,6 +12,7 @@ from pydantic import Field, NonNegativeInt, PositiveInt, field_validator
 
 from .._params import StageParams
 from ..errors import InputDataError, MissingKeyError
+from ..pp._filter import _subset
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -122,8 +123,7 @@ def qc(adata: AnnData, params: QcParams, *, random_state: int = 0) -> AnnData:
                 f"relax qc.{key} (or the thresholds before it) for this sample"
             )
             raise InputDataError(msg)
-    if not keep.all():
-        adata._inplace_subset_obs(keep)
+    _subset(adata, keep, 0)  # CSR counts are compacted in place: no copy
     n_cells_kept = adata.n_obs
     if params.min_cells:
         # scanpy's filter_genes: stores var['n_cells']; raises naming min_cells if nothing is left
@@ -193,6 +193,6 @@ def _doublets(adata: AnnData, params: DoubletParams, random_state: int, removed:
         if predicted.all():
             msg = "qc.doublets flagged every cell as a doublet; set qc.doublets.threshold or remove: false"
             raise InputDataError(msg)
-        adata._inplace_subset_obs(~predicted)
+        _subset(adata, ~predicted, 0)
     logger.info("qc: %d predicted doublets%s", int(predicted.sum()), " removed" if params.remove else "")
     return predicted if params.remove else np.zeros_like(predicted)
