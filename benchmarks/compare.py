@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import time
@@ -51,11 +52,29 @@ def make_data(path: Path, n_cells: int, n_genes: int, seed: int, median_counts: 
     return path
 
 
-def run_tool(tool: str, data: Path, out: Path) -> dict[str, Any]:
-    """One pipeline run in a fresh process (cold imports, like a script)."""
+def run_tool(tool: str, data: Path, out: Path, *, lean: bool = False, memory_limit_gb: float | None = None) -> dict[str, Any]:
+    """One pipeline run in a fresh process (cold imports, like a script).
+
+    ``memory_limit_gb`` caps the process's address space, so a run that needs more fails
+    with a MemoryError (recorded with the step it reached) instead of waking the OOM killer.
+    A failed run returns its partial record, with ``failed`` set.
+    """
     env = {**os.environ, "MPLBACKEND": "Agg"}
     cmd = [sys.executable, str(HERE / "pipeline.py"), "--tool", tool, "--input", str(data), "--out", str(out)]
-    subprocess.run(cmd, check=True, env=env)
+    cmd += ["--lean"] if lean else []
+
+    def limit() -> None:
+        if memory_limit_gb is not None:
+            size = int(memory_limit_gb * 1e9)
+            resource.setrlimit(resource.RLIMIT_AS, (size, size))
+
+    out.unlink(missing_ok=True)
+    done = subprocess.run(cmd, check=False, env=env, preexec_fn=limit)
+    if done.returncode != 0:
+        record = json.loads(out.read_text()) if out.exists() else {"tool": tool, "steps": {}}
+        record.setdefault("failed", {})["returncode"] = done.returncode
+        print(f"{tool} failed: {record['failed']}", flush=True)
+        return record
     return json.loads(out.read_text())
 
 
@@ -176,12 +195,16 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=HERE / "out")
     parser.add_argument("--tools", nargs="+", default=["scanpy", "scsnake"])
     parser.add_argument("--workflow", action="store_true", help="also time the Snakemake workflow")
+    parser.add_argument("--lean", action="store_true",
+                        help="one copy of the matrix: seurat_v3 on X before normalising, scsnake's scaled_pca")  # fmt: skip
+    parser.add_argument("--memory-limit-gb", type=float, default=None,
+                        help="cap each tool process's address space (a run that needs more fails cleanly)")  # fmt: skip
     parser.add_argument("--median-counts", type=float, default=None,
                         help="median UMIs per cell of the simulated data (default: the simulator's)")  # fmt: skip
     args = parser.parse_args()
 
     args.workdir.mkdir(parents=True, exist_ok=True)
-    tag = f"{args.cells}x{args.genes}{depth_tag(args.median_counts)}"  # names this run's outputs too
+    tag = f"{args.cells}x{args.genes}{depth_tag(args.median_counts)}{'_lean' if args.lean else ''}"  # names this run's outputs too
     path = data_path(args.workdir, args.cells, args.genes, args.seed, args.median_counts)
     data = make_data(path, args.cells, args.genes, args.seed, args.median_counts)
     runs: dict[str, list[dict[str, Any]]] = {t: [] for t in args.tools}
@@ -189,8 +212,8 @@ def main() -> None:
         for tool in args.tools:  # interleaved: scanpy, scsnake, scanpy, scsnake…
             out = args.workdir / f"{tool}_{tag}_r{repeat}.json"
             print(f"[{tag}] {tool} repeat {repeat + 1}/{args.repeats}", flush=True)
-            runs[tool].append(run_tool(tool, data, out))
-    if set(args.tools) != {"scanpy", "scsnake"}:
+            runs[tool].append(run_tool(tool, data, out, lean=args.lean, memory_limit_gb=args.memory_limit_gb))
+    if set(args.tools) != {"scanpy", "scsnake"} or any("failed" in r for rs in runs.values() for r in rs):
         print(json.dumps(runs, indent=2))
         if args.workflow and "scsnake" in runs:
             overhead = workflow_overhead(data, args.workdir, min(r["total_seconds"] for r in runs["scsnake"]))
@@ -204,7 +227,7 @@ def main() -> None:
         f"### {args.cells:,} cells × {args.genes:,} genes ({runs['scsnake'][0]['n_obs']:,} after QC), "
         f"best of {args.repeats}; {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}\n\n"
         f"`python benchmarks/compare.py --cells {args.cells} --genes {args.genes} --repeats {args.repeats}"
-        f"{'' if args.median_counts is None else f' --median-counts {args.median_counts:g}'}`"
+        f"{'' if args.median_counts is None else f' --median-counts {args.median_counts:g}'}{' --lean' if args.lean else ''}`"
     )
     report = markdown(rows, agree, header)
     if args.workflow:

@@ -55,16 +55,31 @@ def _shim_scanpy_pynndescent() -> None:
         sparse.csr_array.getnnz = lambda self, axis=None: self._getnnz(axis=axis)
 
 
-def run(tool: str, data: Path, n_pcs: int = 50, n_neighbors: int = 15) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Run the pipeline; returns (timings, results)."""
-    steps: dict[str, dict[str, float]] = {}
+def run(
+    tool: str, data: Path, n_pcs: int = 50, n_neighbors: int = 15, *, lean: bool = False,
+    steps: dict[str, dict[str, float]] | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Run the pipeline; returns (timings, results). ``steps`` is filled as steps finish
+    (so a caller still has the finished ones if a step fails).
+
+    ``lean``: the same analysis in an order that keeps one copy of the matrix (for sizes
+    where two do not fit): seurat_v3 HVGs on ``X`` before normalising instead of on a
+    ``counts`` copy, and for scsnake ``scaled_pca`` (scale + PCA in blocks of cells)
+    instead of the dense scaled matrix.
+    """
+    steps = {} if steps is None else steps
     rss = PeakRss()
 
     @contextmanager
     def step(name: str):
         rss.reset()
         start = time.perf_counter()
-        yield
+        try:
+            yield
+        except BaseException as err:
+            steps["failed"] = {"step": name, "error": f"{type(err).__name__}: {err}"[:300],
+                               "seconds": time.perf_counter() - start, "peak_rss_gb": rss.peak / 1e9}
+            raise
         steps[name] = {"seconds": time.perf_counter() - start, "peak_rss_gb": rss.peak / 1e9}
 
     with step("import"):
@@ -84,22 +99,34 @@ def run(tool: str, data: Path, n_pcs: int = 50, n_neighbors: int = 15) -> tuple[
     with step("filter"):
         lib.pp.filter_cells(adata, min_genes=200)
         lib.pp.filter_genes(adata, min_cells=3)
-    with step("normalize_log1p"):
-        adata.layers["counts"] = adata.X.copy()
-        lib.pp.normalize_total(adata, target_sum=1e4)
-        lib.pp.log1p(adata)
-    with step("hvg_seurat_v3"):
-        v3 = lib.pp.highly_variable_genes(adata, flavor="seurat_v3", n_top_genes=2000, layer="counts", inplace=False)
+    if lean:  # seurat_v3 on the counts before normalising: no copy of them
+        with step("hvg_seurat_v3"):
+            v3 = lib.pp.highly_variable_genes(adata, flavor="seurat_v3", n_top_genes=2000, inplace=False)
+        with step("normalize_log1p"):
+            lib.pp.normalize_total(adata, target_sum=1e4)
+            lib.pp.log1p(adata)
+    else:
+        with step("normalize_log1p"):
+            adata.layers["counts"] = adata.X.copy()
+            lib.pp.normalize_total(adata, target_sum=1e4)
+            lib.pp.log1p(adata)
+        with step("hvg_seurat_v3"):
+            v3 = lib.pp.highly_variable_genes(adata, flavor="seurat_v3", n_top_genes=2000, layer="counts", inplace=False)
     with step("hvg_seurat"):
         lib.pp.highly_variable_genes(adata, flavor="seurat", n_top_genes=2000)
-    with step("scale"):
-        hvg = adata[:, adata.var["highly_variable"].to_numpy()].copy()
-        lib.pp.scale(hvg, max_value=10)
-    with step("pca"):
-        lib.pp.pca(hvg, n_comps=n_pcs, svd_solver="arpack", random_state=0)
-        adata.obsm["X_pca"] = hvg.obsm["X_pca"]
-        variance_ratio = hvg.uns["pca"]["variance_ratio"]
-        del hvg
+    if lean and tool == "scsnake":  # scale and PCA in blocks of cells: no dense scaled matrix
+        with step("scale_pca"):
+            hvg = adata[:, adata.var["highly_variable"].to_numpy()].copy()
+            lib.pp.scaled_pca(hvg, n_comps=n_pcs, max_value=10, svd_solver="arpack", random_state=0)
+    else:
+        with step("scale"):
+            hvg = adata[:, adata.var["highly_variable"].to_numpy()].copy()
+            lib.pp.scale(hvg, max_value=10)
+        with step("pca"):
+            lib.pp.pca(hvg, n_comps=n_pcs, svd_solver="arpack", random_state=0)
+    adata.obsm["X_pca"] = hvg.obsm["X_pca"]
+    variance_ratio = hvg.uns["pca"]["variance_ratio"]
+    del hvg
     with step("neighbors"):
         lib.pp.neighbors(adata, n_neighbors=n_neighbors, random_state=0)
     with step("umap"):
@@ -137,12 +164,20 @@ def main() -> None:
     parser.add_argument("--tool", choices=["scanpy", "scsnake"], required=True)
     parser.add_argument("--input", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True, help="timings JSON; results go to <out>.npz")
+    parser.add_argument("--lean", action="store_true", help="keep one copy of the matrix (see run)")
     args = parser.parse_args()
     os.environ.setdefault("MPLBACKEND", "Agg")
-    timings, results = run(args.tool, args.input)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    steps: dict[str, dict[str, Any]] = {}
+    try:
+        timings, results = run(args.tool, args.input, lean=args.lean, steps=steps)
+    except (MemoryError, Exception):  # record how far it got, then fail
+        failed = steps.pop("failed", {})
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
+        args.out.write_text(json.dumps({"tool": args.tool, "failed": failed, "steps": steps, "peak_rss_gb": peak}, indent=2))
+        raise
     import numpy as np
 
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(timings, indent=2))
     markers = results.pop("markers")
     groups = results.pop("marker_groups")
