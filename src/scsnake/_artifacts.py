@@ -11,6 +11,14 @@ matrix's artifact was written with (``uns["scsnake"]["artifact_id"]``, new at ev
 write), so a matrix artifact rewritten since is refused instead of silently combined. A
 stage reading a lean artifact gets the matrix attached unless it reads only the graph
 (:data:`MATRIX_FREE`); ``final`` writes everything again, so the result opens anywhere.
+
+A full artifact can point to a layer, too: ``normalize`` keeps the raw counts as they came
+in, which are the ``X`` of its input artifact (``qc``), so it writes::
+
+    uns["scsnake"]["layers"] = {"counts": {"path": "qc.h5ad", "artifact_id": "<id>"}}
+
+instead of a second copy of the counts; :func:`attach_layers` reads them back when a stage
+needs them.
 """
 
 from __future__ import annotations
@@ -29,10 +37,13 @@ __all__ = [
     "MATRIX_FREE",
     "MATRIX_KEEPING",
     "READS_MATRIX",
+    "attach_layers",
     "attach_matrix",
+    "layer_pointers",
     "lean_copy",
     "mark_full",
     "matrix_pointer",
+    "point_layers",
 ]
 
 #: Stages whose function never changes ``X`` or ``layers``: they write lean artifacts.
@@ -61,10 +72,18 @@ def matrix_pointer(adata: AnnData) -> dict[str, str] | None:
     return dict(pointer) if pointer else None
 
 
+def layer_pointers(adata: AnnData) -> dict[str, dict[str, str]]:
+    """``{layer: {"path", "artifact_id"}}`` of the layers kept as another artifact's ``X``."""
+    meta = adata.uns.get("scsnake")
+    pointers = meta.get("layers") if isinstance(meta, dict) else None
+    return {key: dict(value) for key, value in pointers.items()} if pointers else {}
+
+
 def mark_full(adata: AnnData) -> str:
     """Give an artifact about to be written in full a new id (and drop any pointer); returns it."""
     meta = _meta(adata)
     meta.pop("matrix", None)
+    meta.pop("layers", None)
     meta["artifact_id"] = uuid.uuid4().hex
     return meta["artifact_id"]
 
@@ -82,6 +101,7 @@ def lean_copy(adata: AnnData, *, matrix_path: Path, artifact_id: str, output: Pa
     )
     meta = _meta(lean)
     meta.pop("artifact_id", None)
+    meta.pop("layers", None)  # the matrix artifact's own pointers say where its layers are
     meta["matrix"] = {
         "path": os.path.relpath(matrix_path, start=output.parent),
         "artifact_id": artifact_id,
@@ -125,13 +145,58 @@ def attach_matrix(adata: AnnData, artifact: Path, *, layers: bool = True) -> Pat
     pointer = matrix_pointer(adata)
     if pointer is None:
         return artifact
+    extra = ("layers", "uns/scsnake/layers") if layers else ()
+    source, parts = _read_pointed(adata, artifact, pointer, extra, "its matrix")
+    adata.X = parts["X"]
+    for key, layer in parts.get("layers", {}).items():
+        adata.layers[key] = layer
+    del adata.uns["scsnake"]["matrix"]
+    if layers:
+        _attach_pointed_layers(adata, source, parts.get("uns/scsnake/layers") or {})
+    return source
+
+
+def attach_layers(adata: AnnData, artifact: Path) -> None:
+    """Read the layers that the full artifact ``artifact`` (read as ``adata``) keeps as
+    another artifact's ``X`` (:func:`layer_pointers`) into ``adata.layers``."""
+    pointers = layer_pointers(adata)
+    if pointers:
+        _attach_pointed_layers(adata, artifact, pointers)
+        del adata.uns["scsnake"]["layers"]
+
+
+def point_layers(adata: AnnData, keys: list[str], *, source: Path, artifact_id: str, output: Path) -> AnnData:
+    """``adata`` without the layers ``keys``, recorded as the ``X`` of ``source`` (its id given).
+
+    Call after :func:`mark_full`. The other slots are shared, not copied.
+    """
+    import anndata as ad
+
+    layers = {k: v for k, v in adata.layers.items() if k not in keys}
+    out = ad.AnnData(X=adata.X, obs=adata.obs, var=adata.var, uns=adata.uns, obsm=dict(adata.obsm),
+                     varm=dict(adata.varm), obsp=dict(adata.obsp), varp=dict(adata.varp), layers=layers)
+    path = os.path.relpath(source, start=output.parent)
+    _meta(out)["layers"] = {key: {"path": path, "artifact_id": artifact_id} for key in keys}
+    return out
+
+
+def _attach_pointed_layers(adata: AnnData, artifact: Path, pointers: dict[str, Any]) -> None:
+    for key, pointer in pointers.items():
+        adata.layers[key] = _read_pointed(adata, artifact, pointer, (), f"layers[{key!r}]")[1]["X"]
+
+
+def _read_pointed(
+    adata: AnnData, artifact: Path, pointer: dict[str, Any], extra: tuple[str, ...], what: str
+) -> tuple[Path, dict[str, Any]]:
+    """``X`` (and the ``extra`` elements) of the artifact ``pointer`` names, relative to
+    ``artifact``; checked to be the version the pointer was made with, with ``adata``'s
+    cells and genes."""
     source = (artifact.parent / pointer["path"]).resolve()
     hint = "rerun the workflow (snakemake --forcerun normalize) to rebuild both"
     if not source.exists():
-        msg = f"{artifact} keeps its matrix in {source}, which does not exist; {hint}"
+        msg = f"{artifact} keeps {what} in {source}, which does not exist; {hint}"
         raise InputDataError(msg)
-    keys = ("X", "layers", "uns/scsnake/artifact_id", "obs", "var") if layers else ("X", "uns/scsnake/artifact_id", "obs", "var")
-    parts = _read_elems(source, keys)
+    parts = _read_elems(source, ("X", "uns/scsnake/artifact_id", "obs", "var", *extra))
     found = parts.get("uns/scsnake/artifact_id")
     if found != pointer["artifact_id"]:
         msg = f"{artifact} was made from another version of {source} (artifact id {found} ≠ {pointer['artifact_id']}); {hint}"
@@ -144,8 +209,4 @@ def attach_matrix(adata: AnnData, artifact: Path, *, layers: bool = True) -> Pat
     if not (parts["obs"].index.equals(adata.obs_names) and parts["var"].index.equals(adata.var_names)):
         msg = f"{source} and {artifact} name different cells or genes; {hint}"
         raise InputDataError(msg)
-    adata.X = x
-    for key, layer in parts.get("layers", {}).items():
-        adata.layers[key] = layer
-    del adata.uns["scsnake"]["matrix"]
-    return source
+    return source, parts

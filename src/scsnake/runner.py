@@ -15,7 +15,16 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from ._artifacts import MATRIX_FREE, MATRIX_KEEPING, attach_matrix, lean_copy, mark_full, matrix_pointer
+from ._artifacts import (
+    MATRIX_FREE,
+    MATRIX_KEEPING,
+    attach_layers,
+    attach_matrix,
+    lean_copy,
+    mark_full,
+    matrix_pointer,
+    point_layers,
+)
 from ._params import format_validation_error
 from .errors import InputDataError, MissingKeyError, ParamError
 from .stages import STAGES, Stage
@@ -122,6 +131,10 @@ def run_stage(
         written = lean_copy(adata, matrix_path=matrix_source[0], artifact_id=matrix_source[1], output=output)
     else:
         mark_full(adata)
+        # layers that are the input's X as read (normalize's counts): a pointer, not a second copy
+        kept = [key for key, layer in adata.layers.items() if layer is matrix_before[0]]
+        if kept and matrix_source is not None:
+            written = point_layers(adata, kept, source=matrix_source[0], artifact_id=matrix_source[1], output=output)
     io.write(written, output, compression=None if compression == "none" else compression)
     if table is not None:
         if stage.table is None:
@@ -136,10 +149,12 @@ def _matrix_source(name: str, adata: AnnData, main: Path, params: Any) -> tuple[
     """Where the input's matrix lives (path and artifact id), attaching what ``name`` reads
     of it; None if the input has no artifact id (older files)."""
     pointer = matrix_pointer(adata)
+    parts = _matrix_parts(name, adata, params)
     if pointer is None:
+        if parts == "all" or name not in MATRIX_KEEPING:  # a full output needs every layer
+            attach_layers(adata, main)
         artifact_id = adata.uns.get("scsnake", {}).get("artifact_id")
         return None if artifact_id is None else (main, artifact_id)
-    parts = _matrix_parts(name, adata, params)
     if parts is None:
         return (main.parent / pointer["path"]).resolve(), pointer["artifact_id"]
     return attach_matrix(adata, main, layers=parts == "all"), pointer["artifact_id"]
@@ -167,6 +182,8 @@ def _matrix_parts(name: str, adata: AnnData, params: Any) -> str | None:
         return None if use_rep is not None and use_rep != "X" and use_rep in adata.obsm else "X"
     if name in ("markers", "annotate"):
         return "X"
+    if name == "hvg":  # the counts layer only for the flavors of counts
+        return "all" if getattr(params, "flavor", "") in ("seurat_v3", "seurat_v3_paper", "pearson_residuals") else "X"
     if name == "pca":  # the counts layer only for Pearson residuals
         normalize = adata.uns.get("normalize", {})
         return "all" if isinstance(normalize, dict) and normalize.get("method") == "pearson_residuals" else "X"

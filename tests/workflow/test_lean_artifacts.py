@@ -59,13 +59,52 @@ def test_only_matrix_changing_stages_store_the_matrix(run: dict[str, Path]) -> N
 def test_final_is_complete_and_equals_the_normalised_matrix(run: dict[str, Path]) -> None:
     final = ad.read_h5ad(run["final"])
     normalize = ad.read_h5ad(run["normalize"])
-    assert "matrix" not in final.uns["scsnake"]
+    qc = ad.read_h5ad(run["qc"])
+    assert "matrix" not in final.uns["scsnake"] and "layers" not in final.uns["scsnake"]
     assert (final.X != normalize.X).nnz == 0
-    assert set(final.layers) == set(normalize.layers) == {"counts"}
-    assert (final.layers["counts"] != normalize.layers["counts"]).nnz == 0
+    assert set(final.layers) == {"counts"}
+    assert (final.layers["counts"] != qc.X).nnz == 0
     assert {"X_pca", "X_umap"} <= set(final.obsm) and "leiden" in final.obs
     assert "rank_genes_groups" in final.uns and "highly_variable" in final.var
     assert set(final.uns["scsnake"]["provenance"]) >= {"load", "qc", *CHAIN, "final"}
+
+
+def test_normalize_keeps_the_counts_as_a_pointer_to_its_input(run: dict[str, Path]) -> None:
+    normalize = ad.read_h5ad(run["normalize"])
+    qc = ad.read_h5ad(run["qc"])
+    assert not normalize.layers  # the counts are qc's X: not written twice
+    pointer = normalize.uns["scsnake"]["layers"]["counts"]
+    assert pointer == {"path": "qc.h5ad", "artifact_id": qc.uns["scsnake"]["artifact_id"]}
+
+
+def test_counts_flavors_read_the_counts_through_the_pointer(run: dict[str, Path], tmp_path: Path) -> None:
+    from scsnake import pp
+
+    params = '{"flavor": "seurat_v3", "n_top_genes": 50}'
+    out = tmp_path / "hvg.h5ad"
+    run_stage("hvg", inputs=[run["normalize"]], output=out, params_json=params)
+    got = ad.read_h5ad(out)
+    want = ad.read_h5ad(run["normalize"])
+    assert got.X is None and got.uns["scsnake"]["matrix"]["artifact_id"] == want.uns["scsnake"]["artifact_id"]
+    want.layers["counts"] = ad.read_h5ad(run["qc"]).X
+    pp.highly_variable_genes(want, flavor="seurat_v3", n_top_genes=50, layer="counts")
+    np.testing.assert_array_equal(got.var["highly_variable"].to_numpy(), want.var["highly_variable"].to_numpy())
+
+
+def test_a_rewritten_or_missing_counts_artifact_is_refused(tmp_path: Path) -> None:
+    load = _run("load", [], tmp_path, "h5ad")
+    qc = _run("qc", [load], tmp_path, "h5ad")
+    normalize = _run("normalize", [qc], tmp_path, "h5ad")
+    _run("qc", [load], tmp_path, "h5ad")  # rewritten: a new artifact id
+    hvg = tmp_path / "hvg.h5ad"
+    params = '{"flavor": "seurat_v3", "n_top_genes": 50}'  # reads the counts
+    pattern = r"normalize\.h5ad was made from another version of .*qc\.h5ad.*forcerun"
+    with pytest.raises(InputDataError, match=pattern):
+        run_stage("hvg", inputs=[normalize], output=hvg, params_json=params)
+    assert not hvg.exists()
+    qc.unlink()
+    with pytest.raises(InputDataError, match=r"keeps layers\['counts'\] in .*qc\.h5ad, which does not exist"):
+        run_stage("hvg", inputs=[normalize], output=hvg, params_json=params)
 
 
 def test_zarr_artifacts_are_lean_too(tmp_path: Path) -> None:
@@ -75,6 +114,8 @@ def test_zarr_artifacts_are_lean_too(tmp_path: Path) -> None:
     final = ad.read_zarr(paths["final"])
     normalize = ad.read_zarr(paths["normalize"])
     assert sparse.issparse(final.X) and (final.X != normalize.X).nnz == 0
+    assert normalize.uns["scsnake"]["layers"]["counts"]["path"] == "qc.zarr"
+    assert (final.layers["counts"] != ad.read_zarr(paths["qc"]).X).nnz == 0
 
 
 def test_a_rewritten_matrix_artifact_is_refused(tmp_path: Path) -> None:
@@ -106,7 +147,7 @@ def test_lean_and_full_runs_give_the_same_results(run: dict[str, Path], tmp_path
     # neighbors on a full pca artifact written before artifact ids existed (no pointer, no id)
     adata = ad.read_h5ad(run["pca"])
     source = ad.read_h5ad(run["normalize"])
-    adata.X, adata.layers["counts"] = source.X, source.layers["counts"]
+    adata.X, adata.layers["counts"] = source.X, ad.read_h5ad(run["qc"]).X
     del adata.uns["scsnake"]["matrix"]
     full = {"pca": tmp_path / "pca.h5ad"}
     adata.write_h5ad(full["pca"])
@@ -133,6 +174,8 @@ def test_each_stage_reads_only_the_parts_of_the_matrix_it_uses() -> None:
     assert _matrix_parts("markers", adata, None) == "X"
     assert _matrix_parts("final", adata, None) == _matrix_parts("integration_metrics", adata, None) == "all"
     assert _matrix_parts("pca", adata, None) == "X"
+    assert _matrix_parts("hvg", adata, SimpleNamespace(flavor="seurat")) == "X"
+    assert _matrix_parts("hvg", adata, SimpleNamespace(flavor="seurat_v3")) == "all"
     adata.uns["normalize"] = {"method": "pearson_residuals"}
     assert _matrix_parts("pca", adata, None) == "all"
     assert _matrix_parts("tsne", adata[:, :10].copy(), SimpleNamespace(use_rep=None, n_pcs=None)) == "X"  # ≤ 50 genes: X

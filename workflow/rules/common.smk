@@ -43,11 +43,14 @@ def stage_input(stage):
     """Artifacts of the stages this stage reads (scsnake.stages.upstream: the first is the main one).
 
     Stages that read the matrix from a lean artifact also list the artifact that holds it
-    (``normalize``), so Snakemake rebuilds it if it went missing.
+    (``normalize``), and the one that holds its counts layer (``qc``, or ``merge``), so
+    Snakemake rebuilds them if they went missing.
     """
     paths = [artifact(up) for up in upstream(CONFIG, stage)]
     if stage in READS_MATRIX and artifact("normalize") not in paths:
         paths.append(artifact("normalize"))
+    if artifact("normalize") in paths:  # it keeps the counts layer as its input's X
+        paths.append(artifact(upstream(CONFIG, "normalize")[0]))
     return paths
 
 

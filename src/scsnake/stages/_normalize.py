@@ -48,7 +48,9 @@ def normalize(adata: AnnData, params: NormalizeParams) -> AnnData:
     """
     from .. import pp
 
-    adata.layers[params.counts_layer] = adata.X.copy()
+    counts = adata.X
+    adata.X = counts.copy()  # the counts object itself is kept: the workflow stores it as a pointer
+    adata.layers[params.counts_layer] = counts
     pp.normalize_total(
         adata,
         target_sum=params.target_sum,
