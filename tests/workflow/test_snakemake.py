@@ -195,3 +195,29 @@ def test_sweep_and_optional_stages_join_the_final_object(tmp_path: Path) -> None
     assert (table["n_clusters"] >= 1).all() and table["modularity"].between(-1, 1).all()
     for figure in ("umap_sweep", "tsne", "draw_graph", "paga", "dpt"):
         assert (results / "figures" / f"{figure}.png").stat().st_size > 1000, figure
+
+
+def _shell_threads(stdout: str, stage: str) -> int:
+    line = next(line for line in stdout.splitlines() if f"scsnake run {stage} " in line)
+    return int(line.split("NUMBA_NUM_THREADS=")[1].split(";")[0])
+
+
+@pytest.mark.parametrize(("cores", "markers"), [("1", 1), ("2", 1), ("4", 2)])
+def test_markers_leaves_a_core_for_the_serial_umap(tmp_path: Path, cores: str, markers: int) -> None:
+    proc = snakemake(tmp_path, "--dry-run", "--printshellcmds", "--cores", cores, config=write_config(tmp_path, TINY_CONFIG))
+    assert _shell_threads(proc.stdout, "umap") == 1
+    assert _shell_threads(proc.stdout, "markers") == markers
+    assert _shell_threads(proc.stdout, "neighbors") == min(int(cores), 2)
+
+
+def test_counts_readers_list_the_counts_artifact(tmp_path: Path) -> None:
+    proc = snakemake(tmp_path, "--dry-run", config=write_config(tmp_path, TINY_CONFIG))
+    inputs = {}
+    rule = None
+    for line in proc.stdout.splitlines():
+        if line.startswith("rule "):
+            rule = line[5:].rstrip(":")
+        elif line.strip().startswith("input:") and rule:
+            inputs[rule] = line.split(":", 1)[1]
+    for rule in ("hvg", "pca", "markers", "final"):
+        assert "results/tiny/qc.h5ad" in inputs[rule], (rule, inputs[rule])
