@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy import sparse, special
 
-from scsnake._numba import njit
+from scsnake._numba import njit, prange
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -28,6 +28,8 @@ __all__ = [
 
 #: Stored entries per CSC chunk when a CSR matrix is ranked chunk by chunk.
 _CHUNK_NNZ = 1 << 24
+#: Chunks of columns (or rows) that numba threads share out; no result depends on it.
+_N_CHUNKS = 64
 
 
 # ----------------------------------------------------------------------------- moments
@@ -164,9 +166,13 @@ def _rank_sorted(vals, cells, m, codes, n_universe, sizes, acc, seen):
 
 
 @njit
-def _rank_column(vals, cells, m, codes, sizes, n_cells, targets, ref, pair_sizes, sums, ties, j, bufs):
-    """Rank one gene once; store rank sums (and tie terms) of every comparison in column ``j``."""
-    sv, sc, fv, fc, acc, seen = bufs
+def _rank_column(m, codes, sizes, n_cells, targets, ref, pair_sizes, sums, ties, j, bufs):
+    """Rank one gene once; store rank sums (and tie terms) of every comparison in column ``j``.
+
+    The gene's ``m`` non-zero values and their cells are ``vals[:m]`` and ``cells[:m]`` of
+    ``bufs``; the other buffers are scratch space.
+    """
+    vals, cells, sv, sc, fv, fc, acc, seen = bufs
     order = np.argsort(vals[:m], kind="mergesort")
     for k in range(m):
         sv[k] = vals[order[k]]
@@ -191,76 +197,111 @@ def _rank_column(vals, cells, m, codes, sizes, n_cells, targets, ref, pair_sizes
         sums[p, j] = acc[t]
 
 
-def _buffers(n_cells: int, n_groups: int) -> tuple[NDArray, ...]:
+@njit
+def _buffers(length, n_groups):
+    """Scratch space of one chunk of columns: vals, cells, sv, sc, fv, fc (``length``), acc, seen."""
     return (
-        np.empty(n_cells, dtype=np.float64),
-        np.empty(n_cells, dtype=np.int64),
-        np.empty(n_cells, dtype=np.float64),
-        np.empty(n_cells, dtype=np.int64),
+        np.empty(length, dtype=np.float64),
+        np.empty(length, dtype=np.int64),
+        np.empty(length, dtype=np.float64),
+        np.empty(length, dtype=np.int64),
+        np.empty(length, dtype=np.float64),
+        np.empty(length, dtype=np.int64),
         np.zeros(n_groups, dtype=np.float64),
         np.zeros(n_groups, dtype=np.int64),
     )
 
 
-@njit
-def _rank_sums_dense(x, codes, sizes, targets, ref, pair_sizes, sums, ties, bufs):
-    n_cells, n_genes = x.shape
-    vals = np.empty(n_cells, dtype=np.float64)
-    cells = np.empty(n_cells, dtype=np.int64)
-    for j in range(n_genes):
-        m = 0
-        for i in range(n_cells):
-            v = x[i, j]
-            if v != 0:
-                vals[m] = v
-                cells[m] = i
-                m += 1
-        _rank_column(vals, cells, m, codes, sizes, n_cells, targets, ref, pair_sizes, sums, ties, j, bufs)
+@njit(parallel=True)
+def _rank_sums_dense(x, codes, sizes, targets, ref, pair_sizes, sums, ties, bounds):
+    """Rank sums of every column; chunks ``bounds[c]:bounds[c + 1]`` of columns run in parallel."""
+    n_cells = x.shape[0]
+    for c in prange(bounds.shape[0] - 1):
+        bufs = _buffers(n_cells, sizes.shape[0])
+        vals, cells = bufs[0], bufs[1]
+        for j in range(bounds[c], bounds[c + 1]):
+            m = 0
+            for i in range(n_cells):
+                v = x[i, j]
+                if v != 0:
+                    vals[m] = v
+                    cells[m] = i
+                    m += 1
+            _rank_column(m, codes, sizes, n_cells, targets, ref, pair_sizes, sums, ties, j, bufs)
 
 
-@njit
-def _rank_sums_csc(indptr, indices, data, n_cells, codes, sizes, targets, ref, pair_sizes, sums, ties, bufs):
-    vals = np.empty(n_cells, dtype=np.float64)
-    cells = np.empty(n_cells, dtype=np.int64)
-    for j in range(indptr.shape[0] - 1):
-        m = 0
-        for p in range(indptr[j], indptr[j + 1]):
-            if data[p] != 0:
-                vals[m] = data[p]
-                cells[m] = indices[p]
-                m += 1
-        _rank_column(vals, cells, m, codes, sizes, n_cells, targets, ref, pair_sizes, sums, ties, j, bufs)
+@njit(parallel=True)
+def _rank_sums_csc(
+    indptr, indices, data, n_cells, codes, sizes, targets, ref, pair_sizes, sums, ties, bounds
+):
+    """Rank sums of every column; chunks ``bounds[c]:bounds[c + 1]`` of columns run in parallel."""
+    for c in prange(bounds.shape[0] - 1):
+        length = 0
+        for j in range(bounds[c], bounds[c + 1]):
+            length = max(length, indptr[j + 1] - indptr[j])
+        bufs = _buffers(length, sizes.shape[0])
+        vals, cells = bufs[0], bufs[1]
+        for j in range(bounds[c], bounds[c + 1]):
+            m = 0
+            for p in range(indptr[j], indptr[j + 1]):
+                if data[p] != 0:
+                    vals[m] = data[p]
+                    cells[m] = indices[p]
+                    m += 1
+            _rank_column(m, codes, sizes, n_cells, targets, ref, pair_sizes, sums, ties, j, bufs)
 
 
-@njit
-def _csr_block_to_csc(indptr, indices, data, cursor, start, stop):
+def _column_chunks(n_cols: int, indptr: NDArray | None = None) -> NDArray[np.int64]:
+    """Edges of at most ``_N_CHUNKS`` chunks of columns with about equal work.
+
+    A column's work is its stored entries (``indptr``, CSC) plus one; without ``indptr``
+    every column weighs the same. A column's result never depends on its chunk.
+    """
+    n_chunks = max(1, min(n_cols, _N_CHUNKS))
+    if indptr is None:
+        return np.arange(n_chunks + 1, dtype=np.int64) * n_cols // n_chunks
+    work = np.asarray(indptr[1:], dtype=np.int64) - indptr[0] + np.arange(1, n_cols + 1)
+    inner = np.searchsorted(work, work[-1] * np.arange(1, n_chunks) / n_chunks) if n_cols else []
+    return np.concatenate(([0], inner, [n_cols])).astype(np.int64)
+
+
+@njit(parallel=True)
+def _csr_block_to_csc(indptr, indices, data, cursor, start, stop, n_chunks):
     """Columns ``start:stop`` of a CSR matrix (sorted indices) as CSC arrays.
 
     ``cursor[i]`` is row ``i``'s first unread entry; it advances, so consecutive blocks
-    read every stored entry once.
+    read every stored entry once. ``n_chunks`` chunks of rows run in parallel, each
+    placing its entries after those of earlier chunks, so every column keeps row order.
     """
     n_rows = indptr.shape[0] - 1
     width = stop - start
+    counts = np.zeros((n_chunks, width), dtype=np.int64)
+    ends = np.empty(n_rows, dtype=np.int64)
+    for t in prange(n_chunks):
+        for i in range(n_rows * t // n_chunks, n_rows * (t + 1) // n_chunks):
+            p = cursor[i]
+            while p < indptr[i + 1] and indices[p] < stop:
+                counts[t, indices[p] - start] += 1
+                p += 1
+            ends[i] = p
     colptr = np.zeros(width + 1, dtype=np.int64)
-    for i in range(n_rows):
-        p = cursor[i]
-        while p < indptr[i + 1] and indices[p] < stop:
-            colptr[indices[p] - start + 1] += 1
-            p += 1
-    for c in range(width):
-        colptr[c + 1] += colptr[c]
+    for c in range(width):  # counts become each chunk's first slot in column c
+        slot = colptr[c]
+        for t in range(n_chunks):
+            n = counts[t, c]
+            counts[t, c] = slot
+            slot += n
+        colptr[c + 1] = slot
     rows = np.empty(colptr[width], dtype=np.int64)
     vals = np.empty(colptr[width], dtype=data.dtype)
-    fill = colptr[:width].copy()
-    for i in range(n_rows):
-        p = cursor[i]
-        while p < indptr[i + 1] and indices[p] < stop:
-            c = indices[p] - start
-            rows[fill[c]] = i
-            vals[fill[c]] = data[p]
-            fill[c] += 1
-            p += 1
-        cursor[i] = p
+    for t in prange(n_chunks):
+        for i in range(n_rows * t // n_chunks, n_rows * (t + 1) // n_chunks):
+            for p in range(cursor[i], ends[i]):
+                c = indices[p] - start
+                rows[counts[t, c]] = i
+                vals[counts[t, c]] = data[p]
+                counts[t, c] += 1
+            cursor[i] = ends[i]
     return colptr, rows, vals
 
 
@@ -271,7 +312,9 @@ def wilcoxon_rank_sums(
 
     With ``ref < 0`` all cells are ranked together and ``sums[g]`` is group ``g``'s rank
     sum (``ties`` has one row). Otherwise ``sums[p]`` is ``targets[p]``'s rank sum among the
-    cells of ``targets[p]`` and ``ref`` (``ties[p]`` its tie term).
+    cells of ``targets[p]`` and ``ref`` (``ties[p]`` its tie term). Genes are ranked in
+    parallel on all numba threads; each gene is ranked alone, so the result does not
+    depend on the number of threads.
     """
     n_cells, n_genes = x.shape
     n_groups = sizes.shape[0]
@@ -283,22 +326,30 @@ def wilcoxon_rank_sums(
         pair_sizes[p, t] = sizes[t]
         pair_sizes[p, ref] = sizes[ref]
     args = (codes, sizes, targets, ref, pair_sizes)
-    bufs = _buffers(n_cells, n_groups)
     if not sparse.issparse(x):
-        _rank_sums_dense(np.asarray(x), *args, sums, ties, bufs)
+        _rank_sums_dense(np.asarray(x), *args, sums, ties, _column_chunks(n_genes))
     elif x.format == "csc":
-        _rank_sums_csc(x.indptr, x.indices, x.data, n_cells, *args, sums, ties, bufs)
+        bounds = _column_chunks(n_genes, x.indptr)
+        _rank_sums_csc(x.indptr, x.indices, x.data, n_cells, *args, sums, ties, bounds)
     else:
-        x = x.tocsr() if x.format != "csr" else x
-        if not x.has_sorted_indices:
-            x = x.sorted_indices()
-        cursor = x.indptr[:-1].astype(np.int64)
-        step = max(1, int(_CHUNK_NNZ * n_genes / max(x.nnz, 1)))
-        for start in range(0, n_genes, step):
-            stop = min(start + step, n_genes)
-            colptr, rows, vals = _csr_block_to_csc(x.indptr, x.indices, x.data, cursor, start, stop)
-            _rank_sums_csc(colptr, rows, vals, n_cells, *args, sums[:, start:stop], ties[:, start:stop], bufs)
+        _rank_sums_csr(x, args, sums, ties)
     return sums, ties
+
+
+def _rank_sums_csr(x: Any, args: tuple, sums: NDArray[np.float64], ties: NDArray[np.float64]) -> None:
+    """Rank sums of a (non-CSC) sparse matrix, converting about ``_CHUNK_NNZ`` entries at a time to CSC."""
+    x = x.tocsr() if x.format != "csr" else x
+    if not x.has_sorted_indices:
+        x = x.sorted_indices()
+    n_cells, n_genes = x.shape
+    cursor = x.indptr[:-1].astype(np.int64)
+    n_chunks = max(1, min(n_cells, _N_CHUNKS))
+    step = max(1, int(_CHUNK_NNZ * n_genes / max(x.nnz, 1)))
+    for start in range(0, n_genes, step):
+        stop = min(start + step, n_genes)
+        colptr, rows, vals = _csr_block_to_csc(x.indptr, x.indices, x.data, cursor, start, stop, n_chunks)
+        bounds = _column_chunks(stop - start, colptr)
+        _rank_sums_csc(colptr, rows, vals, n_cells, *args, sums[:, start:stop], ties[:, start:stop], bounds)
 
 
 # ----------------------------------------------------------------------------- tests
