@@ -1,0 +1,91 @@
+"""UMAP's lean spectral start: umap-learn's start (to ARPACK's tolerance) without its √n Lanczos vectors."""
+
+from __future__ import annotations
+
+import warnings
+
+import anndata as ad
+import numpy as np
+import pytest
+from scipy import sparse
+from sklearn.manifold import trustworthiness
+
+import scsnake as ss
+from scsnake.tl import _umap
+from scsnake.tl._spectral_start import spectral_start
+
+
+def _curve(n: int = 1500, seed: int = 0) -> ad.AnnData:
+    """Cells along a noisy curve in 10 dimensions: one connected kNN graph, no symmetries."""
+    rng = np.random.default_rng(seed)
+    t = np.sort(rng.uniform(0, 3 * np.pi, n))
+    x = np.column_stack([np.cos(t), np.sin(1.3 * t), t / 3, *(np.sin(k * t) / k for k in range(2, 9))])
+    adata = ad.AnnData(obsm={"X_pca": (x + rng.normal(scale=0.05, size=x.shape)).astype(np.float32)},
+                       obs={"i": np.arange(n)})
+    ss.pp.neighbors(adata, n_neighbors=15, use_rep="X_pca")
+    return adata
+
+
+def _umap_learn_start(graph: sparse.spmatrix, n_epochs: int, random_state: np.random.RandomState) -> np.ndarray:
+    """What umap-learn's simplicial_set_embedding starts from with init="spectral"."""
+    with warnings.catch_warnings():  # umap-learn warns on import that tensorflow is absent
+        warnings.filterwarnings("ignore", message=r"Tensorflow not installed", category=ImportWarning)
+        from umap.spectral import spectral_layout
+        from umap.umap_ import noisy_scale_coords
+
+    g = sparse.coo_matrix(graph)
+    g.sum_duplicates()
+    g.data[g.data < g.data.max() / float(n_epochs)] = 0.0
+    g.eliminate_zeros()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a failed eigsh (random fallback) would not be a spectral start
+        coords = spectral_layout(None, g, 2, random_state)
+    return noisy_scale_coords(coords, random_state, max_coord=10, noise=0.0001)
+
+
+def _exact_vectors(graph: sparse.spmatrix, n_epochs: int) -> np.ndarray:
+    """Eigenvectors 2 and 3 of the pruned graph's normalised Laplacian, from a dense eigh."""
+    g = sparse.coo_matrix(graph)
+    g.sum_duplicates()
+    g.data[g.data < g.data.max() / float(n_epochs)] = 0.0
+    a = g.toarray().astype(np.float64)
+    scale = 1 / np.sqrt(a.sum(axis=0))
+    laplacian = np.eye(len(a)) - scale[:, None] * a * scale[None, :]
+    return np.linalg.eigh(laplacian)[1][:, 1:3]
+
+
+def _abs_cosines(coords: np.ndarray, exact: np.ndarray) -> np.ndarray:
+    c = coords.astype(np.float64)
+    return np.abs((c * exact).sum(axis=0)) / np.linalg.norm(c, axis=0) / np.linalg.norm(exact, axis=0)
+
+
+@pytest.mark.parametrize("n_epochs", [200, 500])
+def test_same_start_and_generator_state_as_umap_learn(n_epochs: int) -> None:
+    graph = _curve().obsp["connectivities"]
+    ours_rng, theirs_rng = np.random.RandomState(3), np.random.RandomState(3)
+    ours = spectral_start(graph, 2, n_epochs, ours_rng)
+    theirs = _umap_learn_start(graph, n_epochs, theirs_rng)
+    assert ours.dtype == np.float32 and ours.shape == theirs.shape
+    assert np.abs(ours).max() == pytest.approx(10, abs=1e-3)  # umap-learn's scale: max |coordinate| 10
+    assert ours_rng.randint(0, 2**31) == theirs_rng.randint(0, 2**31)  # umap-learn goes on identically
+    # the same eigenvectors (up to sign), at least as accurately as umap-learn's
+    exact = _exact_vectors(graph, n_epochs)
+    ours_cos, theirs_cos = _abs_cosines(ours, exact), _abs_cosines(theirs, exact)
+    assert (ours_cos > 0.99999).all(), ours_cos
+    assert (ours_cos >= theirs_cos - 1e-6).all(), (ours_cos, theirs_cos)
+
+
+def test_disconnected_graph_is_left_to_umap_learn() -> None:
+    a, b = _curve(300, seed=1).obsp["connectivities"], _curve(300, seed=2).obsp["connectivities"]
+    assert spectral_start(sparse.block_diag([a, b]), 2, 200, np.random.RandomState(0)) is None
+
+
+def test_large_data_path_is_deterministic_and_as_trustworthy(monkeypatch: pytest.MonkeyPatch) -> None:
+    adata = _curve()
+    reference = ss.tl.umap(adata, copy=True)  # umap-learn's own start (below the threshold)
+    monkeypatch.setattr(_umap, "LEAN_SPECTRAL_MIN_OBS", 0)
+    lean = ss.tl.umap(adata, copy=True)
+    again = ss.tl.umap(adata, copy=True)
+    np.testing.assert_array_equal(lean.obsm["X_umap"], again.obsm["X_umap"])
+    high = adata.obsm["X_pca"]
+    assert trustworthiness(high, lean.obsm["X_umap"]) >= trustworthiness(high, reference.obsm["X_umap"]) - 0.01
