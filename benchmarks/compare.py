@@ -52,6 +52,17 @@ def make_data(path: Path, n_cells: int, n_genes: int, seed: int, median_counts: 
     return path
 
 
+def drop_page_cache() -> None:
+    """Empty the kernel's page cache (root only), so every run starts from the same state.
+
+    With a full cache, new memory has to be reclaimed from it first; on the VMs this was
+    measured on that made a 1 GB copy take 4.9 s instead of 0.5 s, hitting whichever
+    tool allocated fresh memory rather than reusing what it had freed.
+    """
+    os.sync()
+    Path("/proc/sys/vm/drop_caches").write_text("3\n")
+
+
 def run_tool(tool: str, data: Path, out: Path, *, lean: bool = False, memory_limit_gb: float | None = None) -> dict[str, Any]:
     """One pipeline run in a fresh process (cold imports, like a script).
 
@@ -145,7 +156,7 @@ def markdown(rows: list[dict[str, Any]], agree: dict[str, float], header: str) -
     return "\n".join(lines) + "\n"
 
 
-def workflow_overhead(data: Path, workdir: Path, library_seconds: float) -> dict[str, float]:
+def workflow_overhead(data: Path, workdir: Path, library_seconds: float, *, drop_caches: bool = False) -> dict[str, float]:
     """Time the Snakemake workflow on the same data against the in-process pipeline."""
     import yaml
 
@@ -163,6 +174,8 @@ def workflow_overhead(data: Path, workdir: Path, library_seconds: float) -> dict
     cmd = [sys.executable, "-m", "snakemake", "results/bench/final.h5ad", "-s", str(REPO / "Snakefile"),
            "-d", str(run_dir), "--configfile", str(run_dir / "config.yaml"), "--cores", "2", "--forceall",
            "--quiet"]
+    if drop_caches:
+        drop_page_cache()
     start = time.perf_counter()
     subprocess.run(cmd, check=True, env=env)
     seconds = time.perf_counter() - start
@@ -199,6 +212,8 @@ def main() -> None:
                         help="one copy of the matrix: seurat_v3 on X before normalising, scsnake's scaled_pca")  # fmt: skip
     parser.add_argument("--memory-limit-gb", type=float, default=None,
                         help="cap each tool process's address space (a run that needs more fails cleanly)")  # fmt: skip
+    parser.add_argument("--drop-caches", action="store_true",
+                        help="empty the page cache before every run (root; same start for every tool)")  # fmt: skip
     parser.add_argument("--median-counts", type=float, default=None,
                         help="median UMIs per cell of the simulated data (default: the simulator's)")  # fmt: skip
     args = parser.parse_args()
@@ -212,11 +227,13 @@ def main() -> None:
         for tool in args.tools:  # interleaved: scanpy, scsnake, scanpy, scsnake…
             out = args.workdir / f"{tool}_{tag}_r{repeat}.json"
             print(f"[{tag}] {tool} repeat {repeat + 1}/{args.repeats}", flush=True)
+            if args.drop_caches:
+                drop_page_cache()
             runs[tool].append(run_tool(tool, data, out, lean=args.lean, memory_limit_gb=args.memory_limit_gb))
     if set(args.tools) != {"scanpy", "scsnake"} or any("failed" in r for rs in runs.values() for r in rs):
         print(json.dumps(runs, indent=2))
         if args.workflow and "scsnake" in runs:
-            overhead = workflow_overhead(data, args.workdir, min(r["total_seconds"] for r in runs["scsnake"]))
+            overhead = workflow_overhead(data, args.workdir, min(r["total_seconds"] for r in runs["scsnake"]), drop_caches=args.drop_caches)
             report = workflow_markdown(overhead)
             print(report)
             (args.workdir / f"workflow_{tag}.md").write_text(report)
@@ -227,11 +244,11 @@ def main() -> None:
         f"### {args.cells:,} cells × {args.genes:,} genes ({runs['scsnake'][0]['n_obs']:,} after QC), "
         f"best of {args.repeats}; {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}\n\n"
         f"`python benchmarks/compare.py --cells {args.cells} --genes {args.genes} --repeats {args.repeats}"
-        f"{'' if args.median_counts is None else f' --median-counts {args.median_counts:g}'}{' --lean' if args.lean else ''}`"
+        f"{'' if args.median_counts is None else f' --median-counts {args.median_counts:g}'}{' --lean' if args.lean else ''}{' --drop-caches' if args.drop_caches else ''}`"
     )
     report = markdown(rows, agree, header)
     if args.workflow:
-        overhead = workflow_overhead(data, args.workdir, min(r["total_seconds"] for r in runs["scsnake"]))
+        overhead = workflow_overhead(data, args.workdir, min(r["total_seconds"] for r in runs["scsnake"]), drop_caches=args.drop_caches)
         report += workflow_markdown(overhead)
     print(report)
     (args.workdir / f"compare_{tag}.md").write_text(report)
