@@ -164,7 +164,8 @@ def workflow_overhead(data: Path, workdir: Path, library_seconds: float, *, drop
     run_dir.mkdir(parents=True, exist_ok=True)
     config = {
         "samples": {"bench": {"input": str(data)}},
-        "qc": {"min_genes": 200, "max_pct_mt": None, "min_cells": 3},
+        # the library pipeline's QC: the mitochondrial share only, no top-gene shares
+        "qc": {"min_genes": 200, "max_pct_mt": None, "min_cells": 3, "qc_vars": {"mt": "^MT-"}, "percent_top": []},
         "markers": {"method": "wilcoxon"},
     }
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config))
