@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy import sparse
 
-from ._numba import njit
 from .errors import InputDataError, MissingKeyError
 
 if TYPE_CHECKING:
@@ -121,22 +120,6 @@ def check_nonempty(x: Any, *, where: str = "X", step: str = "this step") -> None
         raise InputDataError(msg)
 
 
-@njit
-def _count_problems(values):
-    """Number of negative values, the minimum, and the number of non-integer values (one pass)."""
-    n_negative = 0
-    n_fraction = 0
-    low = np.inf
-    for v in values:
-        if v < 0:
-            n_negative += 1
-        if v < low:
-            low = v
-        if v != np.floor(v):
-            n_fraction += 1
-    return n_negative, low, n_fraction
-
-
 def check_counts(x: Any, *, where: str = "X", step: str = "this step") -> None:
     """Raise :class:`InputDataError` unless ``x`` holds non-negative integer counts.
 
@@ -146,7 +129,9 @@ def check_counts(x: Any, *, where: str = "X", step: str = "this step") -> None:
     values = _values(x)
     if values.size == 0:
         return
-    n_negative, low, n_fraction = _count_problems(np.ravel(values, order="K"))
+    from ._matrix_kernels import count_problems  # numba: imported when counts are checked
+
+    n_negative, low, n_fraction = count_problems(np.ravel(values, order="K"))
     if n_negative:
         msg = f"{step} needs raw counts, but {where} has {n_negative} negative value(s) (min {float(low):g}); pass the counts layer (e.g. layer='counts')"
         raise InputDataError(msg)

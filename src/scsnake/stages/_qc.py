@@ -12,7 +12,6 @@ from pydantic import Field, NonNegativeInt, PositiveInt, field_validator
 
 from .._params import StageParams
 from ..errors import InputDataError, MissingKeyError
-from ..pp._filter import _subset
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -90,6 +89,7 @@ def qc(adata: AnnData, params: QcParams, *, random_state: int = 0) -> AnnData:
     :func:`qc_cells_table`).
     """
     from .. import pp
+    from ..pp._filter import _subset
 
     if params.max_pct_mt is not None and "mt" not in params.qc_vars:
         msg = "qc.max_pct_mt needs a gene set named 'mt' in qc.qc_vars"
@@ -178,6 +178,7 @@ def _doublets(adata: AnnData, params: DoubletParams, random_state: int, removed:
     Returns which of the cells it was given it removed.
     """
     from .. import pp
+    from ..pp._filter import _subset
 
     pp.scrublet(
         adata,
