@@ -26,7 +26,9 @@ def _curve(n: int = 1500, seed: int = 0) -> ad.AnnData:
     return adata
 
 
-def _umap_learn_start(graph: sparse.spmatrix, n_epochs: int, random_state: np.random.RandomState) -> np.ndarray:
+def _umap_learn_start(
+    graph: sparse.spmatrix, n_epochs: int, random_state: np.random.RandomState, data: np.ndarray | None = None
+) -> np.ndarray:
     """What umap-learn's simplicial_set_embedding starts from with init="spectral"."""
     with warnings.catch_warnings():  # umap-learn warns on import that tensorflow is absent
         warnings.filterwarnings("ignore", message=r"Tensorflow not installed", category=ImportWarning)
@@ -39,7 +41,7 @@ def _umap_learn_start(graph: sparse.spmatrix, n_epochs: int, random_state: np.ra
     g.eliminate_zeros()
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a failed eigsh (random fallback) would not be a spectral start
-        coords = spectral_layout(None, g, 2, random_state)
+        coords = spectral_layout(data, g, 2, random_state)
     return noisy_scale_coords(coords, random_state, max_coord=10, noise=0.0001)
 
 
@@ -75,9 +77,25 @@ def test_same_start_and_generator_state_as_umap_learn(n_epochs: int) -> None:
     assert (ours_cos >= theirs_cos - 1e-6).all(), (ours_cos, theirs_cos)
 
 
-def test_disconnected_graph_is_left_to_umap_learn() -> None:
-    a, b = _curve(300, seed=1).obsp["connectivities"], _curve(300, seed=2).obsp["connectivities"]
-    assert spectral_start(sparse.block_diag([a, b]), 2, 200, np.random.RandomState(0)) is None
+@pytest.mark.parametrize("n_parts", [2, 6])  # 6 > 2 * dim: placed by the spectral embedding of the centroids
+def test_disconnected_graph_is_laid_out_like_umap_learn(n_parts: int) -> None:
+    parts = [_curve(300, seed=s) for s in range(n_parts)]
+    graph = sparse.block_diag([p.obsp["connectivities"] for p in parts], format="csr")
+    data = np.vstack([p.obsm["X_pca"] + 5 * s for s, p in enumerate(parts)])
+    ours_rng, theirs_rng = np.random.RandomState(1), np.random.RandomState(1)
+    ours = spectral_start(graph, 2, 200, ours_rng, data=data)
+    theirs = _umap_learn_start(graph, 200, theirs_rng, data=data)
+    assert ours_rng.randint(0, 2**31) == theirs_rng.randint(0, 2**31)
+    ratios = []
+    for s in range(n_parts):  # each component: the same eigenvectors (up to sign) at the same size
+        rows = slice(300 * s, 300 * (s + 1))
+        for j in range(2):
+            assert abs(np.corrcoef(ours[rows, j], theirs[rows, j])[0, 1]) > 0.9999
+        ratios.append(np.ptp(ours[rows], axis=0) / np.ptp(theirs[rows], axis=0))
+    # about one common factor: the final scaling to |coordinate| <= 10 sees where sign flips put the
+    # extremes, and each component is scaled by its largest entry, which umap-learn's looser
+    # tolerance (1e-4) moves by a few percent
+    np.testing.assert_allclose(ratios, np.median(ratios), rtol=0.1)
 
 
 def test_large_data_path_is_deterministic_and_as_trustworthy(monkeypatch: pytest.MonkeyPatch) -> None:

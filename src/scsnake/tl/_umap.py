@@ -214,8 +214,9 @@ def umap(
     n_epochs = (500 if adata.n_obs <= 10_000 else 200) if maxiter is None else maxiter
     generator = np.random.RandomState(seed)
     if isinstance(init_coords, str) and init_coords == "spectral" and adata.n_obs >= LEAN_SPECTRAL_MIN_OBS:
-        start = spectral_start(connectivities, n_components, n_epochs, generator)
-        init_coords = init_coords if start is None else start
+        init_coords = spectral_start(connectivities, n_components, n_epochs, generator, data=x,
+                                     metric=neigh_params.get("metric", "euclidean"),
+                                     metric_kwds=neigh_params.get("metric_kwds", {}))
     embedding, _ = simplicial_set_embedding(
         data=x,
         graph=sparse.coo_matrix(connectivities),
