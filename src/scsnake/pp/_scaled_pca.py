@@ -92,8 +92,9 @@ def scaled_pca(
     if is_sparse(x) and x.format == "csr" and x.has_canonical_format and x.shape[1] <= GRAM_MAX_VARS:
         mean, std = _mean_std(x, everyone)
         scaled: Any = ScaledCsr(x, mean, std, -upper, upper)
-    else:  # the literal route: a scaled copy
-        scaled = _scale_matrix(x.copy(), True, max_value, everyone)[0]
+    else:  # the literal route: zero-centring a sparse matrix densifies it into a new array anyway;
+        # only dense data are scaled in place, so only they are copied first
+        scaled = _scale_matrix(x if is_sparse(x) else x.copy(), True, max_value, everyone)[0]
     result = decompose(scaled, n_comps, zero_center=True, svd_solver=svd_solver or "arpack",
                        seed=0 if random_state is None else random_state, chunked=False, chunk_size=None)
     _store(adata, result, mask_param, mask, zero_center=True, layer=layer, dtype=dtype, key_added=key_added)
