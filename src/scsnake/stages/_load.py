@@ -93,7 +93,7 @@ class SampleSpec(StageParams):
     """Path to the sample's data (h5ad, zarr, 10x h5 or mtx directory, csv…), or ``synthetic``."""
     format: InputFormat = "auto"
     """Input format; ``auto`` detects it from the path (``synthetic`` when input is ``synthetic``)."""
-    synthetic: SyntheticSpec = SyntheticSpec()
+    synthetic: SyntheticSpec = SyntheticSpec.model_construct()  # valid as it is: not re-checked at import
     """Simulator options when the input is ``synthetic``."""
     metadata: dict[str, MetadataValue] = {}
     """Columns added to ``obs`` for every cell of this sample (e.g. ``donor: D1``)."""
