@@ -10,7 +10,9 @@ write their artifact without them and record where they are instead::
 matrix's artifact was written with (``uns["scsnake"]["artifact_id"]``, new at every full
 write), so a matrix artifact rewritten since is refused instead of silently combined. A
 stage reading a lean artifact gets the matrix attached unless it reads only the graph
-(:data:`MATRIX_FREE`); ``final`` writes everything again, so the result opens anywhere.
+(:data:`MATRIX_FREE`); ``final`` writes everything again, so the result opens anywhere: it
+copies the stored matrix elements file to file (:func:`matrix_copies`, :func:`copy_elements`)
+instead of reading and re-encoding them.
 
 A full artifact can point to a layer, too: ``normalize`` keeps the raw counts as they came
 in, which are the ``X`` of its input artifact (``qc``), so it writes::
@@ -23,7 +25,9 @@ needs them.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,17 +35,23 @@ from typing import TYPE_CHECKING, Any
 from .errors import InputDataError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from anndata import AnnData
 
 __all__ = [
+    "COPIES_MATRIX",
     "MATRIX_FREE",
     "MATRIX_KEEPING",
+    "READS_COUNTS",
     "READS_MATRIX",
     "attach_layers",
     "attach_matrix",
+    "copy_elements",
     "layer_pointers",
     "lean_copy",
     "mark_full",
+    "matrix_copies",
     "matrix_pointer",
     "point_layers",
 ]
@@ -53,8 +63,12 @@ MATRIX_KEEPING = frozenset(
 )
 #: Stages that use only obs/obsm/obsp/uns of their input: a lean input stays lean.
 MATRIX_FREE = frozenset({"integration", "leiden", "paga", "dpt", "draw_graph"})
+#: Stages that write a lean input's matrix unchanged in full: copied file to file, not read.
+COPIES_MATRIX = frozenset({"final"})
 #: Stages after ``normalize`` that read the matrix (from a lean input: from ``normalize``'s artifact).
 READS_MATRIX = frozenset((MATRIX_KEEPING - MATRIX_FREE) | {"final", "integration_metrics"})
+#: Stages after ``normalize`` that may read its counts layer (the ``X`` of its input artifact).
+READS_COUNTS = frozenset({"hvg", "pca", "final", "integration_metrics"})
 
 
 def _meta(adata: AnnData) -> dict[str, Any]:
@@ -109,29 +123,52 @@ def lean_copy(adata: AnnData, *, matrix_path: Path, artifact_id: str, output: Pa
     return lean
 
 
+@contextlib.contextmanager
+def _open_store(path: Path) -> Iterator[Any]:
+    """An h5ad file (h5py) or zarr directory, read-only."""
+    if path.is_dir():
+        import zarr
+
+        yield zarr.open_group(str(path), mode="r")
+        return
+    import h5py
+
+    with h5py.File(path, "r") as store:
+        yield store
+
+
 def _read_elems(path: Path, keys: tuple[str, ...]) -> dict[str, Any]:
     """The elements ``keys`` (paths such as ``"uns/scsnake/artifact_id"``) of an h5ad file or
-    zarr store; absent ones are left out."""
+    zarr store; absent ones are left out. Matrices of an uncompressed h5ad are mapped
+    (:mod:`scsnake.io._mapped`)."""
     from anndata.io import read_elem
 
-    def read(store: Any) -> dict[str, Any]:
-        found = {}
+    from .io._mapped import mapped_file
+
+    found = {}
+    with _open_store(path) as store:
+        mapping = None if path.is_dir() else mapped_file(path)  # matrices mapped, not copied
         for key in keys:
             try:
                 node = store[key]
             except KeyError:
                 continue
-            found[key] = read_elem(node)
-        return found
+            if key == "X":
+                found[key] = _read_matrix(node, mapping)
+            elif key == "layers":
+                found[key] = {name: _read_matrix(node[name], mapping) for name in node}
+            else:
+                found[key] = read_elem(node)
+    return found
 
-    if path.is_dir():
-        import zarr
 
-        return read(zarr.open_group(str(path), mode="r"))
-    import h5py
+def _read_matrix(node: Any, mapping: Any) -> Any:
+    from anndata.io import read_elem
 
-    with h5py.File(path, "r") as store:
-        return read(store)
+    from .io._mapped import map_matrix
+
+    mapped = None if mapping is None else map_matrix(node, mapping)
+    return read_elem(node) if mapped is None else mapped
 
 
 def attach_matrix(adata: AnnData, artifact: Path, *, layers: bool = True) -> Path:
@@ -154,6 +191,66 @@ def attach_matrix(adata: AnnData, artifact: Path, *, layers: bool = True) -> Pat
     if layers:
         _attach_pointed_layers(adata, source, parts.get("uns/scsnake/layers") or {})
     return source
+
+
+def matrix_copies(adata: AnnData, artifact: Path, output: Path) -> list[tuple[Path, str, str]] | None:
+    """What makes the lean artifact ``artifact`` (read as ``adata``) whole again, as
+    ``(source, element, target)`` copies for :func:`copy_elements`: ``X`` and the layers of
+    its matrix artifact, and the layers that one keeps as another artifact's ``X``.
+
+    The sources are checked as :func:`attach_matrix` checks them, without reading the matrix.
+    None if ``artifact`` is not lean or a source is not stored as ``output`` is (an h5ad
+    file or a zarr directory), so the matrix must be read and written instead.
+    """
+    pointer = matrix_pointer(adata)
+    if pointer is None:
+        return None
+    source = _checked_source(adata, artifact, pointer, "its matrix")
+    with _open_store(source) as store:
+        keys = list(store["layers"].keys()) if "layers" in store else []
+    copies = [(source, "X", "X"), *((source, f"layers/{key}", f"layers/{key}") for key in keys)]
+    pointed = _read_elems(source, ("uns/scsnake/layers",)).get("uns/scsnake/layers") or {}
+    for key, layer in pointed.items():
+        copies.append((_checked_source(adata, source, layer, f"layers[{key!r}]"), "X", f"layers/{key}"))
+    kind = "h5ad" if output.name.lower().endswith(".h5ad") else "zarr"
+    if any(_storage_kind(path) != kind for path, _, _ in copies):
+        return None
+    return copies
+
+
+def _storage_kind(path: Path) -> str | None:
+    if path.is_dir():
+        return "zarr"
+    return "h5ad" if path.name.lower().endswith(".h5ad") else None
+
+
+def copy_elements(staged: Path, copies: list[tuple[Path, str, str]]) -> None:
+    """Copy stored elements into the h5ad file or zarr directory ``staged`` as they are
+    (HDF5 object copies or zarr files: nothing is decoded, the compression is kept)."""
+    if staged.is_dir():
+        import zarr
+
+        group = zarr.open_group(str(staged), mode="r+")
+        for source, element, target in copies:
+            parent = target.rpartition("/")[0]
+            if parent and parent not in group:
+                group.create_group(parent).attrs.update(_DICT_ENCODING)
+            shutil.copytree(source / element, staged / target)
+        zarr.consolidate_metadata(str(staged))
+        return
+    import h5py
+
+    with h5py.File(staged, "r+") as out:
+        for source, element, target in copies:
+            parent, _, name = target.rpartition("/")
+            if parent and parent not in out:
+                out.create_group(parent).attrs.update(_DICT_ENCODING)
+            with h5py.File(source, "r") as store:
+                store.copy(store[element], out[parent] if parent else out, name=name)
+
+
+#: anndata's encoding of a mapping group (``layers``).
+_DICT_ENCODING = {"encoding-type": "dict", "encoding-version": "0.1.0"}
 
 
 def attach_layers(adata: AnnData, artifact: Path) -> None:
@@ -189,24 +286,39 @@ def _read_pointed(
     adata: AnnData, artifact: Path, pointer: dict[str, Any], extra: tuple[str, ...], what: str
 ) -> tuple[Path, dict[str, Any]]:
     """``X`` (and the ``extra`` elements) of the artifact ``pointer`` names, relative to
-    ``artifact``; checked to be the version the pointer was made with, with ``adata``'s
-    cells and genes."""
+    ``artifact``, once :func:`_checked_source` has checked it."""
+    source = _checked_source(adata, artifact, pointer, what)
+    return source, _read_elems(source, ("X", *extra))
+
+
+def _checked_source(adata: AnnData, artifact: Path, pointer: dict[str, Any], what: str) -> Path:
+    """The artifact ``pointer`` names (relative to ``artifact``), checked to be the version
+    the pointer was made with, with ``adata``'s cells and genes; its matrix is not read."""
+    from anndata.io import read_elem
+
     source = (artifact.parent / pointer["path"]).resolve()
     hint = "rerun the workflow (snakemake --forcerun normalize) to rebuild both"
     if not source.exists():
         msg = f"{artifact} keeps {what} in {source}, which does not exist; {hint}"
         raise InputDataError(msg)
-    parts = _read_elems(source, ("X", "uns/scsnake/artifact_id", "obs", "var", *extra))
-    found = parts.get("uns/scsnake/artifact_id")
-    if found != pointer["artifact_id"]:
-        msg = f"{artifact} was made from another version of {source} (artifact id {found} ≠ {pointer['artifact_id']}); {hint}"
-        raise InputDataError(msg)
-    x = parts.get("X")
-    if x is None or x.shape != adata.shape:
-        shape = None if x is None else x.shape
-        msg = f"{source} holds a matrix of shape {shape}, but {artifact} has {adata.shape}; {hint}"
-        raise InputDataError(msg)
-    if not (parts["obs"].index.equals(adata.obs_names) and parts["var"].index.equals(adata.var_names)):
+    with _open_store(source) as store:
+        found = read_elem(store["uns/scsnake/artifact_id"]) if "uns/scsnake/artifact_id" in store else None
+        if found != pointer["artifact_id"]:
+            msg = (f"{artifact} was made from another version of {source} "
+                   f"(artifact id {found} ≠ {pointer['artifact_id']}); {hint}")
+            raise InputDataError(msg)
+        shape = _shape(store["X"]) if "X" in store else None
+        if shape != adata.shape:
+            msg = f"{source} holds a matrix of shape {shape}, but {artifact} has {adata.shape}; {hint}"
+            raise InputDataError(msg)
+        obs, var = read_elem(store["obs"]), read_elem(store["var"])
+    if not (obs.index.equals(adata.obs_names) and var.index.equals(adata.var_names)):
         msg = f"{source} and {artifact} name different cells or genes; {hint}"
         raise InputDataError(msg)
-    return source, parts
+    return source
+
+
+def _shape(node: Any) -> tuple[int, ...]:
+    """Shape of a stored matrix without reading it: a sparse group's ``shape`` attribute, or
+    the dense array's."""
+    return tuple(int(n) for n in node.attrs["shape"]) if "shape" in node.attrs else tuple(node.shape)

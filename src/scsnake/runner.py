@@ -16,12 +16,15 @@ from typing import TYPE_CHECKING, Any
 from pydantic import TypeAdapter, ValidationError
 
 from ._artifacts import (
+    COPIES_MATRIX,
     MATRIX_FREE,
     MATRIX_KEEPING,
     attach_layers,
     attach_matrix,
+    copy_elements,
     lean_copy,
     mark_full,
+    matrix_copies,
     matrix_pointer,
     point_layers,
 )
@@ -84,7 +87,7 @@ def run_stage(
     table
         For stages with a table (``markers``, ``leiden``): also write it to this CSV path.
     """
-    from . import io
+    from .io._write import write_completed
 
     stage = FIGURE_RULES.get(name) or STAGES[name]
     params = parse_params(stage, params_json)
@@ -96,6 +99,7 @@ def run_stage(
     started = time.perf_counter()
     matrix_source: tuple[Path, str] | None = None  # lean output: where its matrix lives
     matrix_before: tuple[Any, dict[str, Any]] = (None, {})
+    copies: list[tuple[Path, str, str]] | None = None  # the matrix, copied file to file into the output
     if (name == "load") != (len(inputs) == 0):
         expected = "no input (it reads the sample)" if name == "load" else "an input artifact"
         msg = f"stage {name!r} takes {expected}, got {len(inputs)}"
@@ -109,8 +113,10 @@ def run_stage(
         main = Path(inputs[0])
         adata = _read_stage_input(name, main)
         check_needs(stage, adata, main)
-        matrix_source = _matrix_source(name, adata, main, params)
-        matrix_before = (adata.X, dict(adata.layers))
+        copies = matrix_copies(adata, main, output) if name in COPIES_MATRIX else None
+        if copies is None:
+            matrix_source = _matrix_source(name, adata, main, params)
+            matrix_before = (adata.X, dict(adata.layers))
         branches = dict(_branch(item) for item in inputs[1:])
         kwargs: dict[str, Any] = {up: _read_light(path) for up, path in branches.items()}
         if stage.seeded:
@@ -135,7 +141,8 @@ def run_stage(
         kept = [key for key, layer in adata.layers.items() if layer is matrix_before[0]]
         if kept and matrix_source is not None:
             written = point_layers(adata, kept, source=matrix_source[0], artifact_id=matrix_source[1], output=output)
-    io.write(written, output, compression=None if compression == "none" else compression)
+    complete = None if copies is None else (lambda staged: copy_elements(staged, copies))
+    write_completed(written, output, compression=None if compression == "none" else compression, complete=complete)
     if table is not None:
         if stage.table is None:
             msg = f"stage {name!r} writes no table; drop --table"
@@ -260,12 +267,12 @@ def _read_stage_input(name: str, path: Path) -> AnnData:
 
 
 def _read_input(path: Path) -> AnnData:
-    from . import io
+    from .io._mapped import read_artifact
 
     if not path.exists():
         msg = f"input artifact not found: {path}"
         raise InputDataError(msg)
-    return io.read(path)
+    return read_artifact(path)
 
 
 def _read_light(path: Path) -> AnnData:

@@ -9,6 +9,7 @@ import h5py
 import numpy as np
 import pytest
 
+import scsnake.io._write as write_module
 from factories import make_counts
 from scsnake.errors import InputDataError, ParamError
 from scsnake.io import read, write
@@ -58,22 +59,26 @@ def test_replaces_existing_target(tmp_path: Path, name: str) -> None:
     assert _leftovers(tmp_path) == []
 
 
-@pytest.mark.parametrize(("name", "writer"), [("x.h5ad", "write_h5ad"), ("x.zarr", "write_zarr"),
-                                               ("x.zarr.zip", "write_zarr")])
+#: The writer that fills the temporary target: (module, name, position of the target argument).
+_WRITERS = {"h5ad": (write_module, "_write_h5ad", 1), "zarr": (ad.io, "write_zarr", 0)}
+
+
+@pytest.mark.parametrize(("name", "writer"), [("x.h5ad", "h5ad"), ("x.zarr", "zarr"), ("x.zarr.zip", "zarr")])
 def test_failure_leaves_no_temp_and_keeps_target(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, writer: str
 ) -> None:
     old = make_counts(seed=1)
     write(old, tmp_path / name)
-    real = getattr(ad.io, writer)
+    module, attr, target = _WRITERS[writer]
+    real = getattr(module, attr)
     created: list[Path] = []
 
-    def failing(store: Path, adata: ad.AnnData, **kwargs: object) -> None:
-        real(store, adata, **kwargs)  # the temporary file exists now, complete
-        created.append(Path(store))
+    def failing(*args: object, **kwargs: object) -> None:
+        real(*args, **kwargs)  # the temporary file exists now, complete
+        created.append(Path(args[target]))
         raise RuntimeError("disk full (simulated)")
 
-    monkeypatch.setattr(ad.io, writer, failing)
+    monkeypatch.setattr(module, attr, failing)
     with pytest.raises(RuntimeError, match="simulated"):
         write(make_counts(seed=2), tmp_path / name)
     assert created and ".tmp-" in created[0].name and not created[0].exists()
@@ -82,13 +87,13 @@ def test_failure_leaves_no_temp_and_keeps_target(
 
 
 def test_failure_without_target_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = ad.io.write_h5ad
+    real = write_module._write_h5ad
 
-    def failing(store: Path, adata: ad.AnnData, **kwargs: object) -> None:
-        real(store, adata, **kwargs)
+    def failing(*args: object) -> None:
+        real(*args)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(ad.io, "write_h5ad", failing)
+    monkeypatch.setattr(write_module, "_write_h5ad", failing)
     with pytest.raises(KeyboardInterrupt):
         write(make_counts(), tmp_path / "x.h5ad")
     assert list(tmp_path.iterdir()) == []

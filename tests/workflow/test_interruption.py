@@ -22,12 +22,12 @@ pytestmark = [pytest.mark.workflow, pytest.mark.slow, pytest.mark.xdist_group("w
 # written and before it is renamed: the worst moment for a half-finished output.
 KILL_AFTER_TEMP_WRITE = """
 import os, signal, sys
-import anndata.io
-original = anndata.io.write_h5ad
-def write_then_die(path, adata, **kwargs):
-    original(path, adata, **kwargs)
+import scsnake.io._write as writer
+original = writer._write_h5ad
+def write_then_die(adata, path, compression):
+    original(adata, path, compression)
     os.kill(os.getpid(), signal.SIGKILL)
-anndata.io.write_h5ad = write_then_die
+writer._write_h5ad = write_then_die
 from scsnake.cli import main
 sys.exit(main(sys.argv[1:]))
 """

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from scipy import sparse
 
+from scsnake._artifacts import READS_COUNTS, READS_MATRIX
 from scsnake.config import stage_params_json, validate_config
 from scsnake.errors import InputDataError
 from scsnake.runner import run_stage
@@ -179,3 +180,68 @@ def test_each_stage_reads_only_the_parts_of_the_matrix_it_uses() -> None:
     adata.uns["normalize"] = {"method": "pearson_residuals"}
     assert _matrix_parts("pca", adata, None) == "all"
     assert _matrix_parts("tsne", adata[:, :10].copy(), SimpleNamespace(use_rep=None, n_pcs=None)) == "X"  # ≤ 50 genes: X
+    # the workflow lists the counts artifact as an input of exactly the stages that may read it
+    assert {s for s in READS_MATRIX if s == "hvg" or _matrix_parts(s, adata, None) == "all"} == READS_COUNTS
+
+
+def test_final_copies_the_stored_matrix_without_reading_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import h5py
+
+    from scsnake import _artifacts, runner
+
+    def no_reading(*args: object, **kwargs: object) -> None:
+        raise AssertionError("final read the matrix")
+
+    paths = _pipeline(tmp_path)
+    monkeypatch.setattr(runner, "attach_matrix", no_reading)
+    monkeypatch.setattr(_artifacts, "_read_pointed", no_reading)
+    final = tmp_path / "copied" / "final.h5ad"
+    run_stage("final", inputs=[paths["markers"], f"umap={paths['umap']}"], output=final, params_json="{}",
+              compression="gzip")
+    with h5py.File(final) as got, h5py.File(paths["normalize"]) as normalize, h5py.File(paths["qc"]) as qc:
+        for key in ("data", "indices", "indptr"):  # stored as they were: same values, same (no) compression
+            assert got[f"X/{key}"].compression is None and got[f"layers/counts/{key}"].compression is None
+            np.testing.assert_array_equal(got[f"X/{key}"][:], normalize[f"X/{key}"][:])
+            np.testing.assert_array_equal(got[f"layers/counts/{key}"][:], qc[f"X/{key}"][:])
+        assert got["obsm/X_pca"].compression == "gzip"  # what final writes itself is compressed
+    adata = ad.read_h5ad(final)
+    assert set(adata.layers) == {"counts"} and "matrix" not in adata.uns["scsnake"]
+    assert (adata.X != ad.read_h5ad(paths["normalize"]).X).nnz == 0
+
+
+def test_final_refuses_a_rewritten_matrix_artifact_and_writes_nothing(run: dict[str, Path], tmp_path: Path) -> None:
+    import shutil
+
+    for name in ("qc", "normalize", "markers", "umap"):
+        shutil.copy(run[name], tmp_path / run[name].name)
+    _run("normalize", [tmp_path / "qc.h5ad"], tmp_path, "h5ad")  # a new artifact id
+    final = tmp_path / "final.h5ad"
+    with pytest.raises(InputDataError, match=r"markers\.h5ad was made from another version of .*normalize\.h5ad"):
+        run_stage("final", inputs=[tmp_path / "markers.h5ad", f"umap={tmp_path / 'umap.h5ad'}"], output=final,
+                  params_json="{}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["markers.h5ad", "normalize.h5ad", "qc.h5ad", "umap.h5ad"]
+
+
+def test_final_in_another_format_reads_and_writes_the_matrix(run: dict[str, Path], tmp_path: Path) -> None:
+    final = tmp_path / "final.zarr"  # h5ad sources, a zarr result: nothing to copy file to file
+    run_stage("final", inputs=[run["markers"], f"umap={run['umap']}"], output=final, params_json="{}")
+    got = ad.read_zarr(final)
+    assert (got.X != ad.read_h5ad(run["normalize"]).X).nnz == 0
+    assert (got.layers["counts"] != ad.read_h5ad(run["qc"]).X).nnz == 0
+
+
+def test_normalize_copies_only_the_values_and_leaves_the_counts_alone() -> None:
+    from factories import make_counts
+    from scsnake import pp
+    from scsnake.stages._normalize import NormalizeParams, normalize
+
+    adata = make_counts()
+    counts = adata.X
+    want = counts.copy()
+    normalize(adata, NormalizeParams())
+    assert adata.layers["counts"] is counts and (counts != want).nnz == 0
+    assert np.shares_memory(adata.X.indices, counts.indices) and not np.shares_memory(adata.X.data, counts.data)
+    expected = ad.AnnData(want)
+    pp.normalize_total(expected, target_sum=1e4)
+    pp.log1p(expected)
+    np.testing.assert_array_equal(adata.X.toarray(), expected.X.toarray())

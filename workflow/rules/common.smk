@@ -7,7 +7,7 @@ from pathlib import Path
 from scsnake._yaml import read_yaml
 from scsnake.config import analysed_samples, stage_params_json, validate_config
 from scsnake.errors import ConfigError
-from scsnake._artifacts import READS_MATRIX
+from scsnake._artifacts import READS_COUNTS, READS_MATRIX
 from scsnake.stages import STAGES, enabled_side_stages, upstream
 from scsnake.stages._plots import figure_names, qc_figure_names
 
@@ -43,13 +43,14 @@ def stage_input(stage):
     """Artifacts of the stages this stage reads (scsnake.stages.upstream: the first is the main one).
 
     Stages that read the matrix from a lean artifact also list the artifact that holds it
-    (``normalize``), and the one that holds its counts layer (``qc``, or ``merge``), so
-    Snakemake rebuilds them if they went missing.
+    (``normalize``), and those that may read its counts layer the one that holds that
+    (``qc``, or ``merge``), so Snakemake rebuilds them if they went missing. The others
+    leave it out: a job's memory request grows with the size of its inputs.
     """
     paths = [artifact(up) for up in upstream(CONFIG, stage)]
     if stage in READS_MATRIX and artifact("normalize") not in paths:
         paths.append(artifact("normalize"))
-    if artifact("normalize") in paths:  # it keeps the counts layer as its input's X
+    if stage in READS_COUNTS:  # normalize keeps the counts layer as its input's X
         paths.append(artifact(upstream(CONFIG, "normalize")[0]))
     return paths
 

@@ -20,11 +20,12 @@ from scsnake.errors import InputDataError, ParamError
 from ._formats import describe_error, io_registry_error
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from os import PathLike
 
     from anndata import AnnData
 
-__all__ = ["WriteParams", "write"]
+__all__ = ["WriteParams", "write", "write_completed"]
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +107,39 @@ def _write_zarr_dir(adata: AnnData, target: Path, compression: str | None) -> No
     with ad.settings.override(zarr_write_format=2), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Writing zarr v2 data will no longer be the default")
         ad.io.write_zarr(target, adata, compressor=_zarr_compressor(compression))
+
+
+def _write_h5ad(adata: AnnData, path: Path, compression: str | None) -> None:
+    """anndata's h5ad; uncompressed CSR/CSC matrices (``X``, ``layers``) are stored contiguous.
+
+    anndata stores them chunked (resizable, for appending); contiguous datasets read
+    faster, and an artifact's matrix can then be mapped instead of read
+    (:mod:`scsnake.io._mapped`). Every h5ad reader reads both.
+    """
+    import anndata as ad
+
+    if compression is not None or adata.isbacked:
+        ad.io.write_h5ad(path, adata, compression=compression)
+        return
+    import h5py
+    from anndata.experimental import write_dispatched
+
+    adata.strings_to_categoricals()  # as anndata's write_h5ad does
+    if adata.raw is not None:
+        adata.strings_to_categoricals(adata.raw.var)
+
+    def callback(write_func: Any, store: Any, name: str, elem: Any, *, dataset_kwargs: Any, iospec: Any) -> None:
+        if (name == "/X" or name.startswith("/layers/")) and iospec.encoding_type in ("csr_matrix", "csc_matrix"):
+            group = store.require_group(name)
+            group.attrs.update({"encoding-type": iospec.encoding_type, "encoding-version": iospec.encoding_version,
+                                "shape": elem.shape})
+            for key in ("data", "indices", "indptr"):
+                group.create_dataset(key, data=getattr(elem, key))
+        else:
+            write_func(store, name, elem, dataset_kwargs=dataset_kwargs)
+
+    with h5py.File(path, "w") as store:
+        write_dispatched(store, "/", adata, callback=callback)
 
 
 def _zip_dir(directory: Path, target: Path) -> None:
@@ -193,6 +227,18 @@ def write(adata: AnnData, path: str | PathLike[str], *, compression: Literal["gz
     -------
     None; the file or directory at ``path``.
     """
+    write_completed(adata, path, compression=compression)
+
+
+def write_completed(
+    adata: AnnData,
+    path: str | PathLike[str],
+    *,
+    compression: Literal["gzip", "lzf"] | None = None,
+    complete: Callable[[Path], None] | None = None,
+) -> None:
+    """:func:`write`, with ``complete(staged)`` adding elements to the written h5ad file or
+    zarr directory before it is swapped in (a failure there leaves nothing behind either)."""
     registry_error = io_registry_error()
     path = Path(path)
     suffix = _suffix(path)
@@ -204,14 +250,14 @@ def write(adata: AnnData, path: str | PathLike[str], *, compression: Literal["gz
     staging = tmp.with_name(tmp.name.removesuffix(".zip")) if suffix == ".zarr.zip" else tmp
     try:
         if suffix == ".h5ad":
-            import anndata as ad
-
-            ad.io.write_h5ad(tmp, adata, compression=compression)
+            _write_h5ad(adata, tmp, compression)
         else:
             _write_zarr_dir(adata, staging, compression)
-            if suffix == ".zarr.zip":
-                _zip_dir(staging, tmp)
-                _remove(staging)
+        if complete is not None:
+            complete(staging)
+        if suffix == ".zarr.zip":
+            _zip_dir(staging, tmp)
+            _remove(staging)
         _swap_in(tmp, path, suffix)
     except (registry_error, OSError, ValueError, TypeError, AttributeError, KeyError) as err:
         _remove(tmp)

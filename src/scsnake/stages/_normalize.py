@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, PositiveFloat
 
@@ -49,7 +49,7 @@ def normalize(adata: AnnData, params: NormalizeParams) -> AnnData:
     from .. import pp
 
     counts = adata.X
-    adata.X = counts.copy()  # the counts object itself is kept: the workflow stores it as a pointer
+    adata.X = _new_values(counts)  # the counts object itself is kept: the workflow stores it as a pointer
     adata.layers[params.counts_layer] = counts
     pp.normalize_total(
         adata,
@@ -64,3 +64,13 @@ def normalize(adata: AnnData, params: NormalizeParams) -> AnnData:
     if params.clip is not None:
         adata.uns["normalize"]["clip"] = params.clip
     return adata
+
+
+def _new_values(x: Any) -> Any:
+    """A copy of ``x`` to normalise in place; a CSR/CSC matrix shares its indices with ``x``
+    (normalising changes only the values), so only the values are copied."""
+    from scipy import sparse
+
+    if sparse.issparse(x) and x.format in ("csr", "csc"):
+        return type(x)((x.data.copy(), x.indices, x.indptr), shape=x.shape, copy=False)
+    return x.copy()
