@@ -87,3 +87,18 @@ def test_a_damaged_artifact_is_named(tmp_path: Path, adata: ad.AnnData) -> None:
     path.write_bytes(path.read_bytes()[:2000])  # truncated
     with pytest.raises(InputDataError, match=r"a\.h5ad"):
         read_artifact(path)
+
+
+def test_a_refused_mapping_reads_the_matrix(tmp_path: Path, adata: ad.AnnData, monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    import scsnake.io._mapped as mapped
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise OSError(12, "Cannot allocate memory")
+
+    path = tmp_path / "a.h5ad"
+    write(adata, path)
+    monkeypatch.setattr(mapped, "mmap", SimpleNamespace(mmap=refuse, ACCESS_COPY=mmap.ACCESS_COPY))
+    got = read_artifact(path)
+    assert not _mapped(got.X.data) and (got.X != adata.X).nnz == 0

@@ -66,17 +66,24 @@ def _read_h5ad_mapped(path: Path) -> AnnData:
         return read_dispatched(store, callback=callback)
 
 
-def mapped_file(path: Path) -> mmap.mmap:
-    """A private, copy-on-write mapping of the whole file."""
-    with path.open("rb") as handle:
-        return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_COPY)
+def mapped_file(path: Path) -> mmap.mmap | None:
+    """A private, copy-on-write mapping of the whole file; None if the system refuses one
+    (an address-space limit, say): the matrices are then read."""
+    try:
+        with path.open("rb") as handle:
+            return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_COPY)
+    except (OSError, ValueError) as err:
+        logger.info("cannot map %s (%s): reading it", path, err)
+        return None
 
 
-def map_matrix(elem: Any, mapping: mmap.mmap) -> Any | None:
+def map_matrix(elem: Any, mapping: mmap.mmap | None) -> Any | None:
     """The CSR/CSC group or dense dataset ``elem`` of an h5ad file as arrays on ``mapping``
     (that file, mapped); None if a part is compressed, chunked or not a plain number array."""
     import h5py
 
+    if mapping is None:
+        return None
     if isinstance(elem, h5py.Dataset):
         return _mapped_array(elem, mapping) if elem.ndim == 2 else None
     encoding = elem.attrs.get("encoding-type")
