@@ -163,11 +163,12 @@ def _read_elems(path: Path, keys: tuple[str, ...]) -> dict[str, Any]:
 
 
 def _read_matrix(node: Any, mapping: Any) -> Any:
+    """A stored matrix: mapped if it can be (:func:`~scsnake.io._mapped.map_matrix`), else read."""
     from anndata.io import read_elem
 
     from .io._mapped import map_matrix
 
-    mapped = None if mapping is None else map_matrix(node, mapping)
+    mapped = map_matrix(node, mapping)
     return read_elem(node) if mapped is None else mapped
 
 
