@@ -123,3 +123,19 @@ def test_bad_targets(tmp_path: Path) -> None:
         write(make_counts(), tmp_path / "x.h5ad", compression="zstd")
     with pytest.raises(InputDataError, match=r"the directory .*missing does not exist"):
         write(make_counts(), tmp_path / "missing" / "x.h5ad")
+
+
+@pytest.mark.parametrize("name", ["x.h5ad", "x"])  # no suffix: the temporary name keeps the whole name
+def test_staged_write_swaps_in_or_leaves_nothing(tmp_path: Path, name: str) -> None:
+    from scsnake.io._write import staged_write
+
+    path = tmp_path / name
+    suffix = path.suffix
+    with staged_write(path, suffix) as tmp:
+        assert tmp.name.startswith(f"{name.removesuffix(suffix)}.tmp-") and tmp.name.endswith(suffix)
+        tmp.write_text("new")
+    assert path.read_text() == "new"
+    with pytest.raises(RuntimeError, match="simulated"), staged_write(path, suffix) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("simulated")
+    assert path.read_text() == "new" and sorted(p.name for p in tmp_path.iterdir()) == [name]

@@ -17,7 +17,7 @@ from pydantic import field_validator
 from scsnake._params import validated
 from scsnake.errors import InputDataError
 from scsnake.io._formats import describe_error
-from scsnake.io._write import _remove, _remove_stale, _sibling, _swap_in
+from scsnake.io._write import staged_write
 
 from ._synthetic import Simulation, SyntheticParams, index_dtype, simulate
 
@@ -106,18 +106,12 @@ def write_synthetic(
         msg = f"cannot write {path}: the directory {path.parent} does not exist"
         raise InputDataError(msg)
     sim = simulate(params)
-    _remove_stale(path, ".h5ad")
-    tmp = _sibling(path, ".h5ad", "tmp")
     try:
-        nnz = _write_h5ad(tmp, sim, compression)
-        _swap_in(tmp, path, ".h5ad")
+        with staged_write(path, ".h5ad") as tmp:
+            nnz = _write_h5ad(tmp, sim, compression)
     except OSError as err:
-        _remove(tmp)
         msg = f"cannot write {path}: {describe_error(err)}"
         raise InputDataError(msg) from None
-    except BaseException:
-        _remove(tmp)
-        raise
     logger.info("wrote %s: %d cells × %d genes, %d stored counts", path, *sim.shape, nnz)
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import html
 import logging
-import os
-import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -406,7 +404,7 @@ def write_loom(
     """
     import h5py
 
-    from ._write import _remove, _remove_stale
+    from ._write import staged_write
 
     path = Path(filename)
     if adata.X is None:
@@ -416,11 +414,8 @@ def write_loom(
         msg = f"cannot write {path}: the directory {path.parent} does not exist"
         raise InputDataError(msg)
     _check_writable(adata, path, obs_names, var_names)
-    if path.suffix:
-        _remove_stale(path, path.suffix)
-    tmp = path.with_name(f"{path.stem}.tmp-{os.getpid()}-{secrets.token_hex(4)}{path.suffix}")
     try:
-        with h5py.File(tmp, "w") as f:
+        with staged_write(path, path.suffix) as tmp, h5py.File(tmp, "w") as f:
             for group in ("attrs", "layers", "row_attrs", "col_attrs", "row_graphs", "col_graphs"):
                 f.create_group(group)
             f["attrs"].create_dataset("LOOM_SPEC_VERSION", data=_SPEC_VERSION, dtype=h5py.string_dtype("utf-8"))
@@ -438,15 +433,9 @@ def write_loom(
                     for key, value in matrices.items():
                         dense = value.toarray() if is_sparse(value) else np.asarray(value)
                         _write_attr(f[group], key, dense)
-        os.replace(tmp, path)
     except ScsnakeError:
-        _remove(tmp)
         raise
     except (OSError, ValueError, TypeError) as err:
-        _remove(tmp)
         msg = f"cannot write {path}: {describe_error(err)}"
         raise InputDataError(msg) from None
-    except BaseException:
-        _remove(tmp)
-        raise
     logger.info("wrote %s", path)

@@ -20,12 +20,12 @@ from scsnake.errors import InputDataError, ParamError
 from ._formats import describe_error, io_registry_error
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
     from os import PathLike
 
     from anndata import AnnData
 
-__all__ = ["WriteParams", "write", "write_completed"]
+__all__ = ["WriteParams", "staged_write", "write", "write_completed"]
 
 logger = logging.getLogger(__name__)
 
@@ -52,13 +52,13 @@ def _suffix(path: Path) -> str:
 
 
 def _sibling(path: Path, suffix: str, tag: str) -> Path:
-    stem = path.name[: -len(suffix)]
+    stem = path.name[: len(path.name) - len(suffix)]
     return path.with_name(f"{stem}.{tag}-{os.getpid()}-{secrets.token_hex(4)}{suffix}")
 
 
 def _remove_stale(path: Path, suffix: str) -> None:
     """Remove temporary siblings left by writers that died (killed mid-write): never trusted, never kept."""
-    stem = path.name[: -len(suffix)]
+    stem = path.name[: len(path.name) - len(suffix)]
     for tag in ("tmp", "old"):
         for leftover in path.parent.glob(f"{glob.escape(stem)}.{tag}-*-*"):
             try:
@@ -165,6 +165,21 @@ def _swap_in(tmp: Path, path: Path, suffix: str) -> None:
     _remove(old)
 
 
+@contextlib.contextmanager
+def staged_write(path: Path, suffix: str) -> Iterator[Path]:
+    """A temporary sibling of ``path`` (``<name>.tmp-<pid>-<random><suffix>``) to write in the
+    block: swapped in for ``path`` when the block ends, removed if it raises. Siblings left
+    by writers that died are removed first."""
+    _remove_stale(path, suffix)
+    tmp = _sibling(path, suffix, "tmp")
+    try:
+        yield tmp
+        _swap_in(tmp, path, suffix)
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
 def _element(adata: AnnData, key_path: str) -> tuple[str, Any]:
     """``uns['a']['b']``-style name of an element path like ``/uns/a/b`` and its value (if found)."""
     parts = [p for p in key_path.split("/") if p]
@@ -245,26 +260,21 @@ def write_completed(
     if not path.parent.is_dir():
         msg = f"cannot write {path}: the directory {path.parent} does not exist"
         raise InputDataError(msg)
-    _remove_stale(path, suffix)
-    tmp = _sibling(path, suffix, "tmp")
-    staging = tmp.with_name(tmp.name.removesuffix(".zip")) if suffix == ".zarr.zip" else tmp
     try:
-        if suffix == ".h5ad":
-            _write_h5ad(adata, tmp, compression)
-        else:
-            _write_zarr_dir(adata, staging, compression)
-        if complete is not None:
-            complete(staging)
-        if suffix == ".zarr.zip":
-            _zip_dir(staging, tmp)
-            _remove(staging)
-        _swap_in(tmp, path, suffix)
+        with staged_write(path, suffix) as tmp:
+            staging = tmp.with_name(tmp.name.removesuffix(".zip")) if suffix == ".zarr.zip" else tmp
+            try:
+                if suffix == ".h5ad":
+                    _write_h5ad(adata, tmp, compression)
+                else:
+                    _write_zarr_dir(adata, staging, compression)
+                if complete is not None:
+                    complete(staging)
+                if suffix == ".zarr.zip":
+                    _zip_dir(staging, tmp)
+            finally:
+                if staging != tmp:  # the zarr directory a .zarr.zip is zipped from
+                    _remove(staging)
     except (registry_error, OSError, ValueError, TypeError, AttributeError, KeyError) as err:
-        _remove(tmp)
-        _remove(staging)
         raise _storage_error(adata, path, err) from None
-    except BaseException:
-        _remove(tmp)
-        _remove(staging)
-        raise
     logger.info("wrote %s", path)
