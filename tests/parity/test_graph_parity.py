@@ -281,3 +281,32 @@ def test_umap_on_our_graph_is_as_trustworthy(graphs):
     umap(ours)
     high = ref.obsm["X_pca"]
     assert trustworthiness(high, ours.obsm["X_umap"]) >= trustworthiness(high, ref.obsm["X_umap"]) - 0.01
+
+
+def _label_agreement(embedding: np.ndarray, labels: np.ndarray, k: int = 15) -> float:
+    """Share of cells whose k nearest neighbours in the embedding mostly carry the cell's label."""
+    from sklearn.neighbors import NearestNeighbors
+
+    idx = NearestNeighbors(n_neighbors=k + 1).fit(embedding).kneighbors(embedding, return_distance=False)[:, 1:]
+    return float(np.mean((labels[idx] == labels[:, None]).mean(axis=1) > 0.5))
+
+
+@pytest.mark.parametrize("name", ["small", pytest.param("mouse", marks=pytest.mark.slow)])
+def test_parallel_umap_is_as_good_as_scanpys(graphs, name):
+    ref, _ = graphs[name]
+    ref = ref.copy()
+    sc.tl.leiden(ref, flavor="igraph", n_iterations=2)
+    ours = ref.copy()
+    sc.tl.umap(ref)
+    umap(ours, method="parallel")
+    assert ours.uns["umap"]["params"]["method"] == "parallel"
+    again = umap(ours, method="parallel", copy=True)
+    np.testing.assert_array_equal(again.obsm["X_umap"], ours.obsm["X_umap"])  # deterministic
+    sub = np.random.default_rng(0).choice(ref.n_obs, min(ref.n_obs, 2000), replace=False)
+    high = ref.obsm["X_pca"][sub]
+    t_ours = trustworthiness(high, ours.obsm["X_umap"][sub], n_neighbors=15)
+    t_ref = trustworthiness(high, ref.obsm["X_umap"][sub], n_neighbors=15)
+    assert t_ours >= t_ref - 0.01, (t_ours, t_ref)
+    labels = ref.obs["leiden"].to_numpy()
+    agree_ours, agree_ref = _label_agreement(ours.obsm["X_umap"], labels), _label_agreement(ref.obsm["X_umap"], labels)
+    assert agree_ours >= agree_ref - 0.02, (agree_ours, agree_ref)

@@ -245,3 +245,17 @@ def test_normalize_copies_only_the_values_and_leaves_the_counts_alone() -> None:
     pp.normalize_total(expected, target_sum=1e4)
     pp.log1p(expected)
     np.testing.assert_array_equal(adata.X.toarray(), expected.X.toarray())
+
+
+@pytest.mark.filterwarnings("ignore:Tensorflow not installed:ImportWarning")
+def test_umap_stage_runs_the_parallel_layout(run: dict[str, Path], tmp_path: Path) -> None:
+    params = '{"method": "parallel", "maxiter": 50}'
+    outputs = [tmp_path / "a" / "umap.h5ad", tmp_path / "b" / "umap.h5ad"]
+    for out in outputs:
+        run_stage("umap", inputs=[run["neighbors"]], output=out, params_json=params)
+    first, second = (ad.read_h5ad(out) for out in outputs)
+    assert first.uns["umap"]["params"]["method"] == "parallel"
+    assert first.obsm["X_umap"].shape == (first.n_obs, 2) and np.isfinite(first.obsm["X_umap"]).all()
+    np.testing.assert_array_equal(first.obsm["X_umap"], second.obsm["X_umap"])
+    serial = ad.read_h5ad(run["umap"])
+    assert not np.array_equal(first.obsm["X_umap"], serial.obsm["X_umap"])  # another optimiser

@@ -210,6 +210,13 @@ def test_markers_leaves_a_core_for_the_serial_umap(tmp_path: Path, cores: str, m
     assert _shell_threads(proc.stdout, "neighbors") == min(int(cores), 2)
 
 
+def test_parallel_umap_gets_the_cores(tmp_path: Path) -> None:
+    config = write_config(tmp_path, {**TINY_CONFIG, "umap": {"method": "parallel"}})
+    proc = snakemake(tmp_path, "--dry-run", "--printshellcmds", "--cores", "2", config=config)
+    assert _shell_threads(proc.stdout, "umap") == 2
+    assert _shell_threads(proc.stdout, "markers") == 2  # no serial layout to leave a core for
+
+
 def test_counts_readers_list_the_counts_artifact(tmp_path: Path) -> None:
     proc = snakemake(tmp_path, "--dry-run", config=write_config(tmp_path, TINY_CONFIG))
     inputs = {}

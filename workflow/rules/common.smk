@@ -127,16 +127,20 @@ def all_outputs():
     return outputs
 
 
+#: Threads of the umap job: umap-learn's seeded layout is serial; the parallel one uses two.
+UMAP_THREADS = 1 if CONFIG.umap.method == "umap" else 2
+
+
 def threads_beside_umap(threads=2):
     """Threads (a rule's ``threads:`` callable) of a job that can run beside UMAP's serial layout.
 
     On a local run with few cores one is left for ``umap`` (its seeded layout uses one), so
     ``markers`` runs alongside it instead of waiting: with ``--cores 2`` it gets 1 thread.
-    Cluster jobs get ``threads`` (each job has its own cores).
+    Cluster jobs, and every job when UMAP's layout is the parallel one, get ``threads``.
     """
 
     def count(wildcards):
-        if not (workflow.is_main_process and workflow.local_exec):
+        if not (workflow.is_main_process and workflow.local_exec) or UMAP_THREADS > 1:
             return threads
         cores = getattr(workflow.global_resources.get("_cores"), "value", None)  # --cores
         return threads if not isinstance(cores, int) else max(1, min(threads, cores - 1))

@@ -9,7 +9,7 @@ rule umap:
     params:
         stage=stage_params("umap"),
         inputs=input_flags("umap"),
-    threads: 1  # umap-learn's layout is serial with a fixed seed
+    threads: UMAP_THREADS  # umap-learn's layout is serial with a fixed seed; umap.method: parallel uses more
     log:
         "logs/{sample}/umap.log",
     benchmark:

@@ -80,6 +80,9 @@ class UmapStageParams(StageParams):
     """Negative samples per positive sample."""
     init_pos: Literal["spectral", "random", "paga"] = "spectral"
     """Initial positions; ``paga`` starts from the PAGA graph layout (turns on the ``paga`` stage)."""
+    method: Literal["umap", "parallel"] = "umap"
+    """``umap``: umap-learn's serial seeded layout, as scanpy; ``parallel``: the same updates in
+    blocks of cells on every core, deterministic for a seed (as good as, not identical to, umap-learn's)."""
     random_state: int | None = None
     """Seed; None takes the config's ``seed``."""
 
