@@ -177,6 +177,11 @@ def _call(path: str, *args: Any, **kwargs: Any) -> Callable[..., Any]:
     return run
 
 
+def _umap_parallel(lib: Any, tool: str, adata: Any, ctx: dict[str, Any]) -> Any:
+    """scanpy's umap against scsnake's block-parallel layout."""
+    return lib.tl.umap(adata, random_state=0, **({"method": "parallel"} if tool == "scsnake" else {}))
+
+
 _PP, _GR, _MK = "preprocessing", "graph", "markers"
 STEPS: dict[str, Step] = {
     s.name: s
@@ -218,6 +223,9 @@ STEPS: dict[str, Step] = {
              _knn, "knn", preload=("pynndescent", "umap", "sklearn.neighbors"), note="15 neighbours"),
         Step("umap", _GR, "graph", _call("tl.umap", random_state=0), _embedding("X_umap"), "embedding",
              preload=("umap",)),
+        Step("umap_parallel", _GR, "graph", _umap_parallel, _embedding("X_umap"), "embedding", preload=("umap",),
+             note="scsnake: method='parallel' (umap-learn's start and updates in 64 blocks of cells on every core, "
+                  "deterministic for the seed); scanpy: its umap, serial with the seed"),
         Step("tsne", _GR, "pca", _call("tl.tsne", use_rep="X_pca", random_state=0, n_jobs=None),
              _embedding("X_tsne"), "embedding", preload=("sklearn.manifold", "openTSNE"), cap="tsne_cells",
              note="scanpy: scikit-learn Barnes-Hut; scsnake: openTSNE; both with the n_jobs of the header"),
