@@ -228,29 +228,26 @@ def umap(
             metric=neigh_params.get("metric", "euclidean"), metric_kwds=neigh_params.get("metric_kwds", {}),
         )
         params["method"] = "parallel"
-        adata.uns[key_uns] = {"params": params}
-        adata.obsm[key_obsm] = embedding
-        logger.info("added obsm[%r] and uns[%r] (parallel layout)", key_obsm, key_uns)
-        return adata if copy else None
-    embedding, _ = simplicial_set_embedding(
-        data=x,
-        graph=sparse.coo_matrix(connectivities),
-        n_components=n_components,
-        initial_alpha=alpha,
-        a=a,
-        b=b,
-        gamma=gamma,
-        negative_sample_rate=negative_sample_rate,
-        n_epochs=n_epochs,
-        init=init_coords,
-        random_state=generator,
-        metric=neigh_params.get("metric", "euclidean"),
-        metric_kwds=neigh_params.get("metric_kwds", {}),
-        densmap=False,
-        densmap_kwds={},
-        output_dens=False,
-        verbose=False,
-    )
+    else:
+        embedding, _ = simplicial_set_embedding(
+            data=x,
+            graph=sparse.coo_matrix(connectivities),
+            n_components=n_components,
+            initial_alpha=alpha,
+            a=a,
+            b=b,
+            gamma=gamma,
+            negative_sample_rate=negative_sample_rate,
+            n_epochs=n_epochs,
+            init=init_coords,
+            random_state=generator,
+            metric=neigh_params.get("metric", "euclidean"),
+            metric_kwds=neigh_params.get("metric_kwds", {}),
+            densmap=False,
+            densmap_kwds={},
+            output_dens=False,
+            verbose=False,
+        )
     adata.uns[key_uns] = {"params": params}
     adata.obsm[key_obsm] = embedding
     logger.info("added obsm[%r] and uns[%r]", key_obsm, key_uns)
