@@ -63,7 +63,8 @@ def drop_page_cache() -> None:
     Path("/proc/sys/vm/drop_caches").write_text("3\n")
 
 
-def run_tool(tool: str, data: Path, out: Path, *, lean: bool = False, memory_limit_gb: float | None = None) -> dict[str, Any]:
+def run_tool(tool: str, data: Path, out: Path, *, lean: bool = False, memory_limit_gb: float | None = None,
+             umap_method: str = "umap") -> dict[str, Any]:
     """One pipeline run in a fresh process (cold imports, like a script).
 
     ``memory_limit_gb`` caps the process's address space, so a run that needs more fails
@@ -73,6 +74,7 @@ def run_tool(tool: str, data: Path, out: Path, *, lean: bool = False, memory_lim
     env = {**os.environ, "MPLBACKEND": "Agg"}
     cmd = [sys.executable, str(HERE / "pipeline.py"), "--tool", tool, "--input", str(data), "--out", str(out)]
     cmd += ["--lean"] if lean else []
+    cmd += ["--umap-method", umap_method]
 
     def limit() -> None:
         if memory_limit_gb is not None:
@@ -209,6 +211,8 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=HERE / "out")
     parser.add_argument("--tools", nargs="+", default=["scanpy", "scsnake"])
     parser.add_argument("--workflow", action="store_true", help="also time the Snakemake workflow")
+    parser.add_argument("--umap-method", choices=["umap", "parallel"], default="umap",
+                        help="scsnake's tl.umap method: umap (umap-learn's, as scanpy) or parallel (block-parallel layout)")
     parser.add_argument("--lean", action="store_true",
                         help="one copy of the matrix: seurat_v3 on X before normalising, scsnake's scaled_pca")  # fmt: skip
     parser.add_argument("--memory-limit-gb", type=float, default=None,
@@ -220,7 +224,7 @@ def main() -> None:
     args = parser.parse_args()
 
     args.workdir.mkdir(parents=True, exist_ok=True)
-    tag = f"{args.cells}x{args.genes}{depth_tag(args.median_counts)}{'_lean' if args.lean else ''}"  # names this run's outputs too
+    tag = f"{args.cells}x{args.genes}{depth_tag(args.median_counts)}{'_lean' if args.lean else ''}{'_umap-parallel' if args.umap_method == 'parallel' else ''}"  # names this run's outputs too
     path = data_path(args.workdir, args.cells, args.genes, args.seed, args.median_counts)
     data = make_data(path, args.cells, args.genes, args.seed, args.median_counts)
     runs: dict[str, list[dict[str, Any]]] = {t: [] for t in args.tools}
@@ -230,7 +234,8 @@ def main() -> None:
             print(f"[{tag}] {tool} repeat {repeat + 1}/{args.repeats}", flush=True)
             if args.drop_caches:
                 drop_page_cache()
-            runs[tool].append(run_tool(tool, data, out, lean=args.lean, memory_limit_gb=args.memory_limit_gb))
+            runs[tool].append(run_tool(tool, data, out, lean=args.lean, memory_limit_gb=args.memory_limit_gb,
+                                       umap_method=args.umap_method))
     if set(args.tools) != {"scanpy", "scsnake"} or any("failed" in r for rs in runs.values() for r in rs):
         print(json.dumps(runs, indent=2))
         if args.workflow and "scsnake" in runs:
@@ -245,7 +250,7 @@ def main() -> None:
         f"### {args.cells:,} cells × {args.genes:,} genes ({runs['scsnake'][0]['n_obs']:,} after QC), "
         f"best of {args.repeats}; {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}\n\n"
         f"`python benchmarks/compare.py --cells {args.cells} --genes {args.genes} --repeats {args.repeats}"
-        f"{'' if args.median_counts is None else f' --median-counts {args.median_counts:g}'}{' --lean' if args.lean else ''}{' --drop-caches' if args.drop_caches else ''}`"
+        f"{'' if args.median_counts is None else f' --median-counts {args.median_counts:g}'}{' --lean' if args.lean else ''}{' --umap-method parallel' if args.umap_method == 'parallel' else ''}{' --drop-caches' if args.drop_caches else ''}`"
     )
     report = markdown(rows, agree, header)
     if args.workflow:
