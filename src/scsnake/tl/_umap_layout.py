@@ -44,6 +44,16 @@ def _clip(value: float) -> float:
     return 4.0 if value > 4.0 else (-4.0 if value < -4.0 else value)
 
 
+@njit(fastmath=True)
+def _dist_squared(x, y):  # pragma: no cover - numba
+    """Squared Euclidean distance (umap-learn's ``rdist``)."""
+    result = 0.0
+    for d in range(x.shape[0]):
+        diff = x[d] - y[d]
+        result += diff * diff
+    return result
+
+
 @njit(parallel=True, fastmath=True)  # fastmath as umap-learn's epoch
 def _epoch(
     embedding, start, head, tail, edge_starts, cell_starts, epochs_per_sample, epochs_per_negative_sample,
@@ -61,19 +71,15 @@ def _epoch(
             j = head[i]
             k = tail[i]
             own = first <= k < last
-            dist_squared = 0.0
-            for d in range(dim):
-                other_d = embedding[k, d] if own else start[k, d]
-                diff = embedding[j, d] - other_d
-                dist_squared += diff * diff
+            other = embedding if own else start  # other blocks' cells: as at the epoch's start
+            dist_squared = _dist_squared(embedding[j], other[k])
             if dist_squared > 0.0:
                 grad_coeff = -2.0 * a * b * dist_squared ** (b - 1.0)
                 grad_coeff /= a * dist_squared**b + 1.0
             else:
                 grad_coeff = 0.0
             for d in range(dim):
-                other_d = embedding[k, d] if own else start[k, d]
-                grad_d = _clip(grad_coeff * (embedding[j, d] - other_d))
+                grad_d = _clip(grad_coeff * (embedding[j, d] - other[k, d]))
                 embedding[j, d] += grad_d * alpha
                 if own:
                     embedding[k, d] += -grad_d * alpha
@@ -86,12 +92,8 @@ def _epoch(
             n_neg_samples = int((n - epoch_of_next_negative_sample[i]) / epochs_per_negative_sample[i])
             for _ in range(n_neg_samples):
                 k = _tau_rand_int(rng_states[j]) % n_vertices
-                own = first <= k < last
-                dist_squared = 0.0
-                for d in range(dim):
-                    other_d = embedding[k, d] if own else start[k, d]
-                    diff = embedding[j, d] - other_d
-                    dist_squared += diff * diff
+                other = embedding if first <= k < last else start
+                dist_squared = _dist_squared(embedding[j], other[k])
                 if dist_squared > 0.0:
                     grad_coeff = 2.0 * gamma * b
                     grad_coeff /= (0.001 + dist_squared) * (a * dist_squared**b + 1)
@@ -100,11 +102,7 @@ def _epoch(
                 else:
                     grad_coeff = 0.0
                 for d in range(dim):
-                    if grad_coeff > 0.0:
-                        other_d = embedding[k, d] if own else start[k, d]
-                        grad_d = _clip(grad_coeff * (embedding[j, d] - other_d))
-                    else:
-                        grad_d = 0.0
+                    grad_d = _clip(grad_coeff * (embedding[j, d] - other[k, d])) if grad_coeff > 0.0 else 0.0
                     embedding[j, d] += grad_d * alpha
             epoch_of_next_negative_sample[i] += n_neg_samples * epochs_per_negative_sample[i]
         n_moved[block] = count
