@@ -77,6 +77,16 @@ def test_same_start_and_generator_state_as_umap_learn(n_epochs: int) -> None:
     assert (ours_cos >= theirs_cos - 1e-6).all(), (ours_cos, theirs_cos)
 
 
+def test_few_epochs_prune_the_graph_as_umap_learn_does() -> None:
+    # with 10 epochs or fewer umap-learn drops edges below max / its default epochs (500 here)
+    graph = _curve().obsp["connectivities"]
+    before = graph.copy()
+    ours = spectral_start(graph, 2, 5, np.random.RandomState(3))
+    exact = _exact_vectors(graph, 500)
+    assert (_abs_cosines(ours, exact) > 0.99999).all()
+    assert (graph != before).nnz == 0  # the cells' graph is left as it is
+
+
 @pytest.mark.parametrize("n_parts", [2, 6])  # 6 > 2 * dim: placed by the spectral embedding of the centroids
 def test_disconnected_graph_is_laid_out_like_umap_learn(n_parts: int) -> None:
     parts = [_curve(300, seed=s) for s in range(n_parts)]

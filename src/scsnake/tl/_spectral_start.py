@@ -45,12 +45,9 @@ def spectral_start(
     own eigenvectors. ``random_state`` advances as umap-learn's would (its solver's unused
     random starts, the placement and the noise added to the coordinates).
     """
-    graph = sparse.coo_matrix(graph)
-    graph.sum_duplicates()
-    if n_epochs > 10:  # umap-learn drops edges too weak to be sampled before the layout
-        graph.data[graph.data < graph.data.max() / float(n_epochs)] = 0.0
-    graph.eliminate_zeros()
-    adjacency = graph.tocsr().astype(np.float64)  # eigenvalues near 1 are 1e-5 apart: float32 is too coarse
+    from ._umap_layout import layout_graph
+
+    adjacency = layout_graph(graph, n_epochs).tocsr().astype(np.float64)  # eigenvalues near 1 are 1e-5 apart: float32 is too coarse
     n_parts, labels = connected_components(adjacency)
     if n_parts > 1:
         coords = _components_layout(adjacency, n_parts, labels, n_components, random_state, data, metric,

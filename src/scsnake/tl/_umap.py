@@ -265,13 +265,9 @@ def _embed_in_blocks(
     from umap.spectral import spectral_layout
     from umap.umap_ import INT32_MAX, INT32_MIN, make_epochs_per_sample, noisy_scale_coords
 
-    from ._umap_layout import optimize_layout_blocks
+    from ._umap_layout import layout_graph, optimize_layout_blocks
 
-    graph = sparse.coo_matrix(connectivities)
-    graph.sum_duplicates()
-    cutoff = n_epochs if n_epochs > 10 else (500 if graph.shape[0] <= 10_000 else 200)
-    graph.data[graph.data < graph.data.max() / float(cutoff)] = 0.0
-    graph.eliminate_zeros()
+    graph = layout_graph(connectivities, n_epochs)
     if isinstance(init, str) and init == "random":
         embedding = generator.uniform(low=-10.0, high=10.0, size=(graph.shape[0], n_components)).astype(np.float32)
     elif isinstance(init, str):  # spectral

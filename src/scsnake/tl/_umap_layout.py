@@ -15,16 +15,17 @@ behind), and is checked to agree with it in quality.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from scipy import sparse
 
 from .._numba import njit, prange
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-__all__ = ["N_BLOCKS", "optimize_layout_blocks"]
+__all__ = ["N_BLOCKS", "layout_graph", "optimize_layout_blocks"]
 
 #: Blocks of cells optimised side by side; fixed, so results do not depend on the threads.
 N_BLOCKS = 64
@@ -118,6 +119,18 @@ def _apply_moves(embedding, edge_starts, moved_cells, moved_by, n_moved):  # pra
             k = moved_cells[base + c]
             for d in range(dim):
                 embedding[k, d] += moved_by[base + c, d]
+
+
+def layout_graph(graph: Any, n_epochs: int) -> sparse.coo_matrix:
+    """The graph umap-learn lays out for ``n_epochs``: COO, duplicates summed, and the edges
+    too weak to be sampled (below ``max / n_epochs``; with 10 epochs or fewer, below ``max /``
+    its default epochs) dropped. A new matrix: ``graph`` is left as it is."""
+    graph = sparse.coo_matrix(graph, copy=True)
+    graph.sum_duplicates()
+    cutoff = n_epochs if n_epochs > 10 else (500 if graph.shape[0] <= 10_000 else 200)
+    graph.data[graph.data < graph.data.max() / float(cutoff)] = 0.0
+    graph.eliminate_zeros()
+    return graph
 
 
 def _blocks(head: NDArray[np.integer], n_vertices: int, n_blocks: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
