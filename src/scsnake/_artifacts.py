@@ -147,7 +147,8 @@ def _read_elems(path: Path, keys: tuple[str, ...]) -> dict[str, Any]:
 
     found = {}
     with _open_store(path) as store:
-        mapping = None if path.is_dir() else mapped_file(path)  # matrices mapped, not copied
+        matrices = not path.is_dir() and not {"X", "layers"}.isdisjoint(keys)
+        mapping = mapped_file(path) if matrices else None  # matrices mapped, not copied
         for key in keys:
             try:
                 node = store[key]
@@ -207,10 +208,12 @@ def matrix_copies(adata: AnnData, artifact: Path, output: Path) -> list[tuple[Pa
     if pointer is None:
         return None
     source = _checked_source(adata, artifact, pointer, "its matrix")
+    from anndata.io import read_elem
+
     with _open_store(source) as store:
         keys = list(store["layers"].keys()) if "layers" in store else []
+        pointed = read_elem(store["uns/scsnake/layers"]) if "uns/scsnake/layers" in store else {}
     copies = [(source, "X", "X"), *((source, f"layers/{key}", f"layers/{key}") for key in keys)]
-    pointed = _read_elems(source, ("uns/scsnake/layers",)).get("uns/scsnake/layers") or {}
     for key, layer in pointed.items():
         copies.append((_checked_source(adata, source, layer, f"layers[{key!r}]"), "X", f"layers/{key}"))
     kind = "h5ad" if output.name.lower().endswith(".h5ad") else "zarr"
