@@ -9,6 +9,7 @@ from scipy import sparse, stats
 
 from scsnake.tl import _rank_genes_stats
 from scsnake.tl._rank_genes_stats import wilcoxon_rank_sums
+from two_threads import only_with_one_thread, run_with_two_threads
 
 N_GROUPS = 4
 LAYOUTS = ("dense", "csr", "csc")
@@ -111,18 +112,7 @@ def test_csr_blocks_to_csc():
         np.testing.assert_array_equal(cursor, x.indptr[1:])
 
 
-@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS >= 2, reason="the thread checks run in this process")
+@only_with_one_thread
 def test_thread_checks_in_a_two_thread_process():
     """``make test`` gives numba one thread per worker: run the 1-vs-2-thread checks in a child."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "NUMBA_NUM_THREADS": "2"}
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist", str(Path(__file__)),
-           "-k", "same_for_one_and_two_threads or csr_blocks_to_csc"]
-    proc = subprocess.run(cmd, env=env, cwd=root, capture_output=True, text=True, timeout=900, check=False)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert " passed" in proc.stdout and "skipped" not in proc.stdout, proc.stdout[-2000:]
+    run_with_two_threads(__file__, "same_for_one_and_two_threads or csr_blocks_to_csc")

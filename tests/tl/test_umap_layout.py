@@ -8,6 +8,7 @@ import pytest
 from scipy import sparse
 
 from scsnake.tl._umap_layout import _blocks, optimize_layout_blocks
+from two_threads import only_with_one_thread, run_with_two_threads
 
 pytestmark = pytest.mark.filterwarnings("ignore:Tensorflow not installed:ImportWarning")
 needs_two_threads = pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs 2 numba threads")
@@ -101,18 +102,7 @@ def test_same_for_one_and_two_threads():
     np.testing.assert_array_equal(results[0], results[1])
 
 
-@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS >= 2, reason="the thread check runs in this process")
+@only_with_one_thread
 def test_thread_check_in_a_two_thread_process():
     """``make test`` gives numba one thread per worker: run the 1-vs-2-thread check in a child."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "NUMBA_NUM_THREADS": "2"}
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist", str(Path(__file__)),
-           "-k", "same_for_one_and_two_threads"]
-    proc = subprocess.run(cmd, env=env, cwd=root, capture_output=True, text=True, timeout=900, check=False)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert " passed" in proc.stdout and "skipped" not in proc.stdout, proc.stdout[-2000:]
+    run_with_two_threads(__file__, "same_for_one_and_two_threads")
