@@ -146,11 +146,15 @@ def prepare(suite: str, n_cells: int, n_genes: int, seed: int, workdir: Path) ->
     """Write the suite's inputs (unless present) and a JSON describing them; returns its path."""
     workdir.mkdir(parents=True, exist_ok=True)
     ctx_path = context_path(suite, n_cells, n_genes, seed, workdir)
-    paths = {key: workdir / f"steps_{suite}_{key}_{tag(n_cells, n_genes)}_seed{seed}.h5ad" for key in INPUTS[suite]}
+    paths = {
+        key: workdir / f"steps_{suite}_{key}_{tag(n_cells, n_genes)}_seed{seed}.h5ad" for key in INPUTS[suite]
+    }
     if ctx_path.exists() and all(p.exists() for p in paths.values()):
         return ctx_path
     start = time.perf_counter()
-    build = {"preprocessing": _prepare_preprocessing, "graph": _prepare_graph, "markers": _prepare_markers}[suite]
+    build = {"preprocessing": _prepare_preprocessing, "graph": _prepare_graph, "markers": _prepare_markers}[
+        suite
+    ]
     info = build(paths, n_cells, n_genes, seed)
     info.update(suite=suite, cells=n_cells, genes=n_genes, seed=seed, inputs={k: str(p) for k, p in paths.items()},
                 prepare_seconds=time.perf_counter() - start)  # fmt: skip

@@ -105,8 +105,14 @@ def _ratio(value: float | None) -> str:
 def markdown(report: dict[str, Any]) -> str:
     m, ctx = report["machine"], report["context"]
     v = m["versions"]
-    others = ", ".join(f"{k} {v[k]}" for k in v if k not in {"scanpy", "scsnake", "anndata", "numpy", "scipy"})
-    sizes = f"{ctx['n_obs']:,} cells × {ctx['n_vars']:,} genes after QC" if ctx["n_vars"] else f"{ctx['n_obs']:,} cells"
+    others = ", ".join(
+        f"{k} {v[k]}" for k in v if k not in {"scanpy", "scsnake", "anndata", "numpy", "scipy"}
+    )
+    sizes = (
+        f"{ctx['n_obs']:,} cells × {ctx['n_vars']:,} genes after QC"
+        if ctx["n_vars"]
+        else f"{ctx['n_obs']:,} cells"
+    )
     lines = [
         f"## {report['suite']}: {report['cells']:,} cells × {report['genes']:,} genes",
         "",
@@ -120,11 +126,18 @@ def markdown(report: dict[str, Any]) -> str:
         f"best of {report['repeats']} repeat(s); timeout {report['timeout']:.0f} s per step and tool (whole process); "
         f"n_jobs={ctx['n_jobs']} where a step takes it",
         "- seconds exclude import and read; ΔGB: peak RSS during the step minus RSS after the read; "
-        "ratio: scsnake / scanpy (below 1: scsnake faster or leaner; \"–\": scanpy's ΔGB under 0.01)",
-        "- " + ("numba's caches filled first by an untimed run of every step on 500 cells"
-                if report.get("warmup") else "no warm-up: numba compilations missing from the on-disk cache are timed"),
-        *(["- **smoke run** (`--one-process`): all steps of a tool in one process, so ΔGB is not isolated"]
-          if report.get("one_process") else []),
+        'ratio: scsnake / scanpy (below 1: scsnake faster or leaner; "–": scanpy\'s ΔGB under 0.01)',
+        "- "
+        + (
+            "numba's caches filled first by an untimed run of every step on 500 cells"
+            if report.get("warmup")
+            else "no warm-up: numba compilations missing from the on-disk cache are timed"
+        ),
+        *(
+            ["- **smoke run** (`--one-process`): all steps of a tool in one process, so ΔGB is not isolated"]
+            if report.get("one_process")
+            else []
+        ),
         "",
         "| step | scanpy s | scsnake s | ratio | scanpy ΔGB | scsnake ΔGB | ratio | peak GB scanpy / scsnake | agreement |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---|",

@@ -83,7 +83,9 @@ def _labels(key: str) -> Callable[[Any, dict[str, Any]], dict[str, Any]]:
     return lambda adata, ctx: {"labels": adata.obs[key].astype(str).to_numpy(dtype=str)}
 
 
-def knn_preservation(reference: np.ndarray, embedding: np.ndarray, k: int = EMBED_K, n_sample: int = EMBED_SAMPLE) -> float:
+def knn_preservation(
+    reference: np.ndarray, embedding: np.ndarray, k: int = EMBED_K, n_sample: int = EMBED_SAMPLE
+) -> float:
     """Mean fraction of a sampled cell's k nearest neighbours in ``reference`` kept in ``embedding``."""
     from sklearn.neighbors import NearestNeighbors
 
@@ -95,7 +97,10 @@ def knn_preservation(reference: np.ndarray, embedding: np.ndarray, k: int = EMBE
         _, idx = NearestNeighbors(n_neighbors=k + 1).fit(x).kneighbors(x[cells])
         return [set(row[row != c].tolist()[:k]) for row, c in zip(idx, cells, strict=True)]
 
-    ref, emb = neighbours(np.asarray(reference, dtype=np.float64)), neighbours(np.asarray(embedding, dtype=np.float64))
+    ref, emb = (
+        neighbours(np.asarray(reference, dtype=np.float64)),
+        neighbours(np.asarray(embedding, dtype=np.float64)),
+    )
     return float(np.mean([len(a & b) / k for a, b in zip(ref, emb, strict=True)]))
 
 
@@ -148,7 +153,9 @@ def _hvg(flavor: str, batch: bool = False) -> Callable[..., None]:
 
 def _hvg_pearson(lib: Any, tool: str, adata: Any, ctx: dict[str, Any]) -> None:
     if tool == "scanpy":
-        lib.experimental.pp.highly_variable_genes(adata, flavor="pearson_residuals", n_top_genes=ctx["n_top_genes"])
+        lib.experimental.pp.highly_variable_genes(
+            adata, flavor="pearson_residuals", n_top_genes=ctx["n_top_genes"]
+        )
     else:  # scsnake has no `experimental` namespace: scanpy's function under its own name
         from scsnake.pp._pearson_residuals import highly_variable_genes_pearson_residuals
 
@@ -347,7 +354,9 @@ def main() -> None:
             print(f"{args.tool} {name} failed: {message}", flush=True)
             if not args.warmup:
                 out = output(args.out_dir, args.prefix, name, args.tool, args.repeat)
-                with_suffix(out, ".json").write_text(json.dumps({"tool": args.tool, "step": name, "error": message}))
+                with_suffix(out, ".json").write_text(
+                    json.dumps({"tool": args.tool, "step": name, "error": message})
+                )
             continue
         print(f"{args.tool} {name}: {time.perf_counter() - start:.1f} s with read", flush=True)
         if not args.warmup:

@@ -36,7 +36,9 @@ def depth_tag(median_counts: float | None) -> str:
     return "" if median_counts is None else f"_mc{median_counts:g}"
 
 
-def data_path(workdir: Path, n_cells: int, n_genes: int, seed: int, median_counts: float | None = None) -> Path:
+def data_path(
+    workdir: Path, n_cells: int, n_genes: int, seed: int, median_counts: float | None = None
+) -> Path:
     """The cached file of one data set: ``synthetic_<cells>x<genes>_seed<seed>[_mc<median_counts>].h5ad``."""
     return workdir / f"synthetic_{n_cells}x{n_genes}_seed{seed}{depth_tag(median_counts)}.h5ad"
 
@@ -47,7 +49,9 @@ def make_data(path: Path, n_cells: int, n_genes: int, seed: int, median_counts: 
         import scsnake as ss
 
         start = time.perf_counter()
-        ss.datasets.write_synthetic(path, n_cells, n_genes, n_types=12, median_counts=median_counts, seed=seed)
+        ss.datasets.write_synthetic(
+            path, n_cells, n_genes, n_types=12, median_counts=median_counts, seed=seed
+        )
         print(f"generated {path.name} in {time.perf_counter() - start:.1f} s", flush=True)
     return path
 
@@ -63,8 +67,15 @@ def drop_page_cache() -> None:
     Path("/proc/sys/vm/drop_caches").write_text("3\n")
 
 
-def run_tool(tool: str, data: Path, out: Path, *, lean: bool = False, memory_limit_gb: float | None = None,
-             umap_method: str = "umap") -> dict[str, Any]:
+def run_tool(
+    tool: str,
+    data: Path,
+    out: Path,
+    *,
+    lean: bool = False,
+    memory_limit_gb: float | None = None,
+    umap_method: str = "umap",
+) -> dict[str, Any]:
     """One pipeline run in a fresh process (cold imports, like a script).
 
     ``memory_limit_gb`` caps the process's address space, so a run that needs more fails
@@ -141,13 +152,20 @@ def summarise(runs: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
                 row[f"{tool}_s"] = min(r["steps"][name]["seconds"] for r in runs[tool])
                 row[f"{tool}_rss_gb"] = max(r["steps"][name]["peak_rss_gb"] for r in runs[tool])
         row["time_ratio"] = row["scsnake_s"] / row["scanpy_s"] if row["scanpy_s"] > 0 else float("nan")
-        row["rss_ratio"] = row["scsnake_rss_gb"] / row["scanpy_rss_gb"] if row["scanpy_rss_gb"] > 0 else float("nan")
+        row["rss_ratio"] = (
+            row["scsnake_rss_gb"] / row["scanpy_rss_gb"] if row["scanpy_rss_gb"] > 0 else float("nan")
+        )
         rows.append(row)
     return rows
 
 
 def markdown(rows: list[dict[str, Any]], agree: dict[str, float], header: str) -> str:
-    lines = [header, "", "| step | scanpy s | scsnake s | ratio | scanpy peak GB | scsnake peak GB | ratio |", "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        header,
+        "",
+        "| step | scanpy s | scsnake s | ratio | scanpy peak GB | scsnake peak GB | ratio |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
         lines.append(
             f"| {r['step']} | {r['scanpy_s']:.2f} | {r['scsnake_s']:.2f} | {r['time_ratio']:.2f} | "
@@ -158,7 +176,9 @@ def markdown(rows: list[dict[str, Any]], agree: dict[str, float], header: str) -
     return "\n".join(lines) + "\n"
 
 
-def workflow_overhead(data: Path, workdir: Path, library_seconds: float, *, drop_caches: bool = False) -> dict[str, float]:
+def workflow_overhead(
+    data: Path, workdir: Path, library_seconds: float, *, drop_caches: bool = False
+) -> dict[str, float]:
     """Time the Snakemake workflow on the same data against the in-process pipeline."""
     import yaml
 
@@ -167,16 +187,35 @@ def workflow_overhead(data: Path, workdir: Path, library_seconds: float, *, drop
     config = {
         "samples": {"bench": {"input": str(data)}},
         # the library pipeline's QC: the mitochondrial share only, no top-gene shares
-        "qc": {"min_genes": 200, "max_pct_mt": None, "min_cells": 3, "qc_vars": {"mt": "^MT-"}, "percent_top": []},
+        "qc": {
+            "min_genes": 200,
+            "max_pct_mt": None,
+            "min_cells": 3,
+            "qc_vars": {"mt": "^MT-"},
+            "percent_top": [],
+        },
         "markers": {"method": "wilcoxon"},
     }
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config))
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     # the library pipeline's work ends with the markers: the target is the final artifact
     # (figures, report and run info are not built)
-    cmd = [sys.executable, "-m", "snakemake", "results/bench/final.h5ad", "-s", str(REPO / "Snakefile"),
-           "-d", str(run_dir), "--configfile", str(run_dir / "config.yaml"), "--cores", "2", "--forceall",
-           "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "results/bench/final.h5ad",
+        "-s",
+        str(REPO / "Snakefile"),
+        "-d",
+        str(run_dir),
+        "--configfile",
+        str(run_dir / "config.yaml"),
+        "--cores",
+        "2",
+        "--forceall",
+        "--quiet",
+    ]
     if drop_caches:
         drop_page_cache()
     start = time.perf_counter()
@@ -188,7 +227,12 @@ def workflow_overhead(data: Path, workdir: Path, library_seconds: float, *, drop
         if len(lines) > 1:
             row = dict(zip(lines[0].split("\t"), lines[1].split("\t"), strict=False))
             jobs[tsv.stem] = {"s": float(row["s"]), "max_rss_gb": float(row["max_rss"]) / 1024}
-    return {"workflow_s": seconds, "library_s": library_seconds, "ratio": seconds / library_seconds, "jobs": jobs}
+    return {
+        "workflow_s": seconds,
+        "library_s": library_seconds,
+        "ratio": seconds / library_seconds,
+        "jobs": jobs,
+    }
 
 
 def workflow_markdown(overhead: dict[str, Any]) -> str:
@@ -196,9 +240,12 @@ def workflow_markdown(overhead: dict[str, Any]) -> str:
     lines = [
         f"\nSnakemake workflow end to end (to `final.h5ad`): {overhead['workflow_s']:.1f} s vs in-process "
         f"library {overhead['library_s']:.1f} s (ratio {overhead['ratio']:.2f})\n",
-        "| job | s | peak GB |", "|---|---:|---:|",
+        "| job | s | peak GB |",
+        "|---|---:|---:|",
     ]
-    lines += [f"| {name} | {job['s']:.1f} | {job['max_rss_gb']:.2f} |" for name, job in overhead["jobs"].items()]
+    lines += [
+        f"| {name} | {job['s']:.1f} | {job['max_rss_gb']:.2f} |" for name, job in overhead["jobs"].items()
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -211,8 +258,12 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=HERE / "out")
     parser.add_argument("--tools", nargs="+", default=["scanpy", "scsnake"])
     parser.add_argument("--workflow", action="store_true", help="also time the Snakemake workflow")
-    parser.add_argument("--umap-method", choices=["umap", "parallel"], default="umap",
-                        help="scsnake's tl.umap method: umap (umap-learn's, as scanpy) or parallel (block-parallel layout)")
+    parser.add_argument(
+        "--umap-method",
+        choices=["umap", "parallel"],
+        default="umap",
+        help="scsnake's tl.umap method: umap (umap-learn's, as scanpy) or parallel (block-parallel layout)",
+    )
     parser.add_argument("--lean", action="store_true",
                         help="one copy of the matrix: seurat_v3 on X before normalising, scsnake's scaled_pca")  # fmt: skip
     parser.add_argument("--memory-limit-gb", type=float, default=None,
@@ -234,12 +285,25 @@ def main() -> None:
             print(f"[{tag}] {tool} repeat {repeat + 1}/{args.repeats}", flush=True)
             if args.drop_caches:
                 drop_page_cache()
-            runs[tool].append(run_tool(tool, data, out, lean=args.lean, memory_limit_gb=args.memory_limit_gb,
-                                       umap_method=args.umap_method))
+            runs[tool].append(
+                run_tool(
+                    tool,
+                    data,
+                    out,
+                    lean=args.lean,
+                    memory_limit_gb=args.memory_limit_gb,
+                    umap_method=args.umap_method,
+                )
+            )
     if set(args.tools) != {"scanpy", "scsnake"} or any("failed" in r for rs in runs.values() for r in rs):
         print(json.dumps(runs, indent=2))
         if args.workflow and "scsnake" in runs:
-            overhead = workflow_overhead(data, args.workdir, min(r["total_seconds"] for r in runs["scsnake"]), drop_caches=args.drop_caches)
+            overhead = workflow_overhead(
+                data,
+                args.workdir,
+                min(r["total_seconds"] for r in runs["scsnake"]),
+                drop_caches=args.drop_caches,
+            )
             report = workflow_markdown(overhead)
             print(report)
             (args.workdir / f"workflow_{tag}.md").write_text(report)
@@ -254,11 +318,15 @@ def main() -> None:
     )
     report = markdown(rows, agree, header)
     if args.workflow:
-        overhead = workflow_overhead(data, args.workdir, min(r["total_seconds"] for r in runs["scsnake"]), drop_caches=args.drop_caches)
+        overhead = workflow_overhead(
+            data, args.workdir, min(r["total_seconds"] for r in runs["scsnake"]), drop_caches=args.drop_caches
+        )
         report += workflow_markdown(overhead)
     print(report)
     (args.workdir / f"compare_{tag}.md").write_text(report)
-    (args.workdir / f"compare_{tag}.json").write_text(json.dumps({"rows": rows, "agreement": agree, "runs": runs}, indent=2))
+    (args.workdir / f"compare_{tag}.json").write_text(
+        json.dumps({"rows": rows, "agreement": agree, "runs": runs}, indent=2)
+    )
 
 
 if __name__ == "__main__":

@@ -56,8 +56,14 @@ def _shim_scanpy_pynndescent() -> None:
 
 
 def run(
-    tool: str, data: Path, n_pcs: int = 50, n_neighbors: int = 15, *, lean: bool = False,
-    umap_method: str = "umap", steps: dict[str, dict[str, float]] | None = None,
+    tool: str,
+    data: Path,
+    n_pcs: int = 50,
+    n_neighbors: int = 15,
+    *,
+    lean: bool = False,
+    umap_method: str = "umap",
+    steps: dict[str, dict[str, float]] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Run the pipeline; returns (timings, results). ``steps`` is filled as steps finish
     (so a caller still has the finished ones if a step fails).
@@ -78,8 +84,12 @@ def run(
         try:
             yield
         except BaseException as err:
-            steps["failed"] = {"step": name, "error": f"{type(err).__name__}: {err}"[:300],
-                               "seconds": time.perf_counter() - start, "peak_rss_gb": rss.peak / 1e9}
+            steps["failed"] = {
+                "step": name,
+                "error": f"{type(err).__name__}: {err}"[:300],
+                "seconds": time.perf_counter() - start,
+                "peak_rss_gb": rss.peak / 1e9,
+            }
             raise
         steps[name] = {"seconds": time.perf_counter() - start, "peak_rss_gb": rss.peak / 1e9}
 
@@ -112,7 +122,9 @@ def run(
             lib.pp.normalize_total(adata, target_sum=1e4)
             lib.pp.log1p(adata)
         with step("hvg_seurat_v3"):
-            v3 = lib.pp.highly_variable_genes(adata, flavor="seurat_v3", n_top_genes=2000, layer="counts", inplace=False)
+            v3 = lib.pp.highly_variable_genes(
+                adata, flavor="seurat_v3", n_top_genes=2000, layer="counts", inplace=False
+            )
     with step("hvg_seurat"):
         lib.pp.highly_variable_genes(adata, flavor="seurat", n_top_genes=2000)
     if lean and tool == "scsnake":  # scale and PCA in blocks of cells: no dense scaled matrix
@@ -143,7 +155,8 @@ def run(
         "obs_names": adata.obs_names.to_numpy(dtype=str),
         "hvg": adata.var_names[adata.var["highly_variable"].to_numpy()].to_numpy(dtype=str),
         "hvg_v3": v3.index[v3["highly_variable"].to_numpy()].to_numpy(dtype=str)
-        if v3.index.dtype == object else adata.var_names[v3["highly_variable"].to_numpy()].to_numpy(dtype=str),
+        if v3.index.dtype == object
+        else adata.var_names[v3["highly_variable"].to_numpy()].to_numpy(dtype=str),
         "pca_variance_ratio": variance_ratio,
         "umap": adata.obsm["X_umap"],
         "marker_groups": list(names.dtype.names),
@@ -166,26 +179,38 @@ def main() -> None:
     parser.add_argument("--input", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True, help="timings JSON; results go to <out>.npz")
     parser.add_argument("--lean", action="store_true", help="keep one copy of the matrix (see run)")
-    parser.add_argument("--umap-method", choices=["umap", "parallel"], default="umap",
-                        help="scsnake's tl.umap method (scanpy runs its own)")
+    parser.add_argument(
+        "--umap-method",
+        choices=["umap", "parallel"],
+        default="umap",
+        help="scsnake's tl.umap method (scanpy runs its own)",
+    )
     args = parser.parse_args()
     os.environ.setdefault("MPLBACKEND", "Agg")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     steps: dict[str, dict[str, Any]] = {}
     try:
-        timings, results = run(args.tool, args.input, lean=args.lean, umap_method=args.umap_method, steps=steps)
+        timings, results = run(
+            args.tool, args.input, lean=args.lean, umap_method=args.umap_method, steps=steps
+        )
     except (MemoryError, Exception):  # record how far it got, then fail
         failed = steps.pop("failed", {})
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
-        args.out.write_text(json.dumps({"tool": args.tool, "failed": failed, "steps": steps, "peak_rss_gb": peak}, indent=2))
+        args.out.write_text(
+            json.dumps({"tool": args.tool, "failed": failed, "steps": steps, "peak_rss_gb": peak}, indent=2)
+        )
         raise
     import numpy as np
 
     args.out.write_text(json.dumps(timings, indent=2))
     markers = results.pop("markers")
     groups = results.pop("marker_groups")
-    np.savez(args.out.with_suffix(".npz"), **results, markers=np.array(markers, dtype=object),
-             marker_groups=np.array(groups, dtype=str))
+    np.savez(
+        args.out.with_suffix(".npz"),
+        **results,
+        markers=np.array(markers, dtype=object),
+        marker_groups=np.array(groups, dtype=str),
+    )
 
 
 if __name__ == "__main__":

@@ -90,7 +90,9 @@ def run_worker(tool: str, steps: list[Step], ctx: Path, repeat: int, prefix: str
     log = with_suffix(outs[names[0]] if len(names) == 1 else workdir / f"{prefix}{tool}_r{repeat}", ".log")
     timed_out = False
     with log.open("w") as handle:
-        proc = subprocess.Popen(cmd, env=_env(), stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, env=_env(), stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+        )
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -130,7 +132,9 @@ def warm_up(suite: str, steps: list[Step], args: argparse.Namespace, workdir: Pa
         start = time.perf_counter()
         log = workdir / f"steps_{suite}_warmup_{tool}.log"
         with log.open("w") as handle:
-            proc = subprocess.Popen(cmd, env=_env(), stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
+            proc = subprocess.Popen(
+                cmd, env=_env(), stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+            )
             try:
                 proc.wait(timeout=max(args.timeout, 600))
             except subprocess.TimeoutExpired:  # only caches are lost: the timed runs still happen
@@ -185,7 +189,9 @@ def run_suite(suite: str, args: argparse.Namespace, workdir: Path, command: str)
                                                       "unavailable": unavailable(step, tool)})  # fmt: skip
                 if not runnable:
                     continue
-                results = run_worker(tool, runnable, ctx_path, repeat, prefix, workdir, args.timeout * len(runnable))
+                results = run_worker(
+                    tool, runnable, ctx_path, repeat, prefix, workdir, args.timeout * len(runnable)
+                )
                 for step in runnable:
                     result = results[step.name]
                     runs[step.name][tool].append(result)
@@ -241,19 +247,37 @@ def main() -> None:
     parser.add_argument("--cells", type=int, default=100_000)
     parser.add_argument("--genes", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=1)
-    parser.add_argument("--timeout", type=float, default=1800, help="seconds per step and tool (whole process)")
+    parser.add_argument(
+        "--timeout", type=float, default=1800, help="seconds per step and tool (whole process)"
+    )
     parser.add_argument("--workdir", type=Path, default=HERE / "out")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tools", nargs="+", choices=TOOLS, default=list(TOOLS))
     parser.add_argument("--steps", nargs="+", choices=sorted(STEPS), help="only these steps")
     parser.add_argument("--n-jobs", type=int, default=None, help="n_jobs of tsne (default: all cores)")
-    parser.add_argument("--regress-out-cells", type=int, default=10_000, help="cap for regress_out_categorical (first N cells; 0: all)")
-    parser.add_argument("--tsne-cells", type=int, default=None, help="cap for tsne (first N cells; default: all)")
-    parser.add_argument("--scrublet-cells", type=int, default=None, help="cap for scrublet (default: all cells)")
-    parser.add_argument("--one-process", action="store_true",
-                        help="smoke run: all steps of a suite in one process per tool (memory not isolated)")
-    parser.add_argument("--no-warmup", dest="warmup", action="store_false",
-                        help="skip the untimed warm-up on tiny data (numba caches)")
+    parser.add_argument(
+        "--regress-out-cells",
+        type=int,
+        default=10_000,
+        help="cap for regress_out_categorical (first N cells; 0: all)",
+    )
+    parser.add_argument(
+        "--tsne-cells", type=int, default=None, help="cap for tsne (first N cells; default: all)"
+    )
+    parser.add_argument(
+        "--scrublet-cells", type=int, default=None, help="cap for scrublet (default: all cells)"
+    )
+    parser.add_argument(
+        "--one-process",
+        action="store_true",
+        help="smoke run: all steps of a suite in one process per tool (memory not isolated)",
+    )
+    parser.add_argument(
+        "--no-warmup",
+        dest="warmup",
+        action="store_false",
+        help="skip the untimed warm-up on tiny data (numba caches)",
+    )
     parser.add_argument("--append-results", action="store_true", help="put the tables in --results")
     parser.add_argument("--results", type=Path, default=HERE / "RESULTS.md")
     args = parser.parse_args()

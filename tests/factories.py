@@ -10,8 +10,15 @@ from scipy import sparse
 __all__ = ["make_counts"]
 
 
-def make_counts(n_cells: int = 60, n_genes: int = 40, *, seed: int = 0, fmt: str = "csr",
-                dtype: type = np.float32, n_groups: int = 3) -> ad.AnnData:
+def make_counts(
+    n_cells: int = 60,
+    n_genes: int = 40,
+    *,
+    seed: int = 0,
+    fmt: str = "csr",
+    dtype: type = np.float32,
+    n_groups: int = 3,
+) -> ad.AnnData:
     """A small random count matrix with group structure, MT-/RPS- genes and a `group` column."""
     rng = np.random.default_rng(seed)
     groups = rng.integers(0, n_groups, n_cells)

@@ -99,13 +99,17 @@ def _no_output(directory: Path) -> None:
 def test_missing_input_names_the_path(tmp_path: Path, reader: Any) -> None:
     (tmp_path / "sample1.h5ad").touch()
     missing = tmp_path / "sample_1.h5ad"
-    with pytest.raises(InputDataError, match=rf"input not found: {_path(missing)}; close matches in .*: sample1\.h5ad"):
+    with pytest.raises(
+        InputDataError, match=rf"input not found: {_path(missing)}; close matches in .*: sample1\.h5ad"
+    ):
         reader(missing)
 
 
 def test_missing_sample_is_a_config_error_and_a_load_error(tmp_path: Path) -> None:
     missing = tmp_path / "pbmc.h5ad"
-    with pytest.raises(ConfigError, match=rf"samples\.s\.input: path does not exist \(got '{_path(missing)}'"):
+    with pytest.raises(
+        ConfigError, match=rf"samples\.s\.input: path does not exist \(got '{_path(missing)}'"
+    ):
         validate_config({"samples": {"s": {"input": str(missing)}}})
     out = tmp_path / "results"
     params = json.dumps({"sample": {"input": str(missing)}, "options": {}, "seed": 0})
@@ -117,8 +121,12 @@ def test_missing_sample_is_a_config_error_and_a_load_error(tmp_path: Path) -> No
 def test_missing_artifact_leaves_no_output(tmp_path: Path) -> None:
     missing = tmp_path / "load.h5ad"
     with pytest.raises(InputDataError, match=rf"input artifact not found: {_path(missing)}"):
-        run_stage("qc", inputs=[missing], output=tmp_path / "out" / "qc.h5ad",
-                  params_json=stage_params_json(validate_config({}), "qc"))
+        run_stage(
+            "qc",
+            inputs=[missing],
+            output=tmp_path / "out" / "qc.h5ad",
+            params_json=stage_params_json(validate_config({}), "qc"),
+        )
     _no_output(tmp_path / "out")
 
 
@@ -173,14 +181,20 @@ def test_damaged_sparse_structure(tmp_path: Path, store: str) -> None:
             f["X/indptr"][-1] = 3
     else:
         (path / "X" / "indptr" / "0").unlink()  # zarr fills a missing chunk with zeros
-    with pytest.raises(InputDataError, match=rf"cannot read {_path(path)}: X is a damaged sparse matrix \(its index pointer ends at"):
+    with pytest.raises(
+        InputDataError,
+        match=rf"cannot read {_path(path)}: X is a damaged sparse matrix \(its index pointer ends at",
+    ):
         ss.io.read(path)
 
 
 def test_sparse_indices_out_of_range(h5ad_file: Path) -> None:
     with h5py.File(h5ad_file, "a") as f:
         f["X/indices"][0] = 999
-    with pytest.raises(InputDataError, match=r"X is a damaged sparse matrix \(its indices run from 0 to 999, outside 0\.\.19\)"):
+    with pytest.raises(
+        InputDataError,
+        match=r"X is a damaged sparse matrix \(its indices run from 0 to 999, outside 0\.\.19\)",
+    ):
         ss.io.read(h5ad_file)
 
 
@@ -209,7 +223,11 @@ def _write_10x_h5(path: Path, counts: np.ndarray) -> Path:
     with h5py.File(path, "w") as f:
         m = f.create_group("matrix")
         m["barcodes"] = np.array([f"B{i}-1" for i in range(counts.shape[0])], dtype="S")
-        m["data"], m["indices"], m["indptr"] = csc.data, csc.indices.astype(np.int64), csc.indptr.astype(np.int64)
+        m["data"], m["indices"], m["indptr"] = (
+            csc.data,
+            csc.indices.astype(np.int64),
+            csc.indptr.astype(np.int64),
+        )
         m["shape"] = np.array(csc.shape, dtype=np.int32)
         feats = m.create_group("features")
         feats["id"] = np.array([f"ENSG{j}" for j in range(counts.shape[1])], dtype="S")
@@ -241,7 +259,10 @@ def test_truncated_10x_h5(tenx_h5: Path, fraction: float) -> None:
     [
         (lambda m: m.__delitem__("data"), r"a dataset Cell Ranger writes is missing"),
         (lambda m: m["indptr"].__setitem__(-1, 10**6), r"as 10x_h5: ValueError"),
-        (lambda m: m["indices"].__setitem__(0, 99), r"as 10x_h5: ValueError: the matrix is damaged \(its indices run from 0 to 99, outside 0\.\.7\)"),
+        (
+            lambda m: m["indices"].__setitem__(0, 99),
+            r"as 10x_h5: ValueError: the matrix is damaged \(its indices run from 0 to 99, outside 0\.\.7\)",
+        ),
     ],
 )
 def test_10x_h5_with_damaged_matrix(tenx_h5: Path, damage: Any, match: str) -> None:
@@ -270,7 +291,9 @@ def mtx_text(tmp_path: Path) -> list[str]:
 def test_corrupt_mtx(tmp_path: Path, mtx_text: list[str], edit: Any, match: str) -> None:
     path = tmp_path / "bad.mtx"
     path.write_text("\n".join(edit(mtx_text)) + "\n")
-    with pytest.raises(InputDataError, match=rf"cannot read {_path(path)} as mtx \(Matrix Market\): .*{match}"):
+    with pytest.raises(
+        InputDataError, match=rf"cannot read {_path(path)} as mtx \(Matrix Market\): .*{match}"
+    ):
         ss.io.read(path)
 
 
@@ -301,7 +324,10 @@ def test_10x_mtx_directory_with_truncated_matrix(tmp_path: Path) -> None:
 def test_10x_mtx_directory_with_missing_barcodes(tmp_path: Path) -> None:
     directory = _write_10x_dir(tmp_path / "filtered")
     (directory / "barcodes.tsv").write_text("B0-1\nB1-1\n")
-    with pytest.raises(InputDataError, match=rf"{_path(directory)}: matrix\.mtx is 5 features × 4 barcodes, but .* barcodes\.tsv has 2"):
+    with pytest.raises(
+        InputDataError,
+        match=rf"{_path(directory)}: matrix\.mtx is 5 features × 4 barcodes, but .* barcodes\.tsv has 2",
+    ):
         ss.io.read(directory)
 
 
@@ -362,7 +388,10 @@ def test_load_refuses_an_empty_sample(tmp_path: Path, shape: tuple[int, int]) ->
     path = tmp_path / "empty.h5ad"
     ad.AnnData(sparse.csr_matrix(shape, dtype=np.float32)).write_h5ad(path)
     out = tmp_path / "results"
-    with pytest.raises(InputDataError, match=rf"sample 's': {_path(path)} holds an empty matrix \({shape[0]} cells × {shape[1]} genes\)"):
+    with pytest.raises(
+        InputDataError,
+        match=rf"sample 's': {_path(path)} holds an empty matrix \({shape[0]} cells × {shape[1]} genes\)",
+    ):
         _run_load(path, out)
     _no_output(out)
 
@@ -372,8 +401,16 @@ def test_stages_refuse_an_empty_artifact(tmp_path: Path, shape: tuple[int, int])
     artifact = tmp_path / "load.h5ad"
     ad.AnnData(sparse.csr_matrix(shape, dtype=np.float32)).write_h5ad(artifact)
     out = tmp_path / "results"
-    with pytest.raises(InputDataError, match=rf"qc: the input artifact {_path(artifact)} holds an empty matrix \({shape[0]} cells × {shape[1]} genes\)"):
-        run_stage("qc", inputs=[artifact], output=out / "qc.h5ad", params_json=stage_params_json(validate_config({}), "qc"))
+    with pytest.raises(
+        InputDataError,
+        match=rf"qc: the input artifact {_path(artifact)} holds an empty matrix \({shape[0]} cells × {shape[1]} genes\)",
+    ):
+        run_stage(
+            "qc",
+            inputs=[artifact],
+            output=out / "qc.h5ad",
+            params_json=stage_params_json(validate_config({}), "qc"),
+        )
     _no_output(out)
 
 
@@ -405,7 +442,10 @@ def _not_counts(kind: str, fmt: str) -> ad.AnnData:
 def test_seurat_v3_needs_counts(kind: str, match: str, flavor: str, fmt: str) -> None:
     adata = _not_counts(kind, fmt)
     before = adata.var.copy()
-    with pytest.raises(InputDataError, match=rf"highly_variable_genes\(flavor='{flavor}'\) needs raw counts, but {match}.*layer='counts'"):
+    with pytest.raises(
+        InputDataError,
+        match=rf"highly_variable_genes\(flavor='{flavor}'\) needs raw counts, but {match}.*layer='counts'",
+    ):
         ss.pp.highly_variable_genes(adata, flavor=flavor, n_top_genes=5)
     pd.testing.assert_frame_equal(adata.var, before)  # nothing was written
 
@@ -421,9 +461,14 @@ def test_seurat_v3_names_the_layer() -> None:
 def test_normalize_total_refuses_negative_values(fmt: str) -> None:
     adata = _not_counts("negative", fmt)
     x = adata.X.copy()
-    with pytest.raises(InputDataError, match=r"normalize_total needs non-negative counts, but X has 3 negative value\(s\) \(min -2\)"):
+    with pytest.raises(
+        InputDataError,
+        match=r"normalize_total needs non-negative counts, but X has 3 negative value\(s\) \(min -2\)",
+    ):
         ss.pp.normalize_total(adata)
-    np.testing.assert_array_equal(adata.X.toarray() if sparse.issparse(x) else adata.X, x.toarray() if sparse.issparse(x) else x)
+    np.testing.assert_array_equal(
+        adata.X.toarray() if sparse.issparse(x) else adata.X, x.toarray() if sparse.issparse(x) else x
+    )
 
 
 def test_normalize_total_warns_on_log_transformed_data() -> None:
@@ -456,9 +501,11 @@ READS_VALUES = {
     "pca": lambda a, layer: ss.pp.pca(a, n_comps=3, layer=layer),
     "highly_variable_genes": lambda a, layer: ss.pp.highly_variable_genes(a, layer=layer, n_top_genes=5),
     "highly_variable_genes_cell_ranger": lambda a, layer: ss.pp.highly_variable_genes(
-        a, layer=layer, n_top_genes=5, flavor="cell_ranger"),
+        a, layer=layer, n_top_genes=5, flavor="cell_ranger"
+    ),
     "highly_variable_genes_v3": lambda a, layer: ss.pp.highly_variable_genes(
-        a, layer=layer, n_top_genes=5, flavor="seurat_v3", check_values=False),
+        a, layer=layer, n_top_genes=5, flavor="seurat_v3", check_values=False
+    ),
     "calculate_qc_metrics": lambda a, layer: ss.pp.calculate_qc_metrics(a, layer=layer, percent_top=None),
     "filter_cells": lambda a, layer: ss.pp.filter_cells(a, min_counts=1),
     "filter_genes": lambda a, layer: ss.pp.filter_genes(a, min_counts=1),
@@ -470,7 +517,12 @@ X_ONLY = {"filter_cells", "filter_genes"}  # no layer argument
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize(
     ("step", "where"),
-    [(step, where) for step in READS_VALUES for where in ("X", "layer") if where == "X" or step not in X_ONLY],
+    [
+        (step, where)
+        for step in READS_VALUES
+        for where in ("X", "layer")
+        if where == "X" or step not in X_ONLY
+    ],
 )
 def test_nan_and_inf_are_refused(step: str, where: str, fmt: str) -> None:
     adata = make_counts(fmt="dense")
@@ -483,7 +535,11 @@ def test_nan_and_inf_are_refused(step: str, where: str, fmt: str) -> None:
         adata.layers["counts"], layer = x, "counts"
         name = r"layers\['counts'\]" if step.startswith("highly_variable") else "layer 'counts'"
     snapshot = dict(adata.uns), adata.obs.copy(), adata.var.copy()
-    match = r"NaN or infinite" if step == "rank_genes_groups" else rf"{name} contains 3 NaN or infinite value\(s\)"
+    match = (
+        r"NaN or infinite"
+        if step == "rank_genes_groups"
+        else rf"{name} contains 3 NaN or infinite value\(s\)"
+    )
     with pytest.raises(InputDataError, match=match):
         READS_VALUES[step](adata, layer)
     assert dict(adata.uns) == snapshot[0]  # nothing was written
@@ -519,16 +575,24 @@ def test_read_keeps_duplicated_names_with_one_warning_naming_the_file(duplicated
         adata = ss.io.read(duplicated)
     messages = [str(w.message) for w in record]
     assert len(messages) == 2  # one per axis, anndata's own warnings are replaced
-    assert messages[0].startswith(f"Observation names are not unique in {duplicated} (1 duplicated, e.g. ['AAAC-1'])")
-    assert messages[1].startswith(f"Variable names are not unique in {duplicated} (2 duplicated, e.g. ['CD3E'])")
+    assert messages[0].startswith(
+        f"Observation names are not unique in {duplicated} (1 duplicated, e.g. ['AAAC-1'])"
+    )
+    assert messages[1].startswith(
+        f"Variable names are not unique in {duplicated} (2 duplicated, e.g. ['CD3E'])"
+    )
     assert "var_names_make_unique()" in messages[1]
     assert adata.obs_names[:2].tolist() == ["AAAC-1", "AAAC-1"]  # kept as they are
 
 
 def test_load_refuses_duplicated_cell_names(duplicated: Path, tmp_path: Path) -> None:
     out = tmp_path / "results"
-    with pytest.warns(DataWarning, match="not unique"), pytest.raises(
-        InputDataError, match=rf"sample 's': {_path(duplicated)} has 1 duplicated cell name\(s\) \(e\.g\. \['AAAC-1'\]\)"
+    with (
+        pytest.warns(DataWarning, match="not unique"),
+        pytest.raises(
+            InputDataError,
+            match=rf"sample 's': {_path(duplicated)} has 1 duplicated cell name\(s\) \(e\.g\. \['AAAC-1'\]\)",
+        ),
     ):
         _run_load(duplicated, out)
     _no_output(out)
@@ -539,7 +603,10 @@ def test_load_names_each_duplicated_cell_once(tmp_path: Path) -> None:
     adata.obs_names = ["AAAC-1"] * 4 + ["GGGT-1"] * 2 + list(adata.obs_names[6:])
     path = tmp_path / "dup.h5ad"
     adata.write_h5ad(path)
-    with pytest.warns(DataWarning), pytest.raises(InputDataError, match=r"2 duplicated cell name\(s\) \(e\.g\. \['AAAC-1', 'GGGT-1'\]\)"):
+    with (
+        pytest.warns(DataWarning),
+        pytest.raises(InputDataError, match=r"2 duplicated cell name\(s\) \(e\.g\. \['AAAC-1', 'GGGT-1'\]\)"),
+    ):
         _run_load(path, tmp_path / "results")
 
 
@@ -555,7 +622,10 @@ def test_load_refuses_input_that_is_not_counts(tmp_path: Path, make: Any, reason
     path = tmp_path / "processed.h5ad"
     make().write_h5ad(path)
     out = tmp_path / "results"
-    with pytest.raises(InputDataError, match=rf"sample 's': {_path(path)} does not hold raw counts: {reason}.*point the sample at them"):
+    with pytest.raises(
+        InputDataError,
+        match=rf"sample 's': {_path(path)} does not hold raw counts: {reason}.*point the sample at them",
+    ):
         _run_load(path, out)
     _no_output(out)
 
@@ -590,18 +660,54 @@ def embedded() -> ad.AnnData:
 @pytest.mark.parametrize(
     ("call", "match"),
     [
-        (lambda a: ss.pp.highly_variable_genes(a, batch_key="grop"), r"batch_key 'grop' not found in adata\.obs \(close matches: group\)"),
-        (lambda a: ss.tl.rank_genes_groups(a, "grop"), r"groupby 'grop' not found in adata\.obs \(close matches: group\)"),
-        (lambda a: ss.pp.normalize_total(a, layer="count"), r"layer 'count' not found in adata\.layers \(close matches: counts\)"),
-        (lambda a: ss.pp.scale(a, mask_obs="grop"), r"mask_obs column 'grop' not found in adata\.obs \(close matches: group\)"),
-        (lambda a: ss.pp.pca(a, mask_var="highly_variabel"), r"mask_var 'highly_variabel' not found in adata\.var \(close matches: highly_variable\)"),
-        (lambda a: ss.pp.neighbors(a, use_rep="X_pcaa"), r"use_rep='X_pcaa' not found in adata\.obsm \(close matches: X_pca\)"),
-        (lambda a: ss.pl.umap(a, color="grop", show=False), r"key 'grop' is neither an obs column nor a gene \(close matches: group\)"),
-        (lambda a: ss.pl.umap(a, color="Gene399", show=False), r"key 'Gene399' is neither an obs column nor a gene \(close matches: Gene39"),
-        (lambda a: ss.pl.violin(a, keys="totl_counts", show=False), r"key 'totl_counts' is neither .* \(close matches: total_counts\)"),
-        (lambda a: ss.pl.dotplot(a, var_names=["Gene99"], groupby="group", show=False), r"gene 'Gene99' not found in adata\.var_names \(close matches: Gene9"),
-        (lambda a: ss.pl.dotplot(a, var_names=["Gene5"], groupby="grop", show=False), r"groupby 'grop' not found in adata\.obs \(close matches: group\)"),
-        (lambda a: ss.tl.leiden(a, obsp="connectivity"), r"obsp\['connectivity'\] not found \(close matches: connectivities\)"),
+        (
+            lambda a: ss.pp.highly_variable_genes(a, batch_key="grop"),
+            r"batch_key 'grop' not found in adata\.obs \(close matches: group\)",
+        ),
+        (
+            lambda a: ss.tl.rank_genes_groups(a, "grop"),
+            r"groupby 'grop' not found in adata\.obs \(close matches: group\)",
+        ),
+        (
+            lambda a: ss.pp.normalize_total(a, layer="count"),
+            r"layer 'count' not found in adata\.layers \(close matches: counts\)",
+        ),
+        (
+            lambda a: ss.pp.scale(a, mask_obs="grop"),
+            r"mask_obs column 'grop' not found in adata\.obs \(close matches: group\)",
+        ),
+        (
+            lambda a: ss.pp.pca(a, mask_var="highly_variabel"),
+            r"mask_var 'highly_variabel' not found in adata\.var \(close matches: highly_variable\)",
+        ),
+        (
+            lambda a: ss.pp.neighbors(a, use_rep="X_pcaa"),
+            r"use_rep='X_pcaa' not found in adata\.obsm \(close matches: X_pca\)",
+        ),
+        (
+            lambda a: ss.pl.umap(a, color="grop", show=False),
+            r"key 'grop' is neither an obs column nor a gene \(close matches: group\)",
+        ),
+        (
+            lambda a: ss.pl.umap(a, color="Gene399", show=False),
+            r"key 'Gene399' is neither an obs column nor a gene \(close matches: Gene39",
+        ),
+        (
+            lambda a: ss.pl.violin(a, keys="totl_counts", show=False),
+            r"key 'totl_counts' is neither .* \(close matches: total_counts\)",
+        ),
+        (
+            lambda a: ss.pl.dotplot(a, var_names=["Gene99"], groupby="group", show=False),
+            r"gene 'Gene99' not found in adata\.var_names \(close matches: Gene9",
+        ),
+        (
+            lambda a: ss.pl.dotplot(a, var_names=["Gene5"], groupby="grop", show=False),
+            r"groupby 'grop' not found in adata\.obs \(close matches: group\)",
+        ),
+        (
+            lambda a: ss.tl.leiden(a, obsp="connectivity"),
+            r"obsp\['connectivity'\] not found \(close matches: connectivities\)",
+        ),
     ],
 )
 def test_missing_key_lists_close_matches(embedded: ad.AnnData, call: Any, match: str) -> None:
@@ -615,7 +721,9 @@ def test_missing_key_lists_close_matches(embedded: ad.AnnData, call: Any, match:
 
 def test_missing_prerequisite_says_what_to_run() -> None:
     adata = _log_normalised(n_vars=60)
-    with pytest.raises(MissingKeyError, match=r"obsm\['X_pca'\] not found and X has 60 genes \(> 50\): run pca first"):
+    with pytest.raises(
+        MissingKeyError, match=r"obsm\['X_pca'\] not found and X has 60 genes \(> 50\): run pca first"
+    ):
         ss.pp.neighbors(adata)
     with pytest.raises(MissingKeyError, match=r"uns\['neighbors'\] not found .*run neighbors first"):
         ss.tl.leiden(adata)
@@ -626,10 +734,15 @@ def test_missing_prerequisite_says_what_to_run() -> None:
 # --- impossible parameters ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("shape", "n_comps", "limit"), [((60, 40), 40, 39), ((8, 40), 10, 7), ((60, 12), 12, 11)])
+@pytest.mark.parametrize(
+    ("shape", "n_comps", "limit"), [((60, 40), 40, 39), ((8, 40), 10, 7), ((60, 12), 12, 11)]
+)
 def test_more_pcs_than_the_data_allow(shape: tuple[int, int], n_comps: int, limit: int) -> None:
     adata = _log_normalised(*shape)
-    with pytest.raises(ParamError, match=rf"n_comps={n_comps} is too large: at most {limit} \(one less than min\({shape[0]} cells, {shape[1]} genes\)\)"):
+    with pytest.raises(
+        ParamError,
+        match=rf"n_comps={n_comps} is too large: at most {limit} \(one less than min\({shape[0]} cells, {shape[1]} genes\)\)",
+    ):
         ss.pp.pca(adata, n_comps=n_comps)
     assert "X_pca" not in adata.obsm
     ss.pp.pca(adata, n_comps=limit)  # the limit itself is fine
@@ -638,14 +751,19 @@ def test_more_pcs_than_the_data_allow(shape: tuple[int, int], n_comps: int, limi
 
 def test_pca_stage_lowers_n_comps_with_a_warning() -> None:
     adata = _log_normalised(30, 20)
-    with pytest.warns(AdjustedParamWarning, match=r"pca\.n_comps=50 is more than this data allows \(30 cells × 20 genes\); using 19"):
+    with pytest.warns(
+        AdjustedParamWarning,
+        match=r"pca\.n_comps=50 is more than this data allows \(30 cells × 20 genes\); using 19",
+    ):
         pca_stage(adata, PcaStageParams(use_highly_variable=False), random_state=0)
     assert adata.obsm["X_pca"].shape == (30, 19)
 
 
 def test_more_neighbours_than_cells_are_lowered_with_a_warning() -> None:
     adata = ad.AnnData(np.random.default_rng(0).normal(size=(10, 3)))
-    with pytest.warns(AdjustedParamWarning, match=r"n_neighbors=30 is more than the 10 cells; using n_neighbors=6"):
+    with pytest.warns(
+        AdjustedParamWarning, match=r"n_neighbors=30 is more than the 10 cells; using n_neighbors=6"
+    ):
         ss.pp.neighbors(adata, n_neighbors=30)
     assert adata.uns["neighbors"]["params"]["n_neighbors"] == 6
     assert (adata.obsp["distances"].getnnz(axis=1) == 5).all()
@@ -655,7 +773,9 @@ def test_more_neighbours_than_cells_are_lowered_with_a_warning() -> None:
 
 @pytest.mark.parametrize("value", [1, 0, -3])
 def test_too_few_neighbours(value: int) -> None:
-    with pytest.raises(ParamError, match=rf"n_neighbors: Input should be greater than or equal to 2 \(got {value}\)"):
+    with pytest.raises(
+        ParamError, match=rf"n_neighbors: Input should be greater than or equal to 2 \(got {value}\)"
+    ):
         ss.pp.neighbors(ad.AnnData(np.zeros((5, 2))), n_neighbors=value)
 
 
@@ -668,27 +788,38 @@ def test_more_top_genes_than_genes() -> None:
 def test_umap_with_too_few_cells_for_a_spectral_start() -> None:
     adata = ad.AnnData(np.random.default_rng(0).normal(size=(3, 4)).astype(np.float32))
     ss.pp.neighbors(adata, n_neighbors=2)
-    with pytest.warns(AdjustedParamWarning, match=r"init_pos='spectral' needs more than n_components \+ 1 = 3 cells, got 3; using init_pos='random'"):
+    with pytest.warns(
+        AdjustedParamWarning,
+        match=r"init_pos='spectral' needs more than n_components \+ 1 = 3 cells, got 3; using init_pos='random'",
+    ):
         ss.tl.umap(adata, maxiter=5)
     assert adata.obsm["X_umap"].shape == (3, 2)
 
 
 @pytest.mark.parametrize("resolution", [0, -1, -0.5])
 def test_resolution_must_be_positive(embedded: ad.AnnData, resolution: float) -> None:
-    with pytest.raises(ParamError, match=rf"leiden: resolution: Input should be greater than 0 \(got {resolution}\)"):
+    with pytest.raises(
+        ParamError, match=rf"leiden: resolution: Input should be greater than 0 \(got {resolution}\)"
+    ):
         ss.tl.leiden(embedded, resolution=resolution)
     assert "leiden" not in embedded.obs
-    with pytest.raises(ConfigError, match=rf"leiden\.resolution: Input should be greater than 0 \(got {resolution}\)"):
+    with pytest.raises(
+        ConfigError, match=rf"leiden\.resolution: Input should be greater than 0 \(got {resolution}\)"
+    ):
         validate_config({"leiden": {"resolution": resolution}})
 
 
 def test_rank_genes_groups_needs_two_groups() -> None:
     adata = _log_normalised()
     adata.obs["one"] = pd.Categorical(["c1"] * adata.n_obs)
-    with pytest.raises(InputDataError, match=r"rank_genes_groups needs at least two groups in obs\['one'\]; found 1: 'c1'"):
+    with pytest.raises(
+        InputDataError, match=r"rank_genes_groups needs at least two groups in obs\['one'\]; found 1: 'c1'"
+    ):
         ss.tl.rank_genes_groups(adata, "one")
     adata.obs["tiny"] = pd.Categorical(["a"] + ["b"] * (adata.n_obs - 1))
-    with pytest.raises(InputDataError, match=r"groups with fewer than 2 cells in obs\['tiny'\]: 'a' \(1 cell\)"):
+    with pytest.raises(
+        InputDataError, match=r"groups with fewer than 2 cells in obs\['tiny'\]: 'a' \(1 cell\)"
+    ):
         ss.tl.rank_genes_groups(adata, "tiny")
     assert "rank_genes_groups" not in adata.uns
 
@@ -700,10 +831,14 @@ def test_markers_stage_with_a_single_cluster_leaves_no_artifact(tmp_path: Path) 
     ss.write(adata, artifact)
     out = tmp_path / "results"
     with pytest.raises(InputDataError, match=r"needs at least two groups in obs\['leiden'\]; found 1: '0'"):
-        run_stage("markers", inputs=[artifact], output=out / "markers.h5ad",
-                  params_json=stage_params_json(validate_config({}), "markers"), table=out / "markers.csv")
+        run_stage(
+            "markers",
+            inputs=[artifact],
+            output=out / "markers.h5ad",
+            params_json=stage_params_json(validate_config({}), "markers"),
+            table=out / "markers.csv",
+        )
     _no_output(out)
-
 
 
 def test_stage_with_a_missing_batch_key_leaves_no_artifact(tmp_path: Path) -> None:
@@ -713,6 +848,8 @@ def test_stage_with_a_missing_batch_key_leaves_no_artifact(tmp_path: Path) -> No
     ss.write(adata, artifact)
     out = tmp_path / "results"
     params = stage_params_json(validate_config({"hvg": {"batch_key": "batches", "n_top_genes": 10}}), "hvg")
-    with pytest.raises(MissingKeyError, match=r"batch_key 'batches' not found in adata\.obs \(close matches: batch\)"):
+    with pytest.raises(
+        MissingKeyError, match=r"batch_key 'batches' not found in adata\.obs \(close matches: batch\)"
+    ):
         run_stage("hvg", inputs=[artifact], output=out / "hvg.h5ad", params_json=params)
     _no_output(out)

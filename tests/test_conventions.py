@@ -30,7 +30,11 @@ VALIDATED = [(n, f) for n, f in _public_functions() if hasattr(f, "__scsnake_par
 
 
 def test_every_pp_tl_function_is_validated() -> None:
-    unvalidated = [n for n, f in _public_functions() if n.split(".")[0] in {"pp", "tl"} and not hasattr(f, "__scsnake_params__")]
+    unvalidated = [
+        n
+        for n, f in _public_functions()
+        if n.split(".")[0] in {"pp", "tl"} and not hasattr(f, "__scsnake_params__")
+    ]
     assert unvalidated == []
 
 
@@ -39,7 +43,8 @@ def test_params_model_fields_equal_keywords(name: str, func: object) -> None:
     model = func.__scsnake_params__
     signature = inspect.signature(func)
     keywords = {
-        p.name for p in signature.parameters.values()
+        p.name
+        for p in signature.parameters.values()
         if p.name not in EXEMPT and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
     }
     members = getattr(model, "model_fields", None)
@@ -73,7 +78,8 @@ def test_every_stage_has_one_rule_and_a_config_section() -> None:
 
 def test_src_never_imports_scanpy() -> None:
     offenders = [
-        str(p.relative_to(REPO)) for p in (REPO / "src").rglob("*.py")
+        str(p.relative_to(REPO))
+        for p in (REPO / "src").rglob("*.py")
         if re.search(r"^\s*(import scanpy|from scanpy)", p.read_text(), flags=re.M)
     ]
     assert offenders == []
@@ -81,7 +87,9 @@ def test_src_never_imports_scanpy() -> None:
 
 def test_numba_kernels_use_the_caching_wrapper() -> None:
     offenders = [
-        str(p.relative_to(REPO)) for p in (REPO / "src").rglob("*.py")
-        if p.name != "_numba.py" and re.search(r"numba\.(njit|jit)\b|from numba import .*\b(njit|jit)\b", p.read_text())
+        str(p.relative_to(REPO))
+        for p in (REPO / "src").rglob("*.py")
+        if p.name != "_numba.py"
+        and re.search(r"numba\.(njit|jit)\b|from numba import .*\b(njit|jit)\b", p.read_text())
     ]
     assert offenders == []

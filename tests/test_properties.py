@@ -58,12 +58,20 @@ def dense(x: Any) -> np.ndarray:
 
 def adata_of(x: np.ndarray, fmt: str = "dense", **obs: Any) -> ad.AnnData:
     names = pd.DataFrame(obs, index=[f"c{i}" for i in range(x.shape[0])])
-    return ad.AnnData(as_format(x, fmt), obs=names, var=pd.DataFrame(index=[f"g{j}" for j in range(x.shape[1])]))
+    return ad.AnnData(
+        as_format(x, fmt), obs=names, var=pd.DataFrame(index=[f"g{j}" for j in range(x.shape[1])])
+    )
 
 
 @st.composite
-def count_matrices(draw: st.DrawFn, min_obs: int = 1, max_obs: int = 30, min_vars: int = 1,
-                   max_vars: int = 20, dtypes: tuple[type, ...] = COUNT_DTYPES) -> np.ndarray:
+def count_matrices(
+    draw: st.DrawFn,
+    min_obs: int = 1,
+    max_obs: int = 30,
+    min_vars: int = 1,
+    max_vars: int = 20,
+    dtypes: tuple[type, ...] = COUNT_DTYPES,
+) -> np.ndarray:
     """Non-negative integer counts, sparse-ish, with the occasional all-zero cell or gene."""
     shape = draw(st.tuples(st.integers(min_obs, max_obs), st.integers(min_vars, max_vars)))
     dtype = draw(st.sampled_from(dtypes))
@@ -72,11 +80,15 @@ def count_matrices(draw: st.DrawFn, min_obs: int = 1, max_obs: int = 30, min_var
 
 
 @st.composite
-def log_data(draw: st.DrawFn, min_obs: int = 4, max_obs: int = 30, min_vars: int = 2, max_vars: int = 20) -> np.ndarray:
+def log_data(
+    draw: st.DrawFn, min_obs: int = 4, max_obs: int = 30, min_vars: int = 2, max_vars: int = 20
+) -> np.ndarray:
     """log1p of normalised counts (float32), the input of scale, HVG and marker tests."""
     counts = draw(count_matrices(min_obs, max_obs, min_vars, max_vars, dtypes=(np.float64,)))
     totals = counts.sum(axis=1, keepdims=True)
-    return np.log1p(np.divide(counts * 100, totals, out=np.zeros_like(counts), where=totals > 0)).astype(np.float32)
+    return np.log1p(np.divide(counts * 100, totals, out=np.zeros_like(counts), where=totals > 0)).astype(
+        np.float32
+    )
 
 
 def gaussian(seed: int, n_obs: int, n_vars: int) -> np.ndarray:
@@ -119,14 +131,18 @@ def test_normalize_total_sums_to_target(x: np.ndarray, fmt: str, target_sum: flo
 
 @PROFILE
 @given(x=count_matrices(min_vars=2), fmt=st.sampled_from(FORMATS), max_fraction=st.floats(0.05, 1.0))
-def test_normalize_total_excluding_highly_expressed_sums_to_target(x: np.ndarray, fmt: str, max_fraction: float) -> None:
+def test_normalize_total_excluding_highly_expressed_sums_to_target(
+    x: np.ndarray, fmt: str, max_fraction: float
+) -> None:
     adata = adata_of(x, fmt)
     x64 = x.astype(np.float64)
     totals = x64.sum(axis=1, keepdims=True)
     high = (x64 > max_fraction * totals).any(axis=0)
     kept_totals = x64[:, ~high].sum(axis=1)
     with expect_zero_cells(x[:, ~high]):
-        ss.pp.normalize_total(adata, target_sum=10.0, exclude_highly_expressed=True, max_fraction=max_fraction)
+        ss.pp.normalize_total(
+            adata, target_sum=10.0, exclude_highly_expressed=True, max_fraction=max_fraction
+        )
     out = dense(adata.X).astype(np.float64)
     scaled = kept_totals > 0
     np.testing.assert_allclose(out[scaled][:, ~high].sum(axis=1), 10.0, rtol=1e-5)
@@ -138,8 +154,9 @@ def test_normalize_total_excluding_highly_expressed_sums_to_target(x: np.ndarray
 
 @PROFILE
 @given(
-    x=hnp.arrays(np.float32, st.tuples(st.integers(1, 20), st.integers(1, 15)),
-                 elements=st.floats(0, 1e4, width=32)),
+    x=hnp.arrays(
+        np.float32, st.tuples(st.integers(1, 20), st.integers(1, 15)), elements=st.floats(0, 1e4, width=32)
+    ),
     fmt=st.sampled_from(FORMATS),
     base=st.sampled_from([None, 2.0, np.e, 10.0]),
 )
@@ -279,8 +296,11 @@ def test_formats_agree_scale(x: np.ndarray, zero_center: bool, max_value: float 
 
 
 @PROFILE
-@given(x=log_data(min_obs=3, min_vars=4, max_vars=25), n_top=st.integers(1, 6),
-       flavor=st.sampled_from(["seurat", "cell_ranger"]))
+@given(
+    x=log_data(min_obs=3, min_vars=4, max_vars=25),
+    n_top=st.integers(1, 6),
+    flavor=st.sampled_from(["seurat", "cell_ranger"]),
+)
 def test_formats_agree_highly_variable_genes_float64(x: np.ndarray, n_top: int, flavor: str) -> None:
     # float64 values are squared and summed the same way in every layout: identical results
     x = x.astype(np.float64)
@@ -329,8 +349,12 @@ def _not_counts(x: np.ndarray) -> None:
 def _groups(data: st.DataObject, n_obs: int) -> pd.Categorical:
     """2–4 groups of at least 2 cells each."""
     n_groups = data.draw(st.integers(2, min(4, n_obs // 2)))
-    labels = np.concatenate([np.repeat(np.arange(n_groups), 2), data.draw(
-        hnp.arrays(np.int64, n_obs - 2 * n_groups, elements=st.integers(0, n_groups - 1)))])
+    labels = np.concatenate(
+        [
+            np.repeat(np.arange(n_groups), 2),
+            data.draw(hnp.arrays(np.int64, n_obs - 2 * n_groups, elements=st.integers(0, n_groups - 1))),
+        ]
+    )
     return pd.Categorical([f"k{g}" for g in data.draw(st.permutations(labels.tolist()))])
 
 
@@ -364,15 +388,18 @@ def test_formats_agree_rank_genes_groups_t_test(x: np.ndarray, data: st.DataObje
 
 
 @PROFILE
-@given(x=count_matrices(min_obs=2, dtypes=(np.float32, np.int64)), fmt=st.sampled_from(FORMATS), data=st.data())
+@given(
+    x=count_matrices(min_obs=2, dtypes=(np.float32, np.int64)), fmt=st.sampled_from(FORMATS), data=st.data()
+)
 def test_permuted_cells_qc_metrics_and_normalize_total(x: np.ndarray, fmt: str, data: st.DataObject) -> None:
     perm = np.array(data.draw(st.permutations(range(x.shape[0]))))
     assume((x.sum(axis=1) > 0).all())
     a, b = adata_of(x, fmt), adata_of(x[perm], fmt)
     obs_a, var_a = ss.pp.calculate_qc_metrics(a, percent_top=[1])
     obs_b, var_b = ss.pp.calculate_qc_metrics(b, percent_top=[1])
-    pd.testing.assert_frame_equal(obs_b.reset_index(drop=True), obs_a.iloc[perm].reset_index(drop=True),
-                                  check_exact=False, rtol=1e-6)
+    pd.testing.assert_frame_equal(
+        obs_b.reset_index(drop=True), obs_a.iloc[perm].reset_index(drop=True), check_exact=False, rtol=1e-6
+    )
     pd.testing.assert_frame_equal(var_b, var_a, check_exact=False, rtol=1e-6)
     ss.pp.normalize_total(a)  # median target: the same for any cell order
     ss.pp.normalize_total(b)
@@ -380,9 +407,16 @@ def test_permuted_cells_qc_metrics_and_normalize_total(x: np.ndarray, fmt: str, 
 
 
 @PROFILE
-@given(seed=st.integers(0, 2**32 - 1), n_obs=st.integers(6, 40), n_vars=st.integers(3, 10),
-       fmt=st.sampled_from(FORMATS), data=st.data())
-def test_permuted_cells_permute_pca_scores(seed: int, n_obs: int, n_vars: int, fmt: str, data: st.DataObject) -> None:
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n_obs=st.integers(6, 40),
+    n_vars=st.integers(3, 10),
+    fmt=st.sampled_from(FORMATS),
+    data=st.data(),
+)
+def test_permuted_cells_permute_pca_scores(
+    seed: int, n_obs: int, n_vars: int, fmt: str, data: st.DataObject
+) -> None:
     x = gaussian(seed, n_obs, n_vars)
     perm = np.array(data.draw(st.permutations(range(n_obs))))
     n_comps = min(n_obs, n_vars) - 1
@@ -401,8 +435,14 @@ def test_permuted_cells_permute_pca_scores(seed: int, n_obs: int, n_vars: int, f
 
 
 @PROFILE
-@given(seed=st.integers(0, 2**32 - 1), n_obs=st.integers(3, 40), n_vars=st.integers(1, 6),
-       n_neighbors=st.integers(2, 8), method=st.sampled_from(["umap", "gauss"]), data=st.data())
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n_obs=st.integers(3, 40),
+    n_vars=st.integers(1, 6),
+    n_neighbors=st.integers(2, 8),
+    method=st.sampled_from(["umap", "gauss"]),
+    data=st.data(),
+)
 def test_permuted_cells_permute_the_neighbour_graph(
     seed: int, n_obs: int, n_vars: int, n_neighbors: int, method: str, data: st.DataObject
 ) -> None:
@@ -418,8 +458,12 @@ def test_permuted_cells_permute_the_neighbour_graph(
 
 
 @PROFILE
-@given(x=log_data(min_obs=4), method=st.sampled_from(["t-test", "wilcoxon"]), fmt=st.sampled_from(FORMATS),
-       data=st.data())
+@given(
+    x=log_data(min_obs=4),
+    method=st.sampled_from(["t-test", "wilcoxon"]),
+    fmt=st.sampled_from(FORMATS),
+    data=st.data(),
+)
 def test_permuted_cells_leave_rank_genes_groups_unchanged(
     x: np.ndarray, method: str, fmt: str, data: st.DataObject
 ) -> None:

@@ -58,8 +58,20 @@ __all__ = [
 
 #: Stages whose function never changes ``X`` or ``layers``: they write lean artifacts.
 MATRIX_KEEPING = frozenset(
-    {"hvg", "pca", "integration", "neighbors", "umap", "leiden", "markers", "annotate", "tsne", "draw_graph",
-     "paga", "dpt"}
+    {
+        "hvg",
+        "pca",
+        "integration",
+        "neighbors",
+        "umap",
+        "leiden",
+        "markers",
+        "annotate",
+        "tsne",
+        "draw_graph",
+        "paga",
+        "dpt",
+    }
 )
 #: Stages that use only obs/obsm/obsp/uns of their input: a lean input stays lean.
 MATRIX_FREE = frozenset({"integration", "leiden", "paga", "dpt", "draw_graph"})
@@ -110,8 +122,13 @@ def lean_copy(adata: AnnData, *, matrix_path: Path, artifact_id: str, output: Pa
     import anndata as ad
 
     lean = ad.AnnData(
-        obs=adata.obs, var=adata.var, uns=adata.uns, obsm=dict(adata.obsm), varm=dict(adata.varm),
-        obsp=dict(adata.obsp), varp=dict(adata.varp),
+        obs=adata.obs,
+        var=adata.var,
+        uns=adata.uns,
+        obsm=dict(adata.obsm),
+        varm=dict(adata.varm),
+        obsp=dict(adata.obsp),
+        varp=dict(adata.varp),
     )
     meta = _meta(lean)
     meta.pop("artifact_id", None)
@@ -274,8 +291,17 @@ def point_layers(adata: AnnData, keys: list[str], *, source: Path, artifact_id: 
     import anndata as ad
 
     layers = {k: v for k, v in adata.layers.items() if k not in keys}
-    out = ad.AnnData(X=adata.X, obs=adata.obs, var=adata.var, uns=adata.uns, obsm=dict(adata.obsm),
-                     varm=dict(adata.varm), obsp=dict(adata.obsp), varp=dict(adata.varp), layers=layers)
+    out = ad.AnnData(
+        X=adata.X,
+        obs=adata.obs,
+        var=adata.var,
+        uns=adata.uns,
+        obsm=dict(adata.obsm),
+        varm=dict(adata.varm),
+        obsp=dict(adata.obsp),
+        varp=dict(adata.varp),
+        layers=layers,
+    )
     path = os.path.relpath(source, start=output.parent)
     _meta(out)["layers"] = {key: {"path": path, "artifact_id": artifact_id} for key in keys}
     return out
@@ -308,8 +334,10 @@ def _checked_source(adata: AnnData, artifact: Path, pointer: dict[str, Any], wha
     with _open_store(source) as store:
         found = read_elem(store["uns/scsnake/artifact_id"]) if "uns/scsnake/artifact_id" in store else None
         if found != pointer["artifact_id"]:
-            msg = (f"{artifact} was made from another version of {source} "
-                   f"(artifact id {found} ≠ {pointer['artifact_id']}); {hint}")
+            msg = (
+                f"{artifact} was made from another version of {source} "
+                f"(artifact id {found} ≠ {pointer['artifact_id']}); {hint}"
+            )
             raise InputDataError(msg)
         shape = _shape(store["X"]) if "X" in store else None
         if shape != adata.shape:

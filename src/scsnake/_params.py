@@ -147,7 +147,11 @@ def format_validation_error(err: ValidationError, prefix: str = "", model: Any =
         msg = e["msg"]
         if e["type"] == "union_tag_invalid":
             tag, allowed = e["ctx"]["tag"], e["ctx"]["expected_tags"]
-            lines.append(f"{path}.{e['ctx']['discriminator'].strip(chr(39))}: {tag!r} is not one of {allowed}".lstrip("."))
+            lines.append(
+                f"{path}.{e['ctx']['discriminator'].strip(chr(39))}: {tag!r} is not one of {allowed}".lstrip(
+                    "."
+                )
+            )
             continue
         if msg.startswith("Value error, "):
             msg = msg[len("Value error, ") :]

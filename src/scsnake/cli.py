@@ -19,14 +19,18 @@ def _build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run one workflow stage (used by the Snakemake rules)")
     run.add_argument("stage")
-    run.add_argument("--input", action="append", default=[], type=Path, help="input artifact (repeat for several)")
+    run.add_argument(
+        "--input", action="append", default=[], type=Path, help="input artifact (repeat for several)"
+    )
     run.add_argument("--output", required=True, type=Path, help="artifact (or figures directory) to write")
     run.add_argument("--params", required=True, help="the stage's parameters as JSON")
     run.add_argument("--sample", default=None, help="sample name (load)")
     run.add_argument("--compression", default="none", choices=["none", "gzip", "lzf"])
     run.add_argument("--table", default=None, type=Path, help="markers: also write the top-marker CSV here")
 
-    info = sub.add_parser("run-info", help="write a sample's validated config and the package versions (report)")
+    info = sub.add_parser(
+        "run-info", help="write a sample's validated config and the package versions (report)"
+    )
     info.add_argument("--params", required=True, help="the sample's validated config as JSON")
     info.add_argument("--config", required=True, type=Path, help="config.yaml to write")
     info.add_argument("--versions", required=True, type=Path, help="versions.csv to write")
@@ -45,7 +49,9 @@ def _build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; a user's mistake prints one message and exits 1 (2 for config errors)."""
     args = _build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
     logging.captureWarnings(True)
     try:
         return _dispatch(args)
@@ -75,7 +81,12 @@ def _dispatch(args: argparse.Namespace) -> int:
     elif args.command == "run-info":
         from .stages._plots import write_run_info
 
-        write_run_info(args.params, config_path=args.config, versions_path=args.versions, snakemake_version=args.snakemake)
+        write_run_info(
+            args.params,
+            config_path=args.config,
+            versions_path=args.versions,
+            snakemake_version=args.snakemake,
+        )
     elif args.command == "validate":
         from .config import load_config
 

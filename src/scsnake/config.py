@@ -36,7 +36,14 @@ from .stages._qc import QcParams
 from .stages._sheet import SAMPLE_NAME, read_sample_sheet
 from .stages._trajectory import DptStageParams, DrawGraphStageParams, PagaStageParams, TsneStageParams
 
-__all__ = ["WorkflowConfig", "analysed_samples", "batch_key", "load_config", "stage_params_json", "validate_config"]
+__all__ = [
+    "WorkflowConfig",
+    "analysed_samples",
+    "batch_key",
+    "load_config",
+    "stage_params_json",
+    "validate_config",
+]
 
 
 def _sheet_file(value: Any) -> Any:
@@ -115,7 +122,11 @@ class WorkflowConfig(StageParams):
     def _samples_merge_integration(self, info: ValidationInfo) -> WorkflowConfig:
         # every problem at once: one message, one problem per line (as ConfigError lists them)
         sheet_failed = bool((info.context or {}).get("sheet_problems"))
-        problems = [*self._qc_override_problems(), *self._merge_problems(sheet_failed), *self._integration_problems()]
+        problems = [
+            *self._qc_override_problems(),
+            *self._merge_problems(sheet_failed),
+            *self._integration_problems(),
+        ]
         if problems:
             raise ValueError("\n  - ".join(problems))
         return self
@@ -135,7 +146,9 @@ class WorkflowConfig(StageParams):
             return []
         problems = []
         if len(self.samples) < 2 and not sheet_failed:
-            problems.append(f"merge.enabled needs at least 2 samples (got {len(self.samples)}: {list(self.samples)})")
+            problems.append(
+                f"merge.enabled needs at least 2 samples (got {len(self.samples)}: {list(self.samples)})"
+            )
         if merge.name in self.samples:
             problems.append(
                 f"merge.name {merge.name!r} is also a sample's name; pick another (results/<name>/ holds the merged object)"
@@ -153,7 +166,11 @@ class WorkflowConfig(StageParams):
         integration = self.integration
         method = integration.method
         problems = []
-        if (method != "none" or integration.compare) and not self.merge.enabled and integration.batch_key is None:
+        if (
+            (method != "none" or integration.compare)
+            and not self.merge.enabled
+            and integration.batch_key is None
+        ):
             what = f"integration.method {method!r}" if method != "none" else "integration.compare"
             problems.append(
                 f"{what} needs integration.batch_key (an obs column of the batches) when merge.enabled is false; "
@@ -219,7 +236,9 @@ def _missing_inputs(samples: Any, base_dir: Path) -> list[str]:
         except ValidationError:
             continue  # already reported
         if not sample.is_synthetic and not (base_dir / sample.input).exists():
-            problems.append(f"samples.{name}.input: path does not exist (got {sample.input!r}, relative to {base_dir})")
+            problems.append(
+                f"samples.{name}.input: path does not exist (got {sample.input!r}, relative to {base_dir})"
+            )
     return problems
 
 
@@ -248,7 +267,9 @@ def stage_params_json(config: WorkflowConfig, stage: str, sample: str | None = N
         if sample is None:
             msg = "stage_params_json('load') needs the sample name"
             raise ValueError(msg)
-        row = config.samples[sample].model_dump(mode="json", exclude={"qc"})  # qc overrides re-run qc, not load
+        row = config.samples[sample].model_dump(
+            mode="json", exclude={"qc"}
+        )  # qc overrides re-run qc, not load
         values = {"sample": row, "options": values, "seed": config.seed}
     values = _derived(config, stage, values)
     return json.dumps(values, sort_keys=True, separators=(",", ":"))
@@ -276,13 +297,20 @@ def _derived(config: WorkflowConfig, stage: str, values: dict[str, Any]) -> dict
     elif stage == "neighbors" and method == "bbknn":
         values["bbknn"] = {"batch_key": batch_key(config), **config.integration.bbknn.model_dump(mode="json")}
     elif stage == "integration":  # the Harmony stage: only what changes its result
-        values = {k: values[k] for k in ("method", "harmony", "random_state")} | {"batch_key": batch_key(config)}
+        values = {k: values[k] for k in ("method", "harmony", "random_state")} | {
+            "batch_key": batch_key(config)
+        }
     elif stage == "integration_metrics":  # the sections it takes its settings from, seeds filled in
+
         def seeded(section: StageParams, **kwargs: Any) -> dict[str, Any]:
             dumped = section.model_dump(mode="json", **kwargs)
-            return dumped | {"random_state": config.seed if dumped["random_state"] is None else dumped["random_state"]}
+            return dumped | {
+                "random_state": config.seed if dumped["random_state"] is None else dumped["random_state"]
+            }
 
-        integration = seeded(config.integration, exclude={"method", "compare"}) | {"batch_key": batch_key(config)}
+        integration = seeded(config.integration, exclude={"method", "compare"}) | {
+            "batch_key": batch_key(config)
+        }
         values = {
             "integration": integration,
             "pca": seeded(config.pca) | {"combat_key": None},

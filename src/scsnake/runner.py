@@ -38,13 +38,33 @@ if TYPE_CHECKING:
 
     from anndata import AnnData
 
-__all__ = ["FIGURE_RULES", "PROVENANCE_PACKAGES", "checksum", "package_versions", "provenance", "run_stage", "write_atomic"]
+__all__ = [
+    "FIGURE_RULES",
+    "PROVENANCE_PACKAGES",
+    "checksum",
+    "package_versions",
+    "provenance",
+    "run_stage",
+    "write_atomic",
+]
 
 logger = logging.getLogger(__name__)
 
 PROVENANCE_PACKAGES = (
-    "scsnake", "anndata", "numpy", "scipy", "pandas", "scikit-learn", "numba",
-    "umap-learn", "pynndescent", "igraph", "leidenalg", "h5py", "zarr", "matplotlib",
+    "scsnake",
+    "anndata",
+    "numpy",
+    "scipy",
+    "pandas",
+    "scikit-learn",
+    "numba",
+    "umap-learn",
+    "pynndescent",
+    "igraph",
+    "leidenalg",
+    "h5py",
+    "zarr",
+    "matplotlib",
 )
 
 
@@ -92,7 +112,11 @@ def run_stage(
     stage = FIGURE_RULES.get(name) or STAGES[name]
     params = parse_params(stage, params_json)
     # what the artifact was made from; their checksums (provenance) are computed while the stage runs
-    source = [params["sample"].input] if name == "load" else [str(Path(str(i).partition("=")[2] or i)) for i in inputs]
+    source = (
+        [params["sample"].input]
+        if name == "load"
+        else [str(Path(str(i).partition("=")[2] or i)) for i in inputs]
+    )
     records = stage.artifact and not stage.returns_table
     hashing = _HASHER.submit(_checksums, source) if records else None
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -105,7 +129,9 @@ def run_stage(
         msg = f"stage {name!r} takes {expected}, got {len(inputs)}"
         raise ParamError(msg)
     if name == "load":
-        adata = stage.func(params["sample"], params["options"], name=sample or "sample", random_state=params["seed"])
+        adata = stage.func(
+            params["sample"], params["options"], name=sample or "sample", random_state=params["seed"]
+        )
     elif stage.gathers:  # merge: the same stage's artifact of every sample, in order
         paths = [Path(item) for item in inputs]
         adata = stage.func([_read_stage_input(name, path) for path in paths], params)
@@ -140,16 +166,26 @@ def run_stage(
         # layers that are the input's X as read (normalize's counts): a pointer, not a second copy
         kept = [key for key, layer in adata.layers.items() if layer is matrix_before[0]]
         if kept and matrix_source is not None:
-            written = point_layers(adata, kept, source=matrix_source[0], artifact_id=matrix_source[1], output=output)
+            written = point_layers(
+                adata, kept, source=matrix_source[0], artifact_id=matrix_source[1], output=output
+            )
     complete = None if copies is None else (lambda staged: copy_elements(staged, copies))
-    write_completed(written, output, compression=None if compression == "none" else compression, complete=complete)
+    write_completed(
+        written, output, compression=None if compression == "none" else compression, complete=complete
+    )
     if table is not None:
         if stage.table is None:
             msg = f"stage {name!r} writes no table; drop --table"
             raise ParamError(msg)
         _write_table(stage.table(adata, params), table)
-    logger.info("%s: wrote %s (%d cells × %d genes) in %.1f s", name, output, adata.n_obs, adata.n_vars,
-                time.perf_counter() - started)
+    logger.info(
+        "%s: wrote %s (%d cells × %d genes) in %.1f s",
+        name,
+        output,
+        adata.n_obs,
+        adata.n_vars,
+        time.perf_counter() - started,
+    )
 
 
 def _matrix_source(name: str, adata: AnnData, main: Path, params: Any) -> tuple[Path, str] | None:
@@ -190,10 +226,16 @@ def _matrix_parts(name: str, adata: AnnData, params: Any) -> str | None:
     if name in ("markers", "annotate"):
         return "X"
     if name == "hvg":  # the counts layer only for the flavors of counts
-        return "all" if getattr(params, "flavor", "") in ("seurat_v3", "seurat_v3_paper", "pearson_residuals") else "X"
+        return (
+            "all"
+            if getattr(params, "flavor", "") in ("seurat_v3", "seurat_v3_paper", "pearson_residuals")
+            else "X"
+        )
     if name == "pca":  # the counts layer only for Pearson residuals
         normalize = adata.uns.get("normalize", {})
-        return "all" if isinstance(normalize, dict) and normalize.get("method") == "pearson_residuals" else "X"
+        return (
+            "all" if isinstance(normalize, dict) and normalize.get("method") == "pearson_residuals" else "X"
+        )
     return "all"
 
 

@@ -78,7 +78,9 @@ def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
                 self.connection.shutdown(socket.SHUT_RDWR)  # the connection drops mid-body
                 return
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client gave up (timeout test)
+            with contextlib.suppress(
+                BrokenPipeError, ConnectionResetError
+            ):  # the client gave up (timeout test)
                 self.wfile.write(body)
 
     return Handler
@@ -115,7 +117,10 @@ def test_success(site: Site, tmp_path: Path) -> None:
 def test_checksum_mismatch_discards_the_file(site: Site, tmp_path: Path) -> None:
     site.files["data.bin"] = PAYLOAD
     wrong = "0" * 64
-    with pytest.raises(ChecksumError, match=rf"checksum mismatch for {site.url('data.bin')}.*data\.bin.*expected sha256 {wrong}, got {SHA}"):
+    with pytest.raises(
+        ChecksumError,
+        match=rf"checksum mismatch for {site.url('data.bin')}.*data\.bin.*expected sha256 {wrong}, got {SHA}",
+    ):
         _download(site.url("data.bin"), tmp_path / "data.bin", sha256=wrong)
     assert _names(tmp_path) == []
 
@@ -131,7 +136,9 @@ def test_interrupted_download_resumes(site: Site, tmp_path: Path) -> None:
     site.files["data.bin"] = PAYLOAD
     site.modes["data.bin"] = "truncate-once"
     dest = tmp_path / "data.bin"
-    with pytest.raises(DownloadNetworkError, match=rf"{site.url('data.bin')} to .*data\.bin broke off.*resume"):
+    with pytest.raises(
+        DownloadNetworkError, match=rf"{site.url('data.bin')} to .*data\.bin broke off.*resume"
+    ):
         _download(site.url("data.bin"), dest, sha256=SHA)
     assert not dest.exists()  # never a trusted file from a broken download
     kept = (tmp_path / "data.bin.part").stat().st_size
@@ -179,7 +186,9 @@ def test_corrupt_part_is_caught_by_the_checksum(site: Site, tmp_path: Path) -> N
 
 
 def test_http_404(site: Site, tmp_path: Path) -> None:
-    with pytest.raises(DownloadHTTPError, match=rf"{site.url('missing.bin')} to .*missing\.bin: HTTP 404") as info:
+    with pytest.raises(
+        DownloadHTTPError, match=rf"{site.url('missing.bin')} to .*missing\.bin: HTTP 404"
+    ) as info:
         _download(site.url("missing.bin"), tmp_path / "missing.bin")
     assert info.value.status == 404
     assert _names(tmp_path) == []
@@ -218,14 +227,20 @@ def test_cache_hit_needs_no_network(site: Site, tmp_path: Path, monkeypatch: pyt
     assert second == first and len(site.requests) == 1
 
 
-def test_mirror_used_when_the_primary_fails(site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_mirror_used_when_the_primary_fails(
+    site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SCSNAKE_DATA_DIR", str(tmp_path))
     site.files["mirror.bin"] = PAYLOAD
-    entry = RemoteFile(url=site.url("gone.bin"), filename="data.bin", sha256=SHA, mirrors=(site.url("mirror.bin"),))
+    entry = RemoteFile(
+        url=site.url("gone.bin"), filename="data.bin", sha256=SHA, mirrors=(site.url("mirror.bin"),)
+    )
     assert fetch(entry).read_bytes() == PAYLOAD
 
 
-def test_all_locations_failing_names_each(site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_all_locations_failing_names_each(
+    site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SCSNAKE_DATA_DIR", str(tmp_path))
     entry = RemoteFile(url=site.url("a.bin"), filename="data.bin", sha256=SHA, mirrors=(site.url("b.bin"),))
     with pytest.raises(DownloadHTTPError, match=r"a\.bin") as info:
@@ -237,7 +252,10 @@ def test_concurrent_downloads_fetch_once(site: Site, tmp_path: Path) -> None:
     site.files["data.bin"] = PAYLOAD
     dest = tmp_path / "data.bin"
     results: list[Path] = []
-    threads = [threading.Thread(target=lambda: results.append(_download(site.url("data.bin"), dest, sha256=SHA))) for _ in range(3)]
+    threads = [
+        threading.Thread(target=lambda: results.append(_download(site.url("data.bin"), dest, sha256=SHA)))
+        for _ in range(3)
+    ]
     for t in threads:
         t.start()
     for t in threads:

@@ -88,7 +88,13 @@ def test_krumsiek11_parses_the_real_file(shared_data: Path) -> None:
     assert adata.var_names[:3].tolist() == ["Gata2", "Gata1", "Fog1"]
     counts = adata.obs["cell_type"].value_counts()
     assert counts.to_dict() == {"progenitor": 320, "Ery": 80, "Mk": 80, "Mo": 80, "Neu": 80}
-    assert adata.obs["cell_type"].iloc[[0, 80, 240, 400, 560]].tolist() == ["progenitor", "Mo", "Ery", "Mk", "Neu"]
+    assert adata.obs["cell_type"].iloc[[0, 80, 240, 400, 560]].tolist() == [
+        "progenitor",
+        "Mo",
+        "Ery",
+        "Mk",
+        "Neu",
+    ]
     assert adata.uns["iroot"] == 0 and adata.uns["highlights"]["159"] == "Mo"
     assert not adata.obs_names.is_unique  # the simulation time, repeated across branches
 
@@ -122,7 +128,9 @@ def test_krumsiek11_downloads_and_verifies(
 ) -> None:
     base, root, requests = server
     (root / "krumsiek11.txt").write_bytes((shared_data / "krumsiek11.txt").read_bytes())
-    monkeypatch.setitem(REGISTRY, "krumsiek11", dataclasses.replace(REGISTRY["krumsiek11"], url=f"{base}/krumsiek11.txt"))
+    monkeypatch.setitem(
+        REGISTRY, "krumsiek11", dataclasses.replace(REGISTRY["krumsiek11"], url=f"{base}/krumsiek11.txt")
+    )
     first = ss.datasets.krumsiek11()  # the registry's SHA-256 and size match the real file
     assert (cache / "krumsiek11.txt").is_file() and first.shape == (640, 11)
     second = ss.datasets.krumsiek11()
@@ -165,7 +173,9 @@ def test_pbmc68k_reduced_registry_checksum_is_scanpys_file(
     bundled = _scanpy_datasets_dir() / "10x_pbmc68k_reduced.h5ad"
     base, root, _ = server
     (root / "pbmc.h5ad").write_bytes(bundled.read_bytes())
-    monkeypatch.setitem(REGISTRY, "pbmc68k_reduced", dataclasses.replace(REGISTRY["pbmc68k_reduced"], url=f"{base}/pbmc.h5ad"))
+    monkeypatch.setitem(
+        REGISTRY, "pbmc68k_reduced", dataclasses.replace(REGISTRY["pbmc68k_reduced"], url=f"{base}/pbmc.h5ad")
+    )
     adata = ss.datasets.pbmc68k_reduced()
     assert adata.shape == (700, 765) and (cache / "pbmc68k_reduced.h5ad").is_file()
 
@@ -190,8 +200,12 @@ def _tiny_h5ad(path: Path) -> ad.AnnData:
     return adata
 
 
-@pytest.mark.parametrize(("loader", "cached"), [("pbmc3k", "pbmc3k_raw.h5ad"), ("pbmc3k_processed", "pbmc3k_processed.h5ad")])
-def test_pbmc3k_reads_the_cache_without_network(cache: Path, loader: str, cached: str, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("loader", "cached"), [("pbmc3k", "pbmc3k_raw.h5ad"), ("pbmc3k_processed", "pbmc3k_processed.h5ad")]
+)
+def test_pbmc3k_reads_the_cache_without_network(
+    cache: Path, loader: str, cached: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cache.mkdir()
     written = _tiny_h5ad(cache / cached)
     offline = dataclasses.replace(REGISTRY[loader], url="http://127.0.0.1:9/unreachable", mirrors=())
@@ -209,7 +223,9 @@ def test_pbmc3k_local_path(tmp_path: Path) -> None:
 def test_unreachable_server_names_url_and_file(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     offline = dataclasses.replace(REGISTRY["pbmc3k"], url="http://127.0.0.1:9/pbmc3k_raw.h5ad", mirrors=())
     monkeypatch.setitem(REGISTRY, "pbmc3k", offline)
-    with pytest.raises(DownloadNetworkError, match=r"http://127\.0\.0\.1:9/pbmc3k_raw\.h5ad to .*cache/pbmc3k_raw\.h5ad"):
+    with pytest.raises(
+        DownloadNetworkError, match=r"http://127\.0\.0\.1:9/pbmc3k_raw\.h5ad to .*cache/pbmc3k_raw\.h5ad"
+    ):
         ss.datasets.pbmc3k()
     assert not (cache / "pbmc3k_raw.h5ad").exists()
 
@@ -262,7 +278,9 @@ def test_paul15_matches_scanpy(scanpy_datasetdir: Path) -> None:
     np.testing.assert_array_equal(ours.X, theirs.X)
     assert ours.var_names.tolist() == theirs.var_names.tolist()
     assert ours.obs_names.tolist() == theirs.obs_names.tolist()
-    assert ours.obs["paul15_clusters"].astype(str).tolist() == theirs.obs["paul15_clusters"].astype(str).tolist()
+    assert (
+        ours.obs["paul15_clusters"].astype(str).tolist() == theirs.obs["paul15_clusters"].astype(str).tolist()
+    )
     assert ours.uns["iroot"] == theirs.uns["iroot"]
 
 

@@ -131,8 +131,9 @@ def test_sampler_is_negative_binomial() -> None:
     order, probs, n_expr, block_ends, n_blocks = synthetic_module._sorted_groups((mu / lib)[None, :])
     groups = np.zeros((n_cells, 1), dtype=np.int64)
     libs = np.full((n_cells, 1), lib)
-    indptr, indices, data = sample_chunk(11, groups, libs, order, probs, theta[order], n_expr,
-                                         block_ends, n_blocks, n_genes)
+    indptr, indices, data = sample_chunk(
+        11, groups, libs, order, probs, theta[order], n_expr, block_ends, n_blocks, n_genes
+    )
     x = sparse.csr_matrix((data, indices, indptr), shape=(n_cells, n_genes)).toarray().astype(np.float64)
     variance = mu + mu**2 / theta
     z_mean = (x.mean(axis=0) - mu) / np.sqrt(variance / n_cells)
@@ -242,7 +243,9 @@ def test_write_synthetic_failure_leaves_nothing(tmp_path: Path, monkeypatch: pyt
     assert [p.name for p in tmp_path.iterdir()] == ["sim.h5ad"] and path.read_text() == "old"
 
 
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="needs POSIX permissions; root may write anywhere")
+@pytest.mark.skipif(
+    os.name != "posix" or os.geteuid() == 0, reason="needs POSIX permissions; root may write anywhere"
+)
 def test_write_synthetic_unwritable_directory(tmp_path: Path) -> None:
     locked = tmp_path / "locked"
     locked.mkdir()

@@ -35,13 +35,30 @@ STATE = Path(os.environ.get("SCSNAKE_SLURM_DIR", "/tmp/scsnake-slurm"))
 PARTITION = os.environ.get("SCSNAKE_SLURM_PARTITION", "debug")
 ACCOUNT = os.environ.get("SCSNAKE_SLURM_ACCOUNT", "scsnake")
 #: Stages the tiny config runs at least; each is a SLURM job (only `all` is local).
-STAGE_RULES = {"load", "qc", "normalize", "hvg", "pca", "neighbors", "umap", "leiden", "markers", "final", "plots"}
+STAGE_RULES = {
+    "load",
+    "qc",
+    "normalize",
+    "hvg",
+    "pca",
+    "neighbors",
+    "umap",
+    "leiden",
+    "markers",
+    "final",
+    "plots",
+}
 #: The profile as a user runs it, with the test cluster's account and partition.
 SLURM_ARGS = (
-    "--profile", str(REPO / "profiles" / "slurm"),
-    "--default-resources", f"slurm_account={ACCOUNT}", f"slurm_partition={PARTITION}",
+    "--profile",
+    str(REPO / "profiles" / "slurm"),
+    "--default-resources",
+    f"slurm_account={ACCOUNT}",
+    f"slurm_partition={PARTITION}",
     # test speed and evidence only: poll after 2 s (default 40 s), keep every job's log
-    "--slurm-init-seconds-before-status-checks", "2", "--slurm-keep-successful-logs",
+    "--slurm-init-seconds-before-status-checks",
+    "2",
+    "--slurm-keep-successful-logs",
 )
 
 
@@ -81,7 +98,9 @@ def slurm_cluster() -> Iterator[Path]:
         if os.geteuid() != 0:
             _unavailable("start_slurm.sh must run as root; run `sudo tests/hpc/start_slurm.sh` first")
         try:
-            proc = subprocess.run(["bash", str(HERE / "start_slurm.sh")], capture_output=True, text=True, timeout=600)
+            proc = subprocess.run(
+                ["bash", str(HERE / "start_slurm.sh")], capture_output=True, text=True, timeout=600
+            )
         except subprocess.TimeoutExpired:
             _unavailable("start_slurm.sh did not finish within 600 s")
         if proc.returncode != 0:
@@ -99,7 +118,9 @@ def slurm_cluster() -> Iterator[Path]:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 return
-            subprocess.run(["bash", str(HERE / "stop_slurm.sh")], capture_output=True, timeout=120, check=False)
+            subprocess.run(
+                ["bash", str(HERE / "stop_slurm.sh")], capture_output=True, timeout=120, check=False
+            )
     finally:
         os.close(lock)
 
@@ -121,13 +142,29 @@ def _sacct(log: str) -> list[SlurmJob]:
     job_ids = re.findall(r"submitted with SLURM jobid (\d+)", log)
     assert job_ids, log
     out = subprocess.run(
-        ["sacct", "-X", "--parsable2", "--noheader", "-j", ",".join(job_ids),
-         "--format=JobIDRaw,Comment,State,Account,Partition,ReqMem"],
-        capture_output=True, text=True, check=True,
+        [
+            "sacct",
+            "-X",
+            "--parsable2",
+            "--noheader",
+            "-j",
+            ",".join(job_ids),
+            "--format=JobIDRaw,Comment,State,Account,Partition,ReqMem",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     jobs = [
         # the executor's --comment: rule_<rule>[_wildcards_<values>]
-        SlurmJob(row[0], re.sub(r"^rule_|_wildcards_.*$", "", row[1]), row[2], row[3], row[4], int(row[5].rstrip("M")))
+        SlurmJob(
+            row[0],
+            re.sub(r"^rule_|_wildcards_.*$", "", row[1]),
+            row[2],
+            row[3],
+            row[4],
+            int(row[5].rstrip("M")),
+        )
         for row in csv.reader(out.splitlines(), delimiter="|")
     ]
     assert [job.job_id for job in jobs] == sorted(job_ids, key=int), out
@@ -160,7 +197,9 @@ def test_every_stage_ran_as_a_slurm_job(slurm_run: tuple[Path, str]) -> None:
         assert (job.state, job.account, job.partition) == ("COMPLETED", ACCOUNT, PARTITION), job
         # the job's own log: Snakemake ran the rule inside the allocation, and the rule's
         # mem_mb (workflow/rules/common.smk) is what SLURM allotted
-        slurm_log = next((workdir / ".snakemake" / "slurm_logs" / f"rule_{job.rule}").rglob(f"{job.job_id}.log"))
+        slurm_log = next(
+            (workdir / ".snakemake" / "slurm_logs" / f"rule_{job.rule}").rglob(f"{job.job_id}.log")
+        )
         text = slurm_log.read_text()
         assert f"rule {job.rule}:" in text
         assert re.search(r"\bmem_mb=(\d+)", text).group(1) == str(job.req_mem_mb), job
@@ -174,7 +213,9 @@ def test_slurm_results_equal_local_run(slurm_run: tuple[Path, str], local_run: P
     pd.testing.assert_series_equal(on_slurm.obs["leiden"], local.obs["leiden"])
     for key in ("X_pca", "X_umap"):
         np.testing.assert_array_equal(on_slurm.obsm[key], local.obsm[key], err_msg=key)
-    np.testing.assert_array_equal(on_slurm.obsp["connectivities"].toarray(), local.obsp["connectivities"].toarray())
+    np.testing.assert_array_equal(
+        on_slurm.obsp["connectivities"].toarray(), local.obsp["connectivities"].toarray()
+    )
     pd.testing.assert_frame_equal(
         pd.read_csv(slurm_run[0] / "results" / "tiny" / "markers.csv"),
         pd.read_csv(local_run / "results" / "tiny" / "markers.csv"),
@@ -185,7 +226,8 @@ def test_job_killed_for_memory_is_resubmitted_with_more(slurm_cluster: Path, tmp
     """A job using 1.3x the first attempt's mem_mb (common.smk) is killed by SLURM, then retried with more."""
     write_config(tmp_path, TINY_CONFIG)
     snakefile = tmp_path / "Snakefile"
-    snakefile.write_text(textwrap.dedent(f"""\
+    snakefile.write_text(
+        textwrap.dedent(f"""\
         configfile: "config.yaml"
         include: {str(REPO / "workflow" / "rules" / "common.smk")!r}
 
@@ -198,7 +240,8 @@ def test_job_killed_for_memory_is_resubmitted_with_more(slurm_cluster: Path, tmp
             shell:
                 "{sys.executable} -c 'import numpy, time; a = numpy.ones(int({{resources.first_mb}} * 1.3 * 2**17)); time.sleep(4)'"
                 " && echo {{resources.mem_mb}} > {{output}}"
-        """))
+        """)
+    )
     log = _run_slurm(tmp_path, snakefile=snakefile)
     first, second = _sacct(log)
     assert (first.rule, first.state, second.rule, second.state) == ("hog", "FAILED", "hog", "COMPLETED")

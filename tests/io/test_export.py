@@ -45,7 +45,10 @@ def test_writes_every_table(analysed, tmp_path: Path) -> None:
     assert list(umap.columns) == ["UMAP1", "UMAP2"] and list(umap.index) == list(analysed.obs_names)
     np.testing.assert_array_equal(umap.to_numpy(), analysed.obsm["X_umap"])
     assert list(pd.read_csv(out / "X_pca.csv", index_col=0).columns) == ["PC1", "PC2", "PC3"]
-    assert list(pd.read_csv(out / "X_draw_graph_fr.csv", index_col=0).columns) == ["DRAW_GRAPH_FR1", "DRAW_GRAPH_FR2"]
+    assert list(pd.read_csv(out / "X_draw_graph_fr.csv", index_col=0).columns) == [
+        "DRAW_GRAPH_FR1",
+        "DRAW_GRAPH_FR2",
+    ]
 
     markers = pd.read_csv(out / "markers.csv")
     expected = rank_genes_groups_df(analysed, None)

@@ -188,7 +188,10 @@ def test_write_replaces_atomically_and_cleans_up(tmp_path: Path) -> None:
     before = path.read_bytes()
     bad = make_counts()
     bad.layers["text"] = np.full(bad.shape, "a", dtype=object)
-    with pytest.raises(InputDataError, match=r"x\.loom: loom files store only numeric matrices; layers\['text'\] has dtype object"):
+    with pytest.raises(
+        InputDataError,
+        match=r"x\.loom: loom files store only numeric matrices; layers\['text'\] has dtype object",
+    ):
         write_loom(bad, path)
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.loom"]
@@ -223,7 +226,9 @@ def test_not_hdf5(tmp_path: Path) -> None:
 def test_hdf5_without_matrix(tmp_path: Path) -> None:
     path = tmp_path / "anndata.loom"
     ad.AnnData(np.ones((2, 2), dtype=np.float32)).write_h5ad(path)
-    with pytest.raises(InputDataError, match=r"anndata\.loom is not a loom file: it has no 2-D /matrix .*found: .*obs"):
+    with pytest.raises(
+        InputDataError, match=r"anndata\.loom is not a loom file: it has no 2-D /matrix .*found: .*obs"
+    ):
         read_loom(path)
 
 

@@ -67,7 +67,9 @@ def test_a_mapped_matrix_survives_the_artifact_being_replaced(tmp_path: Path, ad
 
 
 @pytest.mark.parametrize("compression", ["gzip", "lzf"])
-def test_compressed_or_chunked_matrices_are_read_as_usual(tmp_path: Path, adata: ad.AnnData, compression: str) -> None:
+def test_compressed_or_chunked_matrices_are_read_as_usual(
+    tmp_path: Path, adata: ad.AnnData, compression: str
+) -> None:
     compressed, chunked = tmp_path / "c.h5ad", tmp_path / "chunked.h5ad"
     write(adata, compressed, compression=compression)
     adata.write_h5ad(chunked)  # anndata's own layout: resizable, chunked
@@ -89,7 +91,9 @@ def test_a_damaged_artifact_is_named(tmp_path: Path, adata: ad.AnnData) -> None:
         read_artifact(path)
 
 
-def test_a_refused_mapping_reads_the_matrix(tmp_path: Path, adata: ad.AnnData, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_refused_mapping_reads_the_matrix(
+    tmp_path: Path, adata: ad.AnnData, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from types import SimpleNamespace
 
     import scsnake.io._mapped as mapped

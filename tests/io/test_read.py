@@ -31,8 +31,18 @@ def _same(a: ad.AnnData, b: ad.AnnData) -> None:
 
 @pytest.mark.parametrize(
     ("name", "fmt"),
-    [("a.h5ad", "h5ad"), ("a.csv", "csv"), ("a.csv.gz", "csv"), ("a.tsv", "tsv"), ("a.tab", "tsv"),
-     ("a.txt.gz", "txt"), ("a.mtx", "mtx"), ("a.mtx.gz", "mtx"), ("a.zarr.zip", "zarr"), ("A.H5AD", "h5ad")],
+    [
+        ("a.h5ad", "h5ad"),
+        ("a.csv", "csv"),
+        ("a.csv.gz", "csv"),
+        ("a.tsv", "tsv"),
+        ("a.tab", "tsv"),
+        ("a.txt.gz", "txt"),
+        ("a.mtx", "mtx"),
+        ("a.mtx.gz", "mtx"),
+        ("a.zarr.zip", "zarr"),
+        ("A.H5AD", "h5ad"),
+    ],
 )
 def test_detect_by_suffix(tmp_path: Path, name: str, fmt: str) -> None:
     (tmp_path / name).write_text("")
@@ -56,7 +66,9 @@ def test_detect_directories(tmp_path: Path) -> None:
 
 def test_missing_path_names_close_matches(tmp_path: Path) -> None:
     (tmp_path / "sample1.h5ad").write_text("")
-    with pytest.raises(InputDataError, match=r"input not found: .*sample2.h5ad; close matches in .*: sample1.h5ad"):
+    with pytest.raises(
+        InputDataError, match=r"input not found: .*sample2.h5ad; close matches in .*: sample1.h5ad"
+    ):
         read(tmp_path / "sample2.h5ad")
     with pytest.raises(InputDataError, match=r"input not found: .*nowhere.*does not exist either"):
         read(tmp_path / "nowhere" / "x.h5ad", format="h5ad")
@@ -64,7 +76,9 @@ def test_missing_path_names_close_matches(tmp_path: Path) -> None:
 
 def test_unknown_suffix_lists_formats(tmp_path: Path) -> None:
     (tmp_path / "data.xlsx").write_text("")
-    with pytest.raises(InputDataError, match=r"cannot tell the format of .*data.xlsx.*supported: h5ad: .*10x_mtx"):
+    with pytest.raises(
+        InputDataError, match=r"cannot tell the format of .*data.xlsx.*supported: h5ad: .*10x_mtx"
+    ):
         read(tmp_path / "data.xlsx")
 
 

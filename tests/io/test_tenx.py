@@ -16,9 +16,7 @@ from scsnake.errors import InputDataError, ParamError
 from scsnake.io import read, read_10x_h5, read_10x_mtx
 
 # 4 cells × 5 features (rows of the file are features): the matrix 10x writes is its transpose.
-COUNTS = np.array(
-    [[1, 0, 3, 0, 7], [0, 2, 0, 0, 1], [4, 0, 0, 5, 0], [0, 0, 6, 0, 2]], dtype=np.int64
-)
+COUNTS = np.array([[1, 0, 3, 0, 7], [0, 2, 0, 0, 1], [4, 0, 0, 5, 0], [0, 0, 6, 0, 2]], dtype=np.int64)
 BARCODES = ["AAAC-1", "AAAG-1", "AACT-1", "AAGG-1"]
 IDS = ["ENSG1", "ENSG2", "ENSG3", "ENSG4", "AB1"]
 SYMBOLS = ["CD3E", "MS4A1", "CD3E", "LYZ", "CD3_TotalSeqB"]
@@ -104,7 +102,10 @@ def test_int_gene_ids_stay_text(shared_data: Path) -> None:
 
 @pytest.mark.parametrize(
     ("sub", "shape"),
-    [("1.2.0/filtered_gene_bc_matrices/hg19_chr21", (12, 343)), ("3.0.0/filtered_feature_bc_matrix", (1107, 507))],
+    [
+        ("1.2.0/filtered_gene_bc_matrices/hg19_chr21", (12, 343)),
+        ("3.0.0/filtered_feature_bc_matrix", (1107, 507)),
+    ],
 )
 def test_shared_directories(shared_data: Path, sub: str, shape: tuple[int, int]) -> None:
     adata = read_10x_mtx(shared_data / "10x" / sub)
@@ -150,7 +151,9 @@ def test_mtx_directory_errors(tmp_path: Path) -> None:
 UNIQUE = ["CD3E", "MS4A1", "CD8A", "LYZ", "CD3_TotalSeqB"]
 
 
-def _write_v3_h5(path: Path, *, genomes: tuple[str, ...] = ("GRCh38",) * 5, names: list[str] = UNIQUE) -> Path:
+def _write_v3_h5(
+    path: Path, *, genomes: tuple[str, ...] = ("GRCh38",) * 5, names: list[str] = UNIQUE
+) -> Path:
     csc = sparse.csc_matrix(COUNTS.T.astype(np.int32))  # features × cells, CSC = cells' CSR
     with h5py.File(path, "w") as f:
         m = f.create_group("matrix")

@@ -103,7 +103,9 @@ def test_failure_without_target_leaves_nothing(tmp_path: Path, monkeypatch: pyte
 def test_unstorable_uns_value_is_named(tmp_path: Path, name: str) -> None:
     adata = make_counts()
     adata.uns["run"] = {"settings": {"callback": object()}}
-    with pytest.raises(InputDataError, match=r"uns\['run'\]\['settings'\]\['callback'\] holds a object value"):
+    with pytest.raises(
+        InputDataError, match=r"uns\['run'\]\['settings'\]\['callback'\] holds a object value"
+    ):
         write(adata, tmp_path / name)
     assert list(tmp_path.iterdir()) == []
 

@@ -22,7 +22,9 @@ from scsnake.metrics._knn import _nearest_by_path_csr, _undirected
 def mixed(n: int = 600, n_batches: int = 3, seed: int = 0, dims: int = 6) -> ad.AnnData:
     """One Gaussian cloud; batches assigned at random (perfectly mixed)."""
     rng = np.random.default_rng(seed)
-    obs = pd.DataFrame({"batch": rng.choice([f"b{i}" for i in range(n_batches)], n)}, index=[f"c{i}" for i in range(n)])
+    obs = pd.DataFrame(
+        {"batch": rng.choice([f"b{i}" for i in range(n_batches)], n)}, index=[f"c{i}" for i in range(n)]
+    )
     adata = ad.AnnData(obs=obs)
     adata.obsm["X_pca"] = rng.normal(size=(n, dims))
     return adata
@@ -36,7 +38,9 @@ def separated(n: int = 600, n_batches: int = 3, seed: int = 0) -> ad.AnnData:
     return adata
 
 
-def reference_lisi(x: np.ndarray, labels: np.ndarray, perplexity: float = 30, n_neighbors: int = 90) -> np.ndarray:
+def reference_lisi(
+    x: np.ndarray, labels: np.ndarray, perplexity: float = 30, n_neighbors: int = 90
+) -> np.ndarray:
     """harmony's compute_lisi, written plainly: per-cell binary search on β, Euclidean distances."""
     dist, idx = NearestNeighbors(n_neighbors=n_neighbors).fit(x).kneighbors(x)
     dist, idx = dist[:, 1:], idx[:, 1:]
@@ -77,7 +81,9 @@ def test_lisi_equals_reference_implementation() -> None:
     expected = reference_lisi(adata.obsm["X_pca"], labels)
     np.testing.assert_allclose(ss.metrics.lisi(adata, "batch"), expected, rtol=1e-9)
     expected = reference_lisi(adata.obsm["X_pca"], labels, perplexity=5, n_neighbors=20)
-    np.testing.assert_allclose(ss.metrics.lisi(adata, "batch", n_neighbors=20, perplexity=5), expected, rtol=1e-9)
+    np.testing.assert_allclose(
+        ss.metrics.lisi(adata, "batch", n_neighbors=20, perplexity=5), expected, rtol=1e-9
+    )
 
 
 def test_lisi_mixed_is_near_the_number_of_batches() -> None:
@@ -97,7 +103,9 @@ def test_lisi_sparse_and_dense_x_agree() -> None:
     csr = ad.AnnData(sparse.csr_matrix(adata.obsm["X_pca"]), obs=adata.obs)
     expected = ss.metrics.lisi(adata, "batch", n_neighbors=30, perplexity=9)
     for data in (dense, csr):
-        np.testing.assert_allclose(ss.metrics.lisi(data, "batch", use_rep="X", n_neighbors=30, perplexity=9), expected, rtol=1e-9)
+        np.testing.assert_allclose(
+            ss.metrics.lisi(data, "batch", use_rep="X", n_neighbors=30, perplexity=9), expected, rtol=1e-9
+        )
 
 
 def test_lisi_on_the_stored_graph() -> None:
@@ -123,14 +131,18 @@ def test_graph_neighbourhoods_are_shortest_paths() -> None:
         expected = np.sort(row)[:7]
         np.testing.assert_allclose(found_dist[i], expected, rtol=1e-12)
         reachable = found_idx[i] >= 0
-        np.testing.assert_allclose(all_paths[i, found_idx[i][reachable]], found_dist[i][reachable], rtol=1e-12)
+        np.testing.assert_allclose(
+            all_paths[i, found_idx[i][reachable]], found_dist[i][reachable], rtol=1e-12
+        )
 
 
 def test_lisi_bad_input() -> None:
     adata = mixed(n=100)
     with pytest.raises(MissingKeyError, match=r"key 'batchh' not found in adata.obs \(close matches: batch"):
         ss.metrics.lisi(adata, "batchh")
-    with pytest.raises(MissingKeyError, match=r"use_rep='X_pcaa' not found in adata.obsm \(close matches: X_pca"):
+    with pytest.raises(
+        MissingKeyError, match=r"use_rep='X_pcaa' not found in adata.obsm \(close matches: X_pca"
+    ):
         ss.metrics.lisi(adata, "batch", use_rep="X_pcaa")
     with pytest.raises(MissingKeyError, match=r"use_rep=None needs the graph of uns\['neighbors'\]"):
         ss.metrics.lisi(adata, "batch", use_rep=None)
@@ -199,7 +211,16 @@ def labelled(seed: int = 0) -> ad.AnnData:
 
 def test_integration_scores_known_case() -> None:
     scores = ss.metrics.integration_scores(labelled(), "batch", "type")
-    assert set(scores) == {"ilisi", "ilisi_norm", "clisi", "clisi_norm", "kbet_acceptance", "ari", "nmi", "asw_label"}
+    assert set(scores) == {
+        "ilisi",
+        "ilisi_norm",
+        "clisi",
+        "clisi_norm",
+        "kbet_acceptance",
+        "ari",
+        "nmi",
+        "asw_label",
+    }
     assert all(isinstance(v, float) for v in scores.values())
     assert scores["ari"] == 1.0 and scores["nmi"] == pytest.approx(1.0)
     assert scores["clisi"] == pytest.approx(1.0) and scores["clisi_norm"] == pytest.approx(1.0)

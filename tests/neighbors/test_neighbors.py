@@ -25,8 +25,16 @@ def line_adata() -> ad.AnnData:
 
 def as_dict(m: sparse.spmatrix) -> dict[int, dict[int, float]]:
     m = sparse.csr_matrix(m)
-    return {i: dict(zip(m.indices[m.indptr[i]:m.indptr[i + 1]].tolist(),
-                        m.data[m.indptr[i]:m.indptr[i + 1]].tolist(), strict=True)) for i in range(m.shape[0])}
+    return {
+        i: dict(
+            zip(
+                m.indices[m.indptr[i] : m.indptr[i + 1]].tolist(),
+                m.data[m.indptr[i] : m.indptr[i + 1]].tolist(),
+                strict=True,
+            )
+        )
+        for i in range(m.shape[0])
+    }
 
 
 def test_exact_knn_by_hand():
@@ -85,7 +93,9 @@ def test_gauss_without_knn_is_dense():
     # sigma_i: half the distance to the 3rd nearest cell (self included)
     s2 = np.array([3, 2, 3, 5, 9]) ** 2 / 4
     den = s2[0] + s2[3]
-    np.testing.assert_allclose(conn[0, 3], np.sqrt(2 * np.sqrt(s2[0] * s2[3]) / den) * np.exp(-49 / den), rtol=1e-6)
+    np.testing.assert_allclose(
+        conn[0, 3], np.sqrt(2 * np.sqrt(s2[0] * s2[3]) / den) * np.exp(-49 / den), rtol=1e-6
+    )
 
 
 def test_uns_and_obsp_keys():
@@ -102,8 +112,14 @@ def test_uns_and_obsp_keys():
     assert adata.uns["pcs"] == {
         "connectivities_key": "pcs_connectivities",
         "distances_key": "pcs_distances",
-        "params": {"n_neighbors": 6, "method": "gauss", "random_state": 0, "metric": "cosine",
-                   "use_rep": "X_pca", "n_pcs": 4},
+        "params": {
+            "n_neighbors": 6,
+            "method": "gauss",
+            "random_state": 0,
+            "metric": "cosine",
+            "use_rep": "X_pca",
+            "n_pcs": 4,
+        },
     }
     neighbors(adata, use_rep="X_pca", metric="minkowski", metric_kwds={"p": 3}, key_added="mink")
     assert adata.uns["mink"]["params"]["metric_kwds"] == {"p": 3}
@@ -158,7 +174,9 @@ def test_representation_choice():
     assert (adata.obsp["distances"] != by_hand.obsp["distances"]).nnz == 0
     with pytest.raises(ParamError, match=r"n_pcs=9 but obsm\['X_pca'\] has only 8"):
         neighbors(adata, n_pcs=9)
-    with pytest.raises(MissingKeyError, match=r"use_rep='X_umap' not found in adata.obsm \(available: X_pca\)"):
+    with pytest.raises(
+        MissingKeyError, match=r"use_rep='X_umap' not found in adata.obsm \(available: X_pca\)"
+    ):
         neighbors(adata, use_rep="X_umap")
     neighbors(adata, n_neighbors=5, n_pcs=0)  # n_pcs=0: X itself
     direct = neighbors(adata, n_neighbors=5, use_rep="X", copy=True)
@@ -174,7 +192,9 @@ def test_small_data_uses_x_even_with_pca():
 
 def test_too_many_neighbours_is_adjusted():
     adata = line_adata()
-    with pytest.warns(AdjustedParamWarning, match=r"n_neighbors=10 is more than the 5 cells; using n_neighbors=3"):
+    with pytest.warns(
+        AdjustedParamWarning, match=r"n_neighbors=10 is more than the 5 cells; using n_neighbors=3"
+    ):
         neighbors(adata, n_neighbors=10)
     assert adata.uns["neighbors"]["params"]["n_neighbors"] == 3
     assert adata.obsp["distances"].getnnz(axis=1).tolist() == [2] * 5
@@ -197,7 +217,9 @@ def test_duplicate_cells_keep_self_first():
     neighbors(adata, n_neighbors=4)
     dist = adata.obsp["distances"]
     assert dist.getnnz(axis=1).tolist() == [3] * 18  # zero distances stay as stored zeros
-    assert dist.diagonal().max() == 0 and all(i not in dist.indices[dist.indptr[i]:dist.indptr[i + 1]] for i in range(18))
+    assert dist.diagonal().max() == 0 and all(
+        i not in dist.indices[dist.indptr[i] : dist.indptr[i + 1]] for i in range(18)
+    )
     conn = adata.obsp["connectivities"]
     assert conn.diagonal().max() == 0 and abs(conn - conn.T).max() == 0
 
@@ -212,7 +234,9 @@ def test_transformer_with_too_few_neighbours():
 
     indices, _ = knn_from_transformer(KNeighborsTransformer(n_neighbors=2), LINE, 3)
     np.testing.assert_array_equal(indices[:, 0], np.arange(5))
-    with pytest.raises(InputDataError, match=r"fewer than n_neighbors=3 neighbours \(self included\) for 5 cell"):
+    with pytest.raises(
+        InputDataError, match=r"fewer than n_neighbors=3 neighbours \(self included\) for 5 cell"
+    ):
         neighbors(line_adata(), transformer=Short())
 
     class NoK(Short):
@@ -244,7 +268,10 @@ def test_copy_and_views():
         ({"metric": "euclidian"}, "metric"),
         ({"n_pcs": -1}, "n_pcs"),
         ({"random_state": "seed"}, "random_state"),
-        ({"metric": "seuclidean", "metric_kwds": {"V": [1, 2]}}, r"metric='seuclidean', metric_kwds=\{'V': \[1, 2\]\} failed"),
+        (
+            {"metric": "seuclidean", "metric_kwds": {"V": [1, 2]}},
+            r"metric='seuclidean', metric_kwds=\{'V': \[1, 2\]\} failed",
+        ),
     ],
 )
 def test_bad_parameters(kwargs, match):
@@ -292,7 +319,9 @@ def _assert_same_knn(got: tuple[np.ndarray, np.ndarray], expected: tuple[np.ndar
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n_neighbors", [2, 15, 40])
-def test_blocked_exact_search_equals_sklearn(monkeypatch: pytest.MonkeyPatch, dtype: type, n_neighbors: int) -> None:
+def test_blocked_exact_search_equals_sklearn(
+    monkeypatch: pytest.MonkeyPatch, dtype: type, n_neighbors: int
+) -> None:
     x = _clustered(500, dtype=dtype)
     expected = knn_exact(x, n_neighbors)
     _blocked(monkeypatch)
@@ -325,7 +354,9 @@ def test_blocked_exact_search_with_duplicate_cells(monkeypatch: pytest.MonkeyPat
     # rows without copies among their neighbours have no ties: the same sets as scikit-learn
     clean = ~copies & ~copies[expected].any(axis=1)
     assert clean.sum() > 200
-    assert all(set(a) == set(b) for a, b in zip(indices[clean].tolist(), expected[clean].tolist(), strict=True))
+    assert all(
+        set(a) == set(b) for a, b in zip(indices[clean].tolist(), expected[clean].tolist(), strict=True)
+    )
 
 
 def test_blocked_exact_search_falls_back_on_many_ties(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -333,7 +364,9 @@ def test_blocked_exact_search_falls_back_on_many_ties(monkeypatch: pytest.Monkey
 
     x = np.zeros((200, 5), dtype=np.float32)  # every distance is 0
     _blocked(monkeypatch, max_uncertain=10)
-    monkeypatch.setattr(_knn, "_exhaustive_rows", lambda *args: pytest.fail("should fall back to scikit-learn"))
+    monkeypatch.setattr(
+        _knn, "_exhaustive_rows", lambda *args: pytest.fail("should fall back to scikit-learn")
+    )
     indices, distances = knn_exact(x, 6)
     np.testing.assert_array_equal(indices[:, 0], np.arange(200))
     assert (distances == 0).all()

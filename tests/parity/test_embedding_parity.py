@@ -45,7 +45,9 @@ def mouse_pca(mouse10k: ad.AnnData) -> ad.AnnData:
     sc.pp.highly_variable_genes(adata, n_top_genes=500)
     sc.pp.pca(adata, n_comps=50)
     keep = np.random.default_rng(0).choice(adata.n_obs, 500, replace=False)
-    return ad.AnnData(obs=adata.obs[[]].iloc[np.sort(keep)], obsm={"X_pca": adata.obsm["X_pca"][np.sort(keep)]})
+    return ad.AnnData(
+        obs=adata.obs[[]].iloc[np.sort(keep)], obsm={"X_pca": adata.obsm["X_pca"][np.sort(keep)]}
+    )
 
 
 @pytest.fixture(scope="module")

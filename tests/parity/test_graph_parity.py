@@ -83,8 +83,9 @@ def duplicated_cells(adata: ad.AnnData) -> np.ndarray:
     return counts[inverse.ravel()] > 1
 
 
-def assert_same_sparse(ours: sparse.spmatrix, ref: sparse.spmatrix, *, rtol: float = 1e-5,
-                       exclude: np.ndarray | None = None) -> None:
+def assert_same_sparse(
+    ours: sparse.spmatrix, ref: sparse.spmatrix, *, rtol: float = 1e-5, exclude: np.ndarray | None = None
+) -> None:
     ours, ref = sparse.csr_matrix(ours), sparse.csr_matrix(ref)
     if exclude is not None:
         keep = ~exclude
@@ -113,7 +114,7 @@ def test_exact_knn_and_umap_connectivities(graphs, name):
         assert (d_ref.diagonal() == 0).all() and d_ref[np.flatnonzero(dups)].nnz > 0  # scanpy's self-loops
         x = ours.obsm["X_pca"]
         for i in np.flatnonzero(dups):  # ours: the other copies first, then the nearest distinct cells
-            row = d_ours.indices[d_ours.indptr[i]:d_ours.indptr[i + 1]]
+            row = d_ours.indices[d_ours.indptr[i] : d_ours.indptr[i + 1]]
             copies = np.flatnonzero(dups & (x == x[i]).all(axis=1))
             assert set(row[: copies.size - 1]) == set(copies) - {i}
     # the UMAP weights do not see that difference (the cell and its copies are interchangeable)
@@ -152,7 +153,9 @@ def test_blocked_exact_knn_equals_scanpys_sklearn_search(graphs, name, monkeypat
         np.testing.assert_allclose(d_ours.data[row], d_ref.data[row], rtol=1e-6, atol=1e-6)
     assert ties.sum() <= 2
     keep = ~(ties | dups)
-    conn_ours, conn_ref = (sparse.csr_matrix(m)[keep][:, keep] for m in (ours.obsp["connectivities"], ref.obsp["connectivities"]))
+    conn_ours, conn_ref = (
+        sparse.csr_matrix(m)[keep][:, keep] for m in (ours.obsp["connectivities"], ref.obsp["connectivities"])
+    )
     for m in (conn_ours, conn_ref):
         m.sort_indices()
     np.testing.assert_array_equal(conn_ours.indices, conn_ref.indices)
@@ -202,7 +205,9 @@ def test_pynndescent_recall(mouse):
     exact, _ = knn_exact(x, 15)
 
     def recall(indices: np.ndarray) -> float:
-        return float(np.mean([np.intersect1d(a[1:], b[1:]).size / 14 for a, b in zip(indices, exact, strict=True)]))
+        return float(
+            np.mean([np.intersect1d(a[1:], b[1:]).size / 14 for a, b in zip(indices, exact, strict=True)])
+        )
 
     umap_like, dists = knn_pynndescent(x, 15, random_state=0)  # what transformer=None runs above 50k cells
     np.testing.assert_array_equal(umap_like[:, 0], np.arange(x.shape[0]))
@@ -220,8 +225,12 @@ def test_pynndescent_recall(mouse):
 @pytest.mark.filterwarnings(LEIDEN_FUTURE)
 @pytest.mark.parametrize(
     "kwargs",
-    [{"flavor": "leidenalg"}, {"flavor": "leidenalg", "directed": False, "resolution": 0.5},
-     {"flavor": "igraph", "n_iterations": 2}, {"flavor": "igraph", "n_iterations": -1, "random_state": 7}],
+    [
+        {"flavor": "leidenalg"},
+        {"flavor": "leidenalg", "directed": False, "resolution": 0.5},
+        {"flavor": "igraph", "n_iterations": 2},
+        {"flavor": "igraph", "n_iterations": -1, "random_state": 7},
+    ],
     ids=["leidenalg", "leidenalg-undirected", "igraph", "igraph-converged"],
 )
 @pytest.mark.parametrize("name", ["small", pytest.param("mouse", marks=pytest.mark.slow)])
@@ -249,9 +258,12 @@ def test_leiden_restrict_to(graphs):
 
 @pytest.mark.parametrize(
     ("name", "kwargs"),
-    [("small", {}), ("small", {"init_pos": "random", "random_state": 5, "min_dist": 0.1}),
-     ("small", {"init_pos": "X_pca", "n_components": 3, "maxiter": 100}),
-     pytest.param("mouse", {}, marks=pytest.mark.slow)],
+    [
+        ("small", {}),
+        ("small", {"init_pos": "random", "random_state": 5, "min_dist": 0.1}),
+        ("small", {"init_pos": "X_pca", "n_components": 3, "maxiter": 100}),
+        pytest.param("mouse", {}, marks=pytest.mark.slow),
+    ],
     ids=["small", "small-random", "small-pca-init", "mouse"],
 )
 def test_umap_matches_scanpy(graphs, name, kwargs):
@@ -287,7 +299,9 @@ def _label_agreement(embedding: np.ndarray, labels: np.ndarray, k: int = 15) -> 
     """Share of cells whose k nearest neighbours in the embedding mostly carry the cell's label."""
     from sklearn.neighbors import NearestNeighbors
 
-    idx = NearestNeighbors(n_neighbors=k + 1).fit(embedding).kneighbors(embedding, return_distance=False)[:, 1:]
+    idx = (
+        NearestNeighbors(n_neighbors=k + 1).fit(embedding).kneighbors(embedding, return_distance=False)[:, 1:]
+    )
     return float(np.mean((labels[idx] == labels[:, None]).mean(axis=1) > 0.5))
 
 
@@ -308,5 +322,8 @@ def test_parallel_umap_is_as_good_as_scanpys(graphs, name):
     t_ref = trustworthiness(high, ref.obsm["X_umap"][sub], n_neighbors=15)
     assert t_ours >= t_ref - 0.01, (t_ours, t_ref)
     labels = ref.obs["leiden"].to_numpy()
-    agree_ours, agree_ref = _label_agreement(ours.obsm["X_umap"], labels), _label_agreement(ref.obsm["X_umap"], labels)
+    agree_ours, agree_ref = (
+        _label_agreement(ours.obsm["X_umap"], labels),
+        _label_agreement(ref.obsm["X_umap"], labels),
+    )
     assert agree_ours >= agree_ref - 0.02, (agree_ours, agree_ref)

@@ -91,8 +91,14 @@ def _run_both(adata: ad.AnnData, **kwargs: object) -> tuple[ad.AnnData, ad.AnnDa
 @pytest.mark.parametrize("flavor", ["seurat", "cell_ranger"])
 @pytest.mark.parametrize("batch_key", [None, "batch"])
 @pytest.mark.parametrize("n_top_genes", [None, 50])
-def test_dispersion_flavors(datasets: dict, data: str, flavor: str, batch_key: str | None, n_top_genes: int | None) -> None:
-    name = "mouse_expressed_log" if (data, flavor, batch_key) == ("mouse", "cell_ranger", None) else f"{data}_log"
+def test_dispersion_flavors(
+    datasets: dict, data: str, flavor: str, batch_key: str | None, n_top_genes: int | None
+) -> None:
+    name = (
+        "mouse_expressed_log"
+        if (data, flavor, batch_key) == ("mouse", "cell_ranger", None)
+        else f"{data}_log"
+    )
     ours, ref = _run_both(datasets[name], flavor=flavor, batch_key=batch_key, n_top_genes=n_top_genes)
     _assert_same_hvg(ours.var, ref.var)
 
@@ -101,7 +107,9 @@ def test_dispersion_flavors(datasets: dict, data: str, flavor: str, batch_key: s
 @pytest.mark.parametrize("flavor", ["seurat_v3", "seurat_v3_paper"])
 @pytest.mark.parametrize("batch_key", [None, "batch"])
 @pytest.mark.parametrize("n_top_genes", [None, 50])
-def test_seurat_v3_flavors(datasets: dict, data: str, flavor: str, batch_key: str | None, n_top_genes: int | None) -> None:
+def test_seurat_v3_flavors(
+    datasets: dict, data: str, flavor: str, batch_key: str | None, n_top_genes: int | None
+) -> None:
     ours, ref = _run_both(datasets[data], flavor=flavor, batch_key=batch_key, n_top_genes=n_top_genes)
     _assert_same_hvg(ours.var, ref.var)
 
@@ -143,7 +151,9 @@ def test_loess_matches_skmisc() -> None:
         y = 0.5 * x + 0.3 * x**2 + rng.normal(0, 0.3, n)
         model = loess(x, y, span=span, degree=2)
         model.fit()
-        np.testing.assert_allclose(loess_fit(x, y, span=span), model.outputs.fitted_values, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(
+            loess_fit(x, y, span=span), model.outputs.fitted_values, rtol=1e-9, atol=1e-12
+        )
 
 
 # --- PCA ----------------------------------------------------------------------------------
@@ -173,8 +183,15 @@ def _assert_pca_close(ours: ad.AnnData, ref: ad.AnnData, n_top: int = 20) -> Non
 @pytest.mark.parametrize("fmt", ["csr", pytest.param("dense", marks=pytest.mark.slow)])
 @pytest.mark.parametrize(
     ("svd_solver", "zero_center"),
-    [(None, True), ("arpack", True), ("randomized", True), ("covariance_eigh", True),
-     (None, False), ("arpack", False), ("randomized", False)],
+    [
+        (None, True),
+        ("arpack", True),
+        ("randomized", True),
+        ("covariance_eigh", True),
+        (None, False),
+        ("arpack", False),
+        ("randomized", False),
+    ],
 )
 def test_pca(pca_input: ad.AnnData, fmt: str, svd_solver: str | None, zero_center: bool) -> None:
     data = _as_format(pca_input, fmt)
@@ -182,7 +199,9 @@ def test_pca(pca_input: ad.AnnData, fmt: str, svd_solver: str | None, zero_cente
     ours = pp.pca(data, **kwargs)
     # scanpy replaces randomized by arpack on sparse data (with a warning); ours runs the
     # randomized solver with implicit centring, so compare it with scanpy's on dense data
-    reference_data = _as_format(pca_input, "dense") if (svd_solver, zero_center) == ("randomized", True) else data
+    reference_data = (
+        _as_format(pca_input, "dense") if (svd_solver, zero_center) == ("randomized", True) else data
+    )
     ref = sc.pp.pca(reference_data, **kwargs)
     _assert_pca_close(ours, ref)
 

@@ -53,7 +53,9 @@ DIST_RTOL = 1e-13
 @pytest.fixture(scope="module")
 def batched() -> ad.AnnData:
     """1,500 cells, 4 types, 3 batches (strong effect), 30 PCs; ``lane``: a second, random covariate."""
-    adata = ss.datasets.synthetic(n_cells=1500, n_genes=1000, n_types=4, n_batches=3, batch_effect=0.7, seed=0)
+    adata = ss.datasets.synthetic(
+        n_cells=1500, n_genes=1000, n_types=4, n_batches=3, batch_effect=0.7, seed=0
+    )
     ss.pp.normalize_total(adata)
     ss.pp.log1p(adata)
     ss.pp.highly_variable_genes(adata, n_top_genes=500, subset=True)
@@ -156,8 +158,14 @@ BBKNN_CONFIGS: dict[str, dict[str, Any]] = {
 
 
 def reference_bbknn(
-    x: np.ndarray, batch: np.ndarray, *, neighbors_within_batch: int = 3, n_pcs: int | None = None,
-    trim: int | None = None, set_op_mix_ratio: float = 1.0, local_connectivity: float = 1.0,
+    x: np.ndarray,
+    batch: np.ndarray,
+    *,
+    neighbors_within_batch: int = 3,
+    n_pcs: int | None = None,
+    trim: int | None = None,
+    set_op_mix_ratio: float = 1.0,
+    local_connectivity: float = 1.0,
 ) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
     """bbknn 1.6.0's ``matrix.bbknn`` with ``computation="cKDTree"``: (distances, connectivities)."""
     from scipy.spatial import cKDTree
@@ -176,8 +184,14 @@ def reference_bbknn(
     order = np.argsort(dists, axis=1, kind="stable")
     dists, indices = np.take_along_axis(dists, order, axis=1), np.take_along_axis(indices, order, axis=1)
     conns = fuzzy_simplicial_set(
-        sparse.coo_matrix((n_obs, 1)), k, None, None, knn_indices=indices, knn_dists=dists,
-        set_op_mix_ratio=set_op_mix_ratio, local_connectivity=local_connectivity,
+        sparse.coo_matrix((n_obs, 1)),
+        k,
+        None,
+        None,
+        knn_indices=indices,
+        knn_dists=dists,
+        set_op_mix_ratio=set_op_mix_ratio,
+        local_connectivity=local_connectivity,
     )[0].tocsr()
     rows = np.repeat(np.arange(n_obs), k)
     values = np.where(indices.ravel() == rows, 0.0, dists.ravel())  # no self-distances
@@ -266,7 +280,13 @@ def test_fuzzy_connectivities_equal_umap_learn() -> None:
     for mix, local in ((1.0, 1.0), (0.3, 1.0), (1.0, 2.0), (0.6, 1.5)):
         ours = fuzzy_connectivities(idx, dist, n_obs=80, set_op_mix_ratio=mix, local_connectivity=local)
         theirs = umap_.fuzzy_simplicial_set(
-            sparse.coo_matrix(([], ([], [])), shape=(80, 1)), 8, None, None, knn_indices=idx, knn_dists=dist,
-            set_op_mix_ratio=mix, local_connectivity=local,
+            sparse.coo_matrix(([], ([], [])), shape=(80, 1)),
+            8,
+            None,
+            None,
+            knn_indices=idx,
+            knn_dists=dist,
+            set_op_mix_ratio=mix,
+            local_connectivity=local,
         )[0]
         np.testing.assert_allclose(ours.toarray(), theirs.toarray(), rtol=1e-6, atol=1e-7)

@@ -103,7 +103,9 @@ FILTER_CASES = [
     pytest.param({"pts": True}, {"min_fold_change": 0.5}, id="pts"),
     pytest.param({"method": "logreg"}, {"min_in_group_fraction": 0.1}, id="logreg"),
     pytest.param({"reference": "g1", "groups": ["g0", "g2"]}, {}, id="reference"),
-    pytest.param({"pts": True, "n_genes": 20}, {"compare_abs": True, "max_out_group_fraction": 0.9}, id="abs"),
+    pytest.param(
+        {"pts": True, "n_genes": 20}, {"compare_abs": True, "max_out_group_fraction": 0.9}, id="abs"
+    ),
     pytest.param({"method": "wilcoxon"}, {"use_raw": True}, id="raw"),
 ]
 
@@ -137,7 +139,9 @@ def test_filter_mouse(mouse, method):
 # ----------------------------------------------------------------------------- get
 
 
-@pytest.mark.parametrize("rank_kwargs", [{}, {"pts": True}, {"method": "logreg"}, {"pts": True, "reference": "g2"}])
+@pytest.mark.parametrize(
+    "rank_kwargs", [{}, {"pts": True}, {"method": "logreg"}, {"pts": True, "reference": "g2"}]
+)
 @pytest.mark.parametrize(
     "df_kwargs",
     [
@@ -151,7 +155,8 @@ def test_rank_genes_groups_df(small, rank_kwargs, df_kwargs):
     df_kwargs = dict(df_kwargs)
     group = df_kwargs.pop("group")
     pd.testing.assert_frame_equal(
-        get.rank_genes_groups_df(adata, group, **df_kwargs), sc.get.rank_genes_groups_df(adata, group, **df_kwargs)
+        get.rank_genes_groups_df(adata, group, **df_kwargs),
+        sc.get.rank_genes_groups_df(adata, group, **df_kwargs),
     )
 
 

@@ -61,14 +61,20 @@ def _as_format(adata: ad.AnnData, fmt: str) -> ad.AnnData:
 @pytest.mark.parametrize("name", ["mouse", "small"])
 @pytest.mark.parametrize("fmt", ["dense", "csr", "csc"])
 @pytest.mark.parametrize("clip", [None, 4.0])
-def test_residuals_match_scanpy(datasets: dict[str, ad.AnnData], name: str, fmt: str, clip: float | None) -> None:
+def test_residuals_match_scanpy(
+    datasets: dict[str, ad.AnnData], name: str, fmt: str, clip: float | None
+) -> None:
     adata = _as_format(datasets[name], fmt)
-    ref = _reference(sc.experimental.pp.normalize_pearson_residuals, adata, theta=50, clip=clip, inplace=False)
+    ref = _reference(
+        sc.experimental.pp.normalize_pearson_residuals, adata, theta=50, clip=clip, inplace=False
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataWarning)  # mouse10k has genes without counts: NaN
         ours = pp.normalize_pearson_residuals(adata, theta=50, clip=clip, inplace=False)
     np.testing.assert_allclose(ours["X"], ref["X"], rtol=1e-5, atol=0, equal_nan=True)
-    assert {k: ours[k] for k in ("theta", "clip", "computed_on")} == {k: ref[k] for k in ("theta", "clip", "computed_on")}
+    assert {k: ours[k] for k in ("theta", "clip", "computed_on")} == {
+        k: ref[k] for k in ("theta", "clip", "computed_on")
+    }
     if clip is not None:  # scanpy's default clip (a float64 scalar) promotes float32 results to float64
         assert ours["X"].dtype == ref["X"].dtype
 
@@ -89,11 +95,17 @@ def _assert_same_frame(ours: pd.DataFrame, ref: pd.DataFrame) -> None:
 @pytest.mark.parametrize("name", ["mouse", "small"])
 @pytest.mark.parametrize("fmt", ["dense", "csr", "csc"])
 @pytest.mark.parametrize("batch_key", [None, "batch"])
-def test_hvg_matches_scanpy(datasets: dict[str, ad.AnnData], name: str, fmt: str, batch_key: str | None) -> None:
+def test_hvg_matches_scanpy(
+    datasets: dict[str, ad.AnnData], name: str, fmt: str, batch_key: str | None
+) -> None:
     adata = _as_format(datasets[name], fmt)
     n_top = 200 if name == "mouse" else 40
-    ref = _reference(sc.experimental.pp.highly_variable_genes, adata, n_top_genes=n_top, batch_key=batch_key, inplace=False)
-    ours = highly_variable_genes_pearson_residuals(adata, n_top_genes=n_top, batch_key=batch_key, inplace=False)
+    ref = _reference(
+        sc.experimental.pp.highly_variable_genes, adata, n_top_genes=n_top, batch_key=batch_key, inplace=False
+    )
+    ours = highly_variable_genes_pearson_residuals(
+        adata, n_top_genes=n_top, batch_key=batch_key, inplace=False
+    )
     _assert_same_frame(ours, ref)
 
 
@@ -101,10 +113,19 @@ def test_hvg_inplace_matches_scanpy(datasets: dict[str, ad.AnnData]) -> None:
     ref, ours = datasets["mouse"].copy(), datasets["mouse"].copy()
     ref.layers["counts"] = ref.X
     ours.layers["counts"] = ours.X
-    _reference(sc.experimental.pp.highly_variable_genes, ref, n_top_genes=300, batch_key="batch",
-               theta=20, clip=10, layer="counts", subset=True)
-    highly_variable_genes_pearson_residuals(ours, n_top_genes=300, batch_key="batch", theta=20, clip=10,
-                                            layer="counts", subset=True)
+    _reference(
+        sc.experimental.pp.highly_variable_genes,
+        ref,
+        n_top_genes=300,
+        batch_key="batch",
+        theta=20,
+        clip=10,
+        layer="counts",
+        subset=True,
+    )
+    highly_variable_genes_pearson_residuals(
+        ours, n_top_genes=300, batch_key="batch", theta=20, clip=10, layer="counts", subset=True
+    )
     _assert_same_frame(ours.var, ref.var)
     assert ours.uns["hvg"] == ref.uns["hvg"]
 
@@ -123,7 +144,9 @@ def test_scrublet_matches_scanpy_on_mouse(datasets: dict[str, ad.AnnData]) -> No
     np.testing.assert_array_equal(np.isnan(our_scores), np.isnan(ref_scores))
     kept = ~np.isnan(ref_scores)
     assert stats.spearmanr(our_scores[kept], ref_scores[kept]).statistic >= 0.99
-    np.testing.assert_array_equal(ours.uns["scrublet"]["doublet_parents"], ref.uns["scrublet"]["doublet_parents"])
+    np.testing.assert_array_equal(
+        ours.uns["scrublet"]["doublet_parents"], ref.uns["scrublet"]["doublet_parents"]
+    )
     assert ours.uns["scrublet"]["parameters"] == ref.uns["scrublet"]["parameters"]
     sim_ref = ref.uns["scrublet"]["doublet_scores_sim"]
     assert stats.spearmanr(ours.uns["scrublet"]["doublet_scores_sim"], sim_ref).statistic >= 0.99
@@ -160,7 +183,8 @@ def test_scrublet_batches_match_scanpy() -> None:
     assert ours.uns["scrublet"]["batched_by"] == ref.uns["scrublet"]["batched_by"] == "batch"
     assert list(ours.uns["scrublet"]["batches"]) == [str(b) for b in ref.uns["scrublet"]["batches"]]
     for batch, ref_uns in ref.uns["scrublet"]["batches"].items():
-        np.testing.assert_array_equal(ours.uns["scrublet"]["batches"][str(batch)]["doublet_parents"],
-                                      ref_uns["doublet_parents"])
+        np.testing.assert_array_equal(
+            ours.uns["scrublet"]["batches"][str(batch)]["doublet_parents"], ref_uns["doublet_parents"]
+        )
     ref_scores = ref.obs.loc[ours.obs_names, "doublet_score"].to_numpy()
     assert stats.spearmanr(ours.obs["doublet_score"], ref_scores).statistic >= 0.99

@@ -87,7 +87,16 @@ def test_matrixplot_and_dotplot_values(base, standard_scale, dendrogram):
     np.testing.assert_allclose(values, their_values, rtol=1e-6, atol=1e-12)
 
     dot = sc.pl.dotplot(base, GENES, "group", return_fig=True, **kwargs)
-    grouped = prepare(base, GENES, "group", use_raw=None, layer=None, what="dotplot", log=kwargs["log"], dendrogram=dendrogram)
+    grouped = prepare(
+        base,
+        GENES,
+        "group",
+        use_raw=None,
+        layer=None,
+        what="dotplot",
+        log=kwargs["log"],
+        dendrogram=dendrogram,
+    )
     mean, frac = summaries(grouped.x, grouped.labels, grouped.groups)
     their_color = dot.dot_color_df.loc[grouped.groups]
     np.testing.assert_allclose(scale(mean, standard_scale), their_color.to_numpy(), rtol=1e-6, atol=1e-12)
@@ -103,7 +112,9 @@ def test_heatmap_pixels(base):
 
 @pytest.mark.parametrize("values_to_plot", ["scores", "logfoldchanges", "log10_pvals_adj"])
 def test_rank_genes_groups_values(base, values_to_plot):
-    theirs = sc.pl.rank_genes_groups_matrixplot(base, n_genes=3, values_to_plot=values_to_plot, return_fig=True)
+    theirs = sc.pl.rank_genes_groups_matrixplot(
+        base, n_genes=3, values_to_plot=values_to_plot, return_fig=True
+    )
     theirs.make_figure()
     fig = pl.rank_genes_groups_matrixplot(base, n_genes=3, values_to_plot=values_to_plot, show=False)
     rows, cols, values = _drawn(fig.axes[0])
@@ -116,7 +127,9 @@ def test_ranking_labels(base):
     their_axes = sc.pl.rank_genes_groups(base, n_genes=6, show=False)
     fig = pl.rank_genes_groups(base, n_genes=6, show=False)
     for ours, theirs in zip(fig.axes, their_axes, strict=True):
-        assert [(t.get_text(), t.get_position()) for t in ours.texts] == [(t.get_text(), t.get_position()) for t in theirs.texts]
+        assert [(t.get_text(), t.get_position()) for t in ours.texts] == [
+            (t.get_text(), t.get_position()) for t in theirs.texts
+        ]
         assert ours.get_title() == theirs.get_title()
     sc.pl.pca_loadings(base, "1,3", n_points=10, show=False)
     their_texts = [[(t.get_text(), t.get_position()) for t in ax.texts] for ax in plt.gcf().axes]

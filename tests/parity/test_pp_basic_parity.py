@@ -20,8 +20,11 @@ sc = pytest.importorskip("scanpy")
 pytestmark = pytest.mark.parity
 
 RTOL = 1e-5
-FORMATS = {"dense": lambda x: x.toarray() if sparse.issparse(x) else np.asarray(x),
-           "csr": sparse.csr_matrix, "csc": sparse.csc_matrix}
+FORMATS = {
+    "dense": lambda x: x.toarray() if sparse.issparse(x) else np.asarray(x),
+    "csr": sparse.csr_matrix,
+    "csc": sparse.csc_matrix,
+}
 
 
 def dense(x: object) -> np.ndarray:
@@ -151,8 +154,12 @@ def test_filter_genes(counts, fmt, name):
 @pytest.mark.filterwarnings("ignore::scsnake.errors.DataWarning")
 def test_normalize_total(counts, fmt, target_sum, exclude, max_fraction):
     adata = with_format(counts, fmt)
-    kwargs = {"target_sum": target_sum, "exclude_highly_expressed": exclude, "max_fraction": max_fraction,
-              "key_added": "size_factor"}
+    kwargs = {
+        "target_sum": target_sum,
+        "exclude_highly_expressed": exclude,
+        "max_fraction": max_fraction,
+        "key_added": "size_factor",
+    }
     ours, theirs = adata.copy(), adata.copy()
     pp.normalize_total(ours, **kwargs)
     sc.pp.normalize_total(theirs, **kwargs)

@@ -32,7 +32,13 @@ def dense(x: object) -> np.ndarray:
 
 def with_format(adata: ad.AnnData, fmt: str) -> ad.AnnData:
     adata = adata.copy()
-    adata.X = dense(adata.X) if fmt == "dense" else sparse.csr_matrix(adata.X) if fmt == "csr" else sparse.csc_matrix(adata.X)
+    adata.X = (
+        dense(adata.X)
+        if fmt == "dense"
+        else sparse.csr_matrix(adata.X)
+        if fmt == "csr"
+        else sparse.csc_matrix(adata.X)
+    )
     return adata
 
 
@@ -116,8 +122,12 @@ def test_subsample_draws_the_same_cells(mouse_counts, kwargs):
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize(
     "kwargs",
-    [{"counts_per_cell": 50}, {"counts_per_cell": 30, "replace": True, "random_state": 3},
-     {"total_counts": 20000}, {"total_counts": 20000, "replace": True}],
+    [
+        {"counts_per_cell": 50},
+        {"counts_per_cell": 30, "replace": True, "random_state": 3},
+        {"total_counts": 20000},
+        {"total_counts": 20000, "replace": True},
+    ],
 )
 def test_downsample_counts_draws_the_same_counts(mouse_counts, fmt, kwargs):
     adata = with_format(mouse_counts, fmt)

@@ -50,7 +50,11 @@ def krumsiek(shared_data: Path) -> ad.AnnData:
 @pytest.fixture(scope="module")
 def krumsiek_graphs(krumsiek: ad.AnnData) -> dict[str, ad.AnnData]:
     out = {}
-    for name, kwargs in {"umap": {}, "umap5": {"n_neighbors": 5}, "gauss5": {"method": "gauss", "n_neighbors": 5}}.items():
+    for name, kwargs in {
+        "umap": {},
+        "umap5": {"n_neighbors": 5},
+        "gauss5": {"method": "gauss", "n_neighbors": 5},
+    }.items():
         adata = krumsiek.copy()
         sc.pp.neighbors(adata, **kwargs)
         out[name] = adata
@@ -99,13 +103,16 @@ def test_diffmap_and_pseudotime_krumsiek(krumsiek_graphs, graph):
     assert ours.uns["iroot"] == ref.uns["iroot"] == 0
 
 
-@pytest.mark.parametrize(("graph", "n_branchings"), [("umap", 1), ("umap", 2), ("umap", 3), ("umap5", 2), ("gauss5", 1)])
+@pytest.mark.parametrize(
+    ("graph", "n_branchings"), [("umap", 1), ("umap", 2), ("umap", 3), ("umap5", 2), ("gauss5", 1)]
+)
 def test_dpt_branchings_krumsiek(krumsiek_graphs, graph, n_branchings):
     adata = krumsiek_graphs[graph].copy()
     sc.tl.diffmap(adata)
     adata.uns["iroot"] = 0
-    ref, ours = run_both(adata, lambda a: dpt(a, n_branchings=n_branchings),
-                         lambda a: sc.tl.dpt(a, n_branchings=n_branchings))
+    ref, ours = run_both(
+        adata, lambda a: dpt(a, n_branchings=n_branchings), lambda a: sc.tl.dpt(a, n_branchings=n_branchings)
+    )
     for key in DPT_KEYS:
         np.testing.assert_array_equal(ours.obs[key].to_numpy(), ref.obs[key].to_numpy(), err_msg=key)
     assert ours.obs["dpt_groups"].cat.categories.tolist() == ref.obs["dpt_groups"].cat.categories.tolist()
@@ -129,7 +136,9 @@ def test_dpt_on_our_own_graph_krumsiek(krumsiek):
 @pytest.mark.parametrize("model", ["v1.2", "v1.0"])
 @pytest.mark.parametrize("groups", ["leiden", "coarse"])
 def test_paga_mouse(mouse, model, groups):
-    ref, ours = run_both(mouse, lambda a: paga(a, groups, model=model), lambda a: sc.tl.paga(a, groups, model=model))
+    ref, ours = run_both(
+        mouse, lambda a: paga(a, groups, model=model), lambda a: sc.tl.paga(a, groups, model=model)
+    )
     assert_same_csr(ours.uns["paga"]["connectivities"], ref.uns["paga"]["connectivities"])
     assert_same_csr(ours.uns["paga"]["connectivities_tree"], ref.uns["paga"]["connectivities_tree"])
     assert ours.uns["paga"]["groups"] == ref.uns["paga"]["groups"] == groups
@@ -138,7 +147,9 @@ def test_paga_mouse(mouse, model, groups):
     np.testing.assert_array_equal(sizes, ref_sizes)
 
 
-@pytest.mark.parametrize("kwargs", [{}, {"use_weights": True}, {"random_state": 3}], ids=["default", "weights", "seed3"])
+@pytest.mark.parametrize(
+    "kwargs", [{}, {"use_weights": True}, {"random_state": 3}], ids=["default", "weights", "seed3"]
+)
 def test_louvain_igraph_mouse(mouse, kwargs):
     def scanpy_louvain(adata: ad.AnnData) -> None:
         igraph.set_random_number_generator(_IgraphRng(kwargs.get("random_state", 0)))
@@ -161,15 +172,22 @@ def test_louvain_restrict_to_mouse(mouse):
         finally:
             igraph.set_random_number_generator(random)
 
-    ref, ours = run_both(mouse, lambda a: louvain(a, flavor="igraph", restrict_to=("coarse", ["0", "1"])), scanpy_louvain)
+    ref, ours = run_both(
+        mouse, lambda a: louvain(a, flavor="igraph", restrict_to=("coarse", ["0", "1"])), scanpy_louvain
+    )
     assert ours.obs["louvain_R"].tolist() == ref.obs["louvain_R"].tolist()
     assert ours.obs["louvain_R"].cat.categories.tolist() == ref.obs["louvain_R"].cat.categories.tolist()
 
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{}, {"groupby": ["leiden", "coarse"]}, {"use_rep": "X_pca", "n_pcs": 10, "optimal_ordering": True},
-     {"cor_method": "spearman", "linkage_method": "average"}, {"cor_method": "kendall", "linkage_method": "single"}],
+    [
+        {},
+        {"groupby": ["leiden", "coarse"]},
+        {"use_rep": "X_pca", "n_pcs": 10, "optimal_ordering": True},
+        {"cor_method": "spearman", "linkage_method": "average"},
+        {"cor_method": "kendall", "linkage_method": "single"},
+    ],
     ids=["default", "two-keys", "pcs", "spearman", "kendall"],
 )
 def test_dendrogram_mouse(mouse, kwargs):
@@ -181,7 +199,14 @@ def test_dendrogram_mouse(mouse, kwargs):
     np.testing.assert_allclose(ours["linkage"], ref["linkage"], rtol=1e-12)
     np.testing.assert_allclose(ours["correlation_matrix"], ref["correlation_matrix"], rtol=1e-12)
     assert ours["dendrogram_info"] == ref["dendrogram_info"]
-    for key in ("groupby", "use_rep", "cor_method", "linkage_method", "categories_ordered", "categories_idx_ordered"):
+    for key in (
+        "groupby",
+        "use_rep",
+        "cor_method",
+        "linkage_method",
+        "categories_ordered",
+        "categories_idx_ordered",
+    ):
         assert ours[key] == ref[key], key
 
 
@@ -202,8 +227,11 @@ def test_dendrogram_var_names_mouse(mouse, fmt):
 def test_diffmap_dpt_mouse(mouse):
     adata = mouse.copy()
     adata.uns["iroot"] = 0
-    ref, ours = run_both(adata, lambda a: (diffmap(a), dpt(a, n_branchings=1)),
-                         lambda a: (sc.tl.diffmap(a), sc.tl.dpt(a, n_branchings=1)))
+    ref, ours = run_both(
+        adata,
+        lambda a: (diffmap(a), dpt(a, n_branchings=1)),
+        lambda a: (sc.tl.diffmap(a), sc.tl.dpt(a, n_branchings=1)),
+    )
     np.testing.assert_allclose(ours.uns["diffmap_evals"], ref.uns["diffmap_evals"], rtol=1e-5)
     np.testing.assert_allclose(ours.obsm["X_diffmap"], ref.obsm["X_diffmap"], rtol=1e-5, atol=1e-6)
     assert spearmanr(ours.obs["dpt_pseudotime"], ref.obs["dpt_pseudotime"]).statistic >= 0.99

@@ -60,7 +60,11 @@ def test_bars_counts_labels_and_stored_colours(adata):
     assert [t.get_text() for t in ax.texts] == [str(n) for n in expected]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "1", "2", "3"]
     assert [mcolors.to_hex(b.get_facecolor()) for b in bars(fig)] == adata.uns["leiden_colors"]
-    assert ax.get_title() == "90 cells in 4 groups" and ax.get_xlabel() == "leiden" and ax.get_ylabel() == "cells"
+    assert (
+        ax.get_title() == "90 cells in 4 groups"
+        and ax.get_xlabel() == "leiden"
+        and ax.get_ylabel() == "cells"
+    )
     assert ax.get_ylim()[1] > expected.max()  # room for the labels
     plt.close(fig)
 
@@ -82,7 +86,9 @@ def test_sort_percent_palette_and_title(adata):
     fig = pl.cluster_sizes(adata, sort=True, percent=True, palette="viridis", title="sizes", show=False)
     heights = [b.get_height() for b in bars(fig)]
     assert heights == sorted(counts.tolist(), reverse=True)
-    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == [str(c) for c in counts.sort_values(ascending=False, kind="stable").index]
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == [
+        str(c) for c in counts.sort_values(ascending=False, kind="stable").index
+    ]
     top = counts.max()
     assert fig.axes[0].texts[0].get_text() == f"{top}\n{top / 90:.0%}"
     assert fig.axes[0].get_title() == "sizes"

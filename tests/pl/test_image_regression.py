@@ -68,7 +68,9 @@ def test_matches_baseline(name, tmp_path):
     if not expected.exists():
         pytest.fail(f"no baseline {expected}; run with SCSNAKE_REGENERATE_BASELINE=1 to create it")
     new, old = mpimg.imread(actual), mpimg.imread(expected)
-    assert new.shape == old.shape, f"{name}: image size {new.shape[:2]} differs from the baseline's {old.shape[:2]}"
+    assert new.shape == old.shape, (
+        f"{name}: image size {new.shape[:2]} differs from the baseline's {old.shape[:2]}"
+    )
     failure = compare_images(str(expected), str(actual), tol=TOLERANCE)
     assert failure is None, failure
 

@@ -58,7 +58,11 @@ def _build() -> ad.AnnData:
     knn = kneighbors_graph(path, 10, include_self=False)
     adata.obsp["connectivities"] = sparse.csr_matrix(((knn + knn.T) > 0).astype(np.float32))
     adata.obsp["distances"] = sparse.csr_matrix(knn, dtype=np.float32)
-    adata.uns["neighbors"] = {"connectivities_key": "connectivities", "distances_key": "distances", "params": {"n_neighbors": 10, "method": "umap"}}
+    adata.uns["neighbors"] = {
+        "connectivities_key": "connectivities",
+        "distances_key": "distances",
+        "params": {"n_neighbors": 10, "method": "umap"},
+    }
     sc.tl.paga(adata, groups="group")
     for basis in ("X_umap", "X_tsne", "X_diffmap", "X_draw_graph_fa"):  # after paga, which reads X_diffmap
         adata.obsm[basis] = path + rng.normal(0, 0.1, (100, 2))
@@ -99,10 +103,16 @@ RENDERS = {
     "pca_loadings": lambda a, p: pl.pca_loadings(a, "1,2", n_points=8, save=p),
     "qc_overview": lambda a, p: pl.qc_overview(a, thresholds={"total_counts": (20, None)}, save=p),
     "qc_overview-groupby": lambda a, p: pl.qc_overview(
-        a[a.obs.total_counts > 20], groupby="group", before=a, thresholds={"pct_counts_mt": (None, 10)}, save=p
+        a[a.obs.total_counts > 20],
+        groupby="group",
+        before=a,
+        thresholds={"pct_counts_mt": (None, 10)},
+        save=p,
     ),
     "matrixplot": lambda a, p: pl.matrixplot(a, BLOCKS, "group", dendrogram=True, save=p),
-    "matrixplot-swap": lambda a, p: pl.matrixplot(a, GENES, "group", swap_axes=True, standard_scale="var", save=p),
+    "matrixplot-swap": lambda a, p: pl.matrixplot(
+        a, GENES, "group", swap_axes=True, standard_scale="var", save=p
+    ),
     "stacked_violin": lambda a, p: pl.stacked_violin(a, BLOCKS, "group", dendrogram=True, save=p),
     "stacked_violin-swap": lambda a, p: pl.stacked_violin(
         a, GENES, "group", swap_axes=True, stripplot=True, yticklabels=True, row_palette="tab10", save=p
@@ -119,10 +129,16 @@ RENDERS = {
         a, n_genes=2, values_to_plot="log10_pvals_adj", save=p
     ),
     "rank_genes_groups_heatmap": lambda a, p: pl.rank_genes_groups_heatmap(a, n_genes=2, save=p),
-    "rank_genes_groups_stacked_violin": lambda a, p: pl.rank_genes_groups_stacked_violin(a, n_genes=2, save=p),
-    "rank_genes_groups_tracksplot": lambda a, p: pl.rank_genes_groups_tracksplot(a, ["g0", "g1"], n_genes=2, save=p),
+    "rank_genes_groups_stacked_violin": lambda a, p: pl.rank_genes_groups_stacked_violin(
+        a, n_genes=2, save=p
+    ),
+    "rank_genes_groups_tracksplot": lambda a, p: pl.rank_genes_groups_tracksplot(
+        a, ["g0", "g1"], n_genes=2, save=p
+    ),
     "rank_genes_groups_violin": lambda a, p: pl.rank_genes_groups_violin(a, ["g0", "g2"], n_genes=4, save=p),
-    "paga": lambda a, p: pl.paga(a, color=["group", "score", "label"], dashed_edges="connectivities_tree", save=p),
+    "paga": lambda a, p: pl.paga(
+        a, color=["group", "score", "label"], dashed_edges="connectivities_tree", save=p
+    ),
     "dendrogram": lambda a, p: pl.dendrogram(a, "group", orientation="left", save=p),
     "tsne": lambda a, p: pl.tsne(a, color="group", save=p),
     "diffmap": lambda a, p: pl.diffmap(a, color="Gene5", save=p),
@@ -190,11 +206,15 @@ def test_matrixplot_scaling_values_df_and_dendrogram_order(adata):
     means = _group_means(adata, cols, rows)
     scaled = (means - means.min(0)) / (means.max(0) - means.min(0))
     np.testing.assert_allclose(np.asarray(mesh.get_array()).reshape(scaled.shape), scaled, rtol=1e-6)
-    table = pd.DataFrame(np.arange(8.0).reshape(4, 2), index=["g0", "g1", "g2", "g3"], columns=["Gene5", "Gene6"])
+    table = pd.DataFrame(
+        np.arange(8.0).reshape(4, 2), index=["g0", "g1", "g2", "g3"], columns=["Gene5", "Gene6"]
+    )
     fig = pl.matrixplot(adata, ["Gene6", "Gene5"], "group", values_df=table, show=False)
     mesh = next(c for c in fig.axes[0].collections if isinstance(c, QuadMesh))
     plt.close(fig)
-    np.testing.assert_array_equal(np.asarray(mesh.get_array()).reshape(4, 2), table[["Gene6", "Gene5"]].to_numpy())
+    np.testing.assert_array_equal(
+        np.asarray(mesh.get_array()).reshape(4, 2), table[["Gene6", "Gene5"]].to_numpy()
+    )
 
 
 def test_stacked_violin_fills_by_median(adata):
@@ -202,7 +222,9 @@ def test_stacked_violin_fills_by_median(adata):
     main = fig.axes[0]
     rows = main.child_axes  # one inset per group
     groups = [t.get_text() for t in main.get_yticklabels()]
-    medians = np.array([np.median(adata[adata.obs.group == g, ["Gene5", "Gene6"]].X.toarray(), 0) for g in groups])
+    medians = np.array(
+        [np.median(adata[adata.obs.group == g, ["Gene5", "Gene6"]].X.toarray(), 0) for g in groups]
+    )
     norm = mcolors.Normalize(medians.min(), medians.max())
     expected = plt.get_cmap("Blues")(norm(medians))
     for row_ax, row_colors in zip(rows, expected, strict=True):
@@ -272,12 +294,16 @@ def test_rank_genes_groups_panels_and_wrappers(adata):
     plt.close(fig)
     names = adata.uns["rank_genes_groups"]["names"]
     assert cols == [*names["g0"][:2], *names["g1"][:2]]
-    fig = pl.rank_genes_groups_matrixplot(adata, n_genes=1, values_to_plot="scores", dendrogram=False, show=False)
+    fig = pl.rank_genes_groups_matrixplot(
+        adata, n_genes=1, values_to_plot="scores", dendrogram=False, show=False
+    )
     mesh = next(c for c in fig.axes[0].collections if isinstance(c, QuadMesh))
     cols = [t.get_text() for t in fig.axes[0].get_xticklabels()]
     plt.close(fig)
     expected = sc.get.rank_genes_groups_df(adata, None).pivot(index="group", columns="names", values="scores")
-    np.testing.assert_allclose(np.asarray(mesh.get_array()).reshape(4, 4), expected.loc[["g0", "g1", "g2", "g3"], cols], rtol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(mesh.get_array()).reshape(4, 4), expected.loc[["g0", "g1", "g2", "g3"], cols], rtol=1e-6
+    )
     fig = pl.rank_genes_groups_dotplot(adata, n_genes=-2, min_logfoldchange=-100, show=False)
     plt.close(fig)
 
@@ -330,11 +356,16 @@ def test_scatter_axes_and_highest_expr_values(adata):
 
 def test_qc_overview_thresholds_and_counts(adata):
     kept = adata[adata.obs.total_counts > 25]
-    fig = pl.qc_overview(kept, keys=["total_counts"], before=adata.obs, thresholds={"total_counts": (25, None)}, show=False)
+    fig = pl.qc_overview(
+        kept, keys=["total_counts"], before=adata.obs, thresholds={"total_counts": (25, None)}, show=False
+    )
     ax = fig.axes[0]
     assert [line.get_xdata()[0] for line in ax.lines] == [25]
     assert fig._suptitle.get_text().startswith(f"{kept.n_obs} of 100 cells kept")
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["before (n=100)", f"after (n={kept.n_obs})"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "before (n=100)",
+        f"after (n={kept.n_obs})",
+    ]
     plt.close(fig)
 
 
@@ -344,7 +375,9 @@ def test_qc_overview_thresholds_and_counts(adata):
 def test_missing_prerequisites(adata):
     no_tree = adata.copy()
     del no_tree.uns["dendrogram_group"]
-    with pytest.raises(MissingKeyError, match=r"dendrogram needs uns\['dendrogram_group'\]; run tl.dendrogram"):
+    with pytest.raises(
+        MissingKeyError, match=r"dendrogram needs uns\['dendrogram_group'\]; run tl.dendrogram"
+    ):
         pl.matrixplot(no_tree, GENES, "group", dendrogram=True)
     with pytest.raises(MissingKeyError, match=r"uns\['dendrogram_label'\] not found.*run tl.dendrogram"):
         pl.dendrogram(adata, "label")
@@ -358,7 +391,9 @@ def test_missing_prerequisites(adata):
     del adata.uns["paga"]
     with pytest.raises(MissingKeyError, match=r"uns\['paga'\] not found.*run tl.paga"):
         pl.paga(adata)
-    with pytest.raises(MissingKeyError, match=r"'pct_counts_ribo' not found in adata.obs.*calculate_qc_metrics"):
+    with pytest.raises(
+        MissingKeyError, match=r"'pct_counts_ribo' not found in adata.obs.*calculate_qc_metrics"
+    ):
         pl.qc_overview(adata, keys=["pct_counts_ribo"])
     del adata.var["dispersions_norm"]
     with pytest.raises(MissingKeyError, match=r"var\['dispersions_norm'\] not found.*highly_variable_genes"):
@@ -416,8 +451,15 @@ def test_draws_into_given_axes(adata):
     assert len(fig.axes) == 3  # the given Axes became two panels
     plt.close(fig)
     fig, ax = plt.subplots()
-    assert pl.scatter(adata, "Gene5", "Gene6", color="Gene7", layers=["counts", "counts", "counts"], ax=ax, show=False) is fig
-    np.testing.assert_allclose(ax.collections[-1].get_offsets()[:, 0].min(), adata[:, "Gene5"].layers["counts"].min())
+    assert (
+        pl.scatter(
+            adata, "Gene5", "Gene6", color="Gene7", layers=["counts", "counts", "counts"], ax=ax, show=False
+        )
+        is fig
+    )
+    np.testing.assert_allclose(
+        ax.collections[-1].get_offsets()[:, 0].min(), adata[:, "Gene5"].layers["counts"].min()
+    )
     plt.close(fig)
     with pytest.raises(ParamError, match=r"layers must be one layer name or three"):
         pl.scatter(adata, "Gene5", "Gene6", layers=["counts", "counts"])

@@ -63,7 +63,9 @@ def test_point_size_titles_colormap() -> None:
 def test_symbols_column_and_violin_density() -> None:
     var = pd.DataFrame({"symbol": ["A", "B"]}, index=["g1", "g2"])
     assert symbols_column(var, "symbol").tolist() == ["A", "B"]
-    with pytest.raises(MissingKeyError, match=r"gene_symbols='symbl' is not a var column \(close matches: symbol"):
+    with pytest.raises(
+        MissingKeyError, match=r"gene_symbols='symbl' is not a var column \(close matches: symbol"
+    ):
         symbols_column(var, "symbl")
     assert violin_density(np.array([1.0, 1.0, np.nan])) is None
     grid, density = violin_density(np.array([0.0, 1.0, 2.0, np.inf]))
@@ -72,32 +74,78 @@ def test_symbols_column_and_violin_density() -> None:
 
 def _ranked() -> tuple[dict, pd.DataFrame]:
     names = pd.DataFrame({"a": ["G1", "G2", "G3"], "b": ["G3", "G2", "G1"]})
-    entry = {"names": names.to_records(index=False), "logfoldchanges": pd.DataFrame({"a": [2.0, 1.0, 0.1], "b": [0.2, 0.1, 0.0]})}
+    entry = {
+        "names": names.to_records(index=False),
+        "logfoldchanges": pd.DataFrame({"a": [2.0, 1.0, 0.1], "b": [0.2, 0.1, 0.0]}),
+    }
     return entry, names
 
 
 def test_marker_genes_top_bottom_and_fold_change_filter() -> None:
     adata = make_counts(10, 5)
     entry, names = _ranked()
-    top = marker_genes(adata, entry, "rgg", names, ["a", "b"], n_genes=2, gene_symbols=None, min_logfoldchange=None)
+    top = marker_genes(
+        adata, entry, "rgg", names, ["a", "b"], n_genes=2, gene_symbols=None, min_logfoldchange=None
+    )
     assert top == {"a": ["G1", "G2"], "b": ["G3", "G2"]}
-    low = marker_genes(adata, entry, "rgg", names, ["a"], n_genes=-1, gene_symbols=None, min_logfoldchange=None)
+    low = marker_genes(
+        adata, entry, "rgg", names, ["a"], n_genes=-1, gene_symbols=None, min_logfoldchange=None
+    )
     assert low == {"a": ["G3"]}
     with pytest.warns(DataWarning, match="no genes found for group 'b'"):
-        kept = marker_genes(adata, entry, "rgg", names, ["a", "b"], n_genes=5, gene_symbols=None, min_logfoldchange=0.5)
+        kept = marker_genes(
+            adata, entry, "rgg", names, ["a", "b"], n_genes=5, gene_symbols=None, min_logfoldchange=0.5
+        )
     assert kept == {"a": ["G1", "G2"]}
-    with pytest.raises(InputDataError, match=r"no genes to plot: no group of uns\['rgg'\].*min_logfoldchange=5"), pytest.warns(DataWarning):
-        marker_genes(adata, entry, "rgg", names, ["a", "b"], n_genes=5, gene_symbols=None, min_logfoldchange=5)
+    with (
+        pytest.raises(
+            InputDataError, match=r"no genes to plot: no group of uns\['rgg'\].*min_logfoldchange=5"
+        ),
+        pytest.warns(DataWarning),
+    ):
+        marker_genes(
+            adata, entry, "rgg", names, ["a", "b"], n_genes=5, gene_symbols=None, min_logfoldchange=5
+        )
 
 
 def test_rank_genes_groups_plots_keep_their_signatures() -> None:
-    grouped = ["adata", "groups", "n_genes", "groupby", "gene_symbols", "var_names", "min_logfoldchange", "key", "show", "save", "dpi", "kwds"]
-    values = ["adata", "groups", "n_genes", "groupby", "values_to_plot", "var_names", "gene_symbols", "min_logfoldchange", "key", "show", "save", "dpi", "kwds"]
+    grouped = [
+        "adata",
+        "groups",
+        "n_genes",
+        "groupby",
+        "gene_symbols",
+        "var_names",
+        "min_logfoldchange",
+        "key",
+        "show",
+        "save",
+        "dpi",
+        "kwds",
+    ]
+    values = [
+        "adata",
+        "groups",
+        "n_genes",
+        "groupby",
+        "values_to_plot",
+        "var_names",
+        "gene_symbols",
+        "min_logfoldchange",
+        "key",
+        "show",
+        "save",
+        "dpi",
+        "kwds",
+    ]
     for func, params in (
         (pl.rank_genes_groups_dotplot, values), (pl.rank_genes_groups_matrixplot, values),
         (pl.rank_genes_groups_heatmap, grouped), (pl.rank_genes_groups_stacked_violin, grouped),
         (pl.rank_genes_groups_tracksplot, grouped),
     ):  # fmt: skip
         assert list(inspect.signature(func).parameters) == params
-        assert func.__name__.startswith("rank_genes_groups_") and func.__name__.removeprefix("rank_genes_groups_") in func.__doc__
+        assert (
+            func.__name__.startswith("rank_genes_groups_")
+            and func.__name__.removeprefix("rank_genes_groups_") in func.__doc__
+        )
         assert "Returns" in func.__doc__

@@ -17,7 +17,9 @@ from scsnake.pp._bbknn import fuzzy_connectivities, trim_connectivities
 @pytest.fixture(scope="module")
 def batched() -> ad.AnnData:
     """1,500 cells, 4 types, 3 batches with a strong effect (uncorrected iLISI ≈ 1.01); 30 PCs."""
-    adata = ss.datasets.synthetic(n_cells=1500, n_genes=1000, n_types=4, n_batches=3, batch_effect=0.7, seed=0)
+    adata = ss.datasets.synthetic(
+        n_cells=1500, n_genes=1000, n_types=4, n_batches=3, batch_effect=0.7, seed=0
+    )
     ss.pp.normalize_total(adata)
     ss.pp.log1p(adata)
     ss.pp.highly_variable_genes(adata, n_top_genes=500, subset=True)
@@ -29,7 +31,11 @@ def batched() -> ad.AnnData:
 def tiny(n: int = 90, n_batches: int = 3, seed: int = 0, dims: int = 5) -> ad.AnnData:
     """Random cells in ``n_batches`` unequal, shifted batches (float64 PCs)."""
     rng = np.random.default_rng(seed)
-    batch = rng.choice([f"b{i}" for i in range(n_batches)], size=n, p=np.linspace(1, 2, n_batches) / np.linspace(1, 2, n_batches).sum())
+    batch = rng.choice(
+        [f"b{i}" for i in range(n_batches)],
+        size=n,
+        p=np.linspace(1, 2, n_batches) / np.linspace(1, 2, n_batches).sum(),
+    )
     shift = pd.Categorical(batch).codes[:, None] * 2.0
     adata = ad.AnnData(obs=pd.DataFrame({"batch": pd.Categorical(batch)}, index=[f"c{i}" for i in range(n)]))
     adata.obsm["X_pca"] = rng.normal(size=(n, dims)) + shift
@@ -62,7 +68,9 @@ def test_neighbours_are_the_nearest_of_each_batch() -> None:
     full = np.sqrt(((x[:, None, :] - x[None, :, :]) ** 2).sum(-1))
     for i in range(adata.n_obs):
         others = dist.indices[dist.indptr[i] : dist.indptr[i + 1]]
-        np.testing.assert_allclose(dist.data[dist.indptr[i] : dist.indptr[i + 1]], full[i, others], rtol=1e-12)
+        np.testing.assert_allclose(
+            dist.data[dist.indptr[i] : dist.indptr[i + 1]], full[i, others], rtol=1e-12
+        )
         for b in range(3):
             members = np.flatnonzero(codes == b)
             nearest = set(members[np.argsort(full[i, members], kind="stable")[:3]].tolist())
@@ -76,8 +84,13 @@ def test_stored_like_neighbors() -> None:
     assert adata.uns["neighbors"] == {
         "connectivities_key": "connectivities",
         "distances_key": "distances",
-        "params": {"n_neighbors": 6, "method": "umap", "metric": "euclidean", "use_rep": "X_pca",
-                   "bbknn": {"batch_key": "batch", "neighbors_within_batch": 2, "trim": 60}},
+        "params": {
+            "n_neighbors": 6,
+            "method": "umap",
+            "metric": "euclidean",
+            "use_rep": "X_pca",
+            "bbknn": {"batch_key": "batch", "neighbors_within_batch": 2, "trim": 60},
+        },
     }
     conn = adata.obsp["connectivities"]
     assert sparse.isspmatrix_csr(conn) and sparse.isspmatrix_csr(adata.obsp["distances"])
@@ -98,7 +111,9 @@ def test_key_added_n_pcs_and_copy() -> None:
     reference = tiny()
     reference.obsm["X_pca"] = reference.obsm["X_pca"][:, :3].copy()
     ss.pp.bbknn(reference)
-    np.testing.assert_array_equal(out.obsp["bb_connectivities"].toarray(), reference.obsp["connectivities"].toarray())
+    np.testing.assert_array_equal(
+        out.obsp["bb_connectivities"].toarray(), reference.obsp["connectivities"].toarray()
+    )
 
 
 def test_one_batch_equals_neighbors() -> None:
@@ -111,19 +126,27 @@ def test_one_batch_equals_neighbors() -> None:
 
 
 def test_trim_keeps_edges_strong_for_both_cells() -> None:
-    conn = sparse.csr_matrix(np.array([
-        [0.0, 0.9, 0.5, 0.1],
-        [0.9, 0.0, 0.2, 0.3],
-        [0.5, 0.2, 0.0, 0.8],
-        [0.1, 0.3, 0.8, 0.0],
-    ], dtype=np.float32))
+    conn = sparse.csr_matrix(
+        np.array(
+            [
+                [0.0, 0.9, 0.5, 0.1],
+                [0.9, 0.0, 0.2, 0.3],
+                [0.5, 0.2, 0.0, 0.8],
+                [0.1, 0.3, 0.8, 0.0],
+            ],
+            dtype=np.float32,
+        )
+    )
     # thresholds (2nd largest per row): 0.5, 0.3, 0.5, 0.3
-    expected = np.array([
-        [0.0, 0.9, 0.5, 0.0],
-        [0.9, 0.0, 0.0, 0.3],
-        [0.5, 0.0, 0.0, 0.8],
-        [0.0, 0.3, 0.8, 0.0],
-    ], dtype=np.float32)
+    expected = np.array(
+        [
+            [0.0, 0.9, 0.5, 0.0],
+            [0.9, 0.0, 0.0, 0.3],
+            [0.5, 0.0, 0.0, 0.8],
+            [0.0, 0.3, 0.8, 0.0],
+        ],
+        dtype=np.float32,
+    )
     np.testing.assert_array_equal(trim_connectivities(conn, 2).toarray(), expected)
     np.testing.assert_array_equal(trim_connectivities(conn, 3).toarray(), conn.toarray())
 
@@ -198,16 +221,23 @@ def test_graph_ilisi_improves(batched: ad.AnnData) -> None:
 
 
 def test_missing_keys_name_close_matches() -> None:
-    with pytest.raises(MissingKeyError, match=r"batch_key 'batchh' not found in adata.obs \(close matches: batch"):
+    with pytest.raises(
+        MissingKeyError, match=r"batch_key 'batchh' not found in adata.obs \(close matches: batch"
+    ):
         ss.pp.bbknn(tiny(), "batchh")
-    with pytest.raises(MissingKeyError, match=r"use_rep='X_pcaa' not found in adata.obsm \(close matches: X_pca"):
+    with pytest.raises(
+        MissingKeyError, match=r"use_rep='X_pcaa' not found in adata.obsm \(close matches: X_pca"
+    ):
         ss.pp.bbknn(tiny(), use_rep="X_pcaa")
 
 
 def test_small_batch_and_bad_parameters() -> None:
     adata = tiny(n=30)
     adata.obs["batch"] = pd.Categorical(["a"] * 28 + ["b"] * 2)
-    with pytest.raises(InputDataError, match=r"batch\(es\) 'b' \(2\) of obs\['batch'\] have fewer cells than neighbors_within_batch=3"):
+    with pytest.raises(
+        InputDataError,
+        match=r"batch\(es\) 'b' \(2\) of obs\['batch'\] have fewer cells than neighbors_within_batch=3",
+    ):
         ss.pp.bbknn(adata)
     with pytest.raises(ParamError, match=r"n_pcs=9 but obsm\['X_pca'\] has only 5 columns"):
         ss.pp.bbknn(tiny(), n_pcs=9)
@@ -233,4 +263,3 @@ def test_missing_batch_values() -> None:
     adata.obs.loc[adata.obs_names[0], "batch"] = None
     with pytest.raises(InputDataError, match=r"1 cell\(s\) have no batch in obs\['batch'\]"):
         ss.pp.bbknn(adata)
-

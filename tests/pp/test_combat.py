@@ -26,8 +26,12 @@ def make(fmt: str = "dense", n_per_batch: int = 30, n_genes: int = 12, seed: int
     spread = np.repeat([1.0, 2.0, 0.5], n_per_batch)[:, None]
     x = np.clip(base * spread + shift + 3.0, 0, None)
     obs = pd.DataFrame(
-        {"batch": pd.Categorical(batch), "cond": pd.Categorical(cond), "cond01": (cond == "y").astype(float),
-         "depth": rng.normal(size=n)},
+        {
+            "batch": pd.Categorical(batch),
+            "cond": pd.Categorical(cond),
+            "cond01": (cond == "y").astype(float),
+            "depth": rng.normal(size=n),
+        },
         index=[f"c{i}" for i in range(n)],
     )
     return ad.AnnData(FORMATS[fmt](x), obs=obs)
@@ -116,11 +120,13 @@ def test_view_is_made_actual():
 
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
-    [({"key": "bacth"}, MissingKeyError, "key 'bacth' not found in adata.obs \\(close matches: batch"),
-     ({"covariates": ["conf"]}, MissingKeyError, "covariate 'conf' not found.*close matches: cond"),
-     ({"covariates": ["batch"]}, ParamError, "batch key 'batch' cannot also be a covariate"),
-     ({"covariates": ["cond", "cond"]}, ParamError, "\\['cond'\\] given more than once"),
-     ({"key": 3}, ParamError, "key")],
+    [
+        ({"key": "bacth"}, MissingKeyError, "key 'bacth' not found in adata.obs \\(close matches: batch"),
+        ({"covariates": ["conf"]}, MissingKeyError, "covariate 'conf' not found.*close matches: cond"),
+        ({"covariates": ["batch"]}, ParamError, "batch key 'batch' cannot also be a covariate"),
+        ({"covariates": ["cond", "cond"]}, ParamError, "\\['cond'\\] given more than once"),
+        ({"key": 3}, ParamError, "key"),
+    ],
 )
 def test_bad_arguments(kwargs, error, match):
     with pytest.raises(error, match=match):
@@ -147,7 +153,9 @@ def test_confounded_covariates(covariate):
     adata = make()
     adata.obs["per_batch"] = adata.obs["batch"].cat.codes.astype(float) * 2.0
     adata.obs["constant"] = 1.0
-    with pytest.raises(InputDataError, match=f"covariates \\['{covariate}'\\] are confounded with the batches"):
+    with pytest.raises(
+        InputDataError, match=f"covariates \\['{covariate}'\\] are confounded with the batches"
+    ):
         combat(adata, covariates=[covariate])
 
 

@@ -137,16 +137,24 @@ def test_counts_of_genes_must_be_integers():
 
 
 def test_removing_every_cell_names_threshold_and_best_value():
-    with pytest.raises(InputDataError, match=r"filter_cells\(min_genes=3\) removed all 3 cells; the largest n_genes is 2"):
+    with pytest.raises(
+        InputDataError, match=r"filter_cells\(min_genes=3\) removed all 3 cells; the largest n_genes is 2"
+    ):
         filter_cells(make(), min_genes=3)
-    with pytest.raises(InputDataError, match=r"filter_cells\(max_counts=0\) removed all 3 cells; the smallest n_counts is 1"):
+    with pytest.raises(
+        InputDataError, match=r"filter_cells\(max_counts=0\) removed all 3 cells; the smallest n_counts is 1"
+    ):
         filter_cells(make(), max_counts=0)
 
 
 def test_removing_every_gene_names_threshold_and_best_value():
-    with pytest.raises(InputDataError, match=r"filter_genes\(min_cells=5\) removed all 3 genes; the largest n_cells is 2"):
+    with pytest.raises(
+        InputDataError, match=r"filter_genes\(min_cells=5\) removed all 3 genes; the largest n_cells is 2"
+    ):
         filter_genes(make(), min_cells=5)
-    with pytest.raises(InputDataError, match=r"filter_genes\(min_counts=100\) removed all 3 genes; the largest n_counts is 7"):
+    with pytest.raises(
+        InputDataError, match=r"filter_genes\(min_counts=100\) removed all 3 genes; the largest n_counts is 7"
+    ):
         filter_genes(make(), min_counts=100)
 
 
@@ -268,7 +276,10 @@ def test_sparse_array_class_and_index_dtype_kept(cls):
 
 
 def test_non_canonical_matrix_is_subset_as_stored():
-    x = sparse.csr_matrix((np.array([1.0, 2.0, 3.0, 4.0], dtype=np.float32), np.array([2, 0, 0, 1]), np.array([0, 2, 2, 4])), shape=(3, 3))
+    x = sparse.csr_matrix(
+        (np.array([1.0, 2.0, 3.0, 4.0], dtype=np.float32), np.array([2, 0, 0, 1]), np.array([0, 2, 2, 4])),
+        shape=(3, 3),
+    )
     assert not x.has_sorted_indices
     adata = ad.AnnData(x.copy())
     filter_cells(adata, min_counts=1)

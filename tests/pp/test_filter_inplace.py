@@ -18,7 +18,12 @@ from scsnake.errors import InputDataError
 from scsnake.pp import filter_cells, filter_genes
 from scsnake.pp._filter import _compact, _take
 
-CLASSES = {"csr": sparse.csr_matrix, "csc": sparse.csc_matrix, "csr_array": sparse.csr_array, "csc_array": sparse.csc_array}
+CLASSES = {
+    "csr": sparse.csr_matrix,
+    "csc": sparse.csc_matrix,
+    "csr_array": sparse.csr_array,
+    "csc_array": sparse.csc_array,
+}
 FILTERS = {"cells": (filter_cells, {"min_genes": 3}, 0), "genes": (filter_genes, {"min_cells": 3}, 1)}
 
 
@@ -218,7 +223,9 @@ def _big_counts() -> sparse.csr_matrix:
     """2,000 × 3,000 CSR float32 counts with ~1M stored values; 300 genes and 200 cells silent."""
     rng = np.random.default_rng(0)
     n_rows, n_cols, nnz = 2000, 3000, 1_000_000
-    x = sparse.random(n_rows, n_cols, density=nnz / (n_rows * n_cols), format="csr", dtype=np.float32, rng=rng)
+    x = sparse.random(
+        n_rows, n_cols, density=nnz / (n_rows * n_cols), format="csr", dtype=np.float32, rng=rng
+    )
     x.data[:] = rng.integers(1, 10, x.nnz)
     x.data[x.indices < 300] = 0
     x.data[: x.indptr[200]] = 0

@@ -16,7 +16,9 @@ from scsnake.errors import InputDataError, MissingKeyError, ParamError
 @pytest.fixture(scope="module")
 def batched() -> ad.AnnData:
     """1,500 cells, 4 types, 3 batches with a strong effect (uncorrected iLISI ≈ 1.01); 30 PCs."""
-    adata = ss.datasets.synthetic(n_cells=1500, n_genes=1000, n_types=4, n_batches=3, batch_effect=0.7, seed=0)
+    adata = ss.datasets.synthetic(
+        n_cells=1500, n_genes=1000, n_types=4, n_batches=3, batch_effect=0.7, seed=0
+    )
     ss.pp.normalize_total(adata)
     ss.pp.log1p(adata)
     ss.pp.highly_variable_genes(adata, n_top_genes=500, subset=True)
@@ -32,9 +34,19 @@ def tiny(n_per_batch: int = 40, seed: int = 0) -> ad.AnnData:
     n = 2 * n_per_batch
     types = np.tile(np.repeat([0, 1], n_per_batch // 2), 2)
     batch = np.repeat(["a", "b"], n_per_batch)
-    x = rng.normal(size=(n, 6)) + types[:, None] * 6.0 + (batch == "b")[:, None] * np.array([3.0, -2, 1, 0, 0, 0])
-    obs = pd.DataFrame({"batch": pd.Categorical(batch), "type": types.astype(str),
-                        "half": np.where(np.arange(n) % 2, "x", "y")}, index=[f"c{i}" for i in range(n)])
+    x = (
+        rng.normal(size=(n, 6))
+        + types[:, None] * 6.0
+        + (batch == "b")[:, None] * np.array([3.0, -2, 1, 0, 0, 0])
+    )
+    obs = pd.DataFrame(
+        {
+            "batch": pd.Categorical(batch),
+            "type": types.astype(str),
+            "half": np.where(np.arange(n) % 2, "x", "y"),
+        },
+        index=[f"c{i}" for i in range(n)],
+    )
     adata = ad.AnnData(obs=obs)
     adata.obsm["X_pca"] = x.astype(np.float32)
     return adata
@@ -112,8 +124,15 @@ def test_options_change_the_result() -> None:
 
 def test_several_keys_with_one_value_each() -> None:
     adata = tiny()
-    ss.pp.harmony_integrate(adata, ["batch", "half"], theta=[2.0, 1.0], lamb=[1.0, 0.5], nclust=4,
-                            basis="X_pca", adjusted_basis="X_both")
+    ss.pp.harmony_integrate(
+        adata,
+        ["batch", "half"],
+        theta=[2.0, 1.0],
+        lamb=[1.0, 0.5],
+        nclust=4,
+        basis="X_pca",
+        adjusted_basis="X_both",
+    )
     assert adata.obsm["X_both"].shape == (adata.n_obs, 6)
     assert np.isfinite(adata.obsm["X_both"]).all()
     assert "X_pca_harmony" not in adata.obsm
@@ -135,7 +154,9 @@ def test_missing_key_names_close_matches() -> None:
 
 
 def test_missing_basis_names_close_matches() -> None:
-    with pytest.raises(MissingKeyError, match=r"obsm\['X_pcaa'\] not found \(close matches: X_pca\); run pca first"):
+    with pytest.raises(
+        MissingKeyError, match=r"obsm\['X_pcaa'\] not found \(close matches: X_pca\); run pca first"
+    ):
         ss.pp.harmony_integrate(tiny(), "batch", basis="X_pcaa")
 
 
@@ -144,7 +165,9 @@ def test_single_batch_and_missing_batch_values() -> None:
     adata.obs["one"] = "same"
     with pytest.raises(InputDataError, match=r"obs\['one'\] has a single batch"):
         ss.pp.harmony_integrate(adata, "one")
-    adata.obs["holes"] = pd.Categorical(np.where(np.arange(adata.n_obs) == 3, None, adata.obs["batch"].astype(str)))
+    adata.obs["holes"] = pd.Categorical(
+        np.where(np.arange(adata.n_obs) == 3, None, adata.obs["batch"].astype(str))
+    )
     with pytest.raises(InputDataError, match=r"1 cell\(s\) have no batch in obs\['holes'\]"):
         ss.pp.harmony_integrate(adata, "holes")
 

@@ -173,7 +173,14 @@ def test_inplace_false_returns_scanpy_columns(flavor: str) -> None:
     df = pp.highly_variable_genes(adata, flavor=flavor, n_top_genes=10, inplace=False)
     pd.testing.assert_frame_equal(adata.var, before)
     if flavor.startswith("seurat_v3"):
-        expected = ["means", "variances", "gene_name", "highly_variable_rank", "variances_norm", "highly_variable"]
+        expected = [
+            "means",
+            "variances",
+            "gene_name",
+            "highly_variable_rank",
+            "variances_norm",
+            "highly_variable",
+        ]
     else:
         expected = ["means", "dispersions", "mean_bin", "dispersions_norm", "highly_variable"]
     assert list(df.columns) == expected
@@ -188,7 +195,9 @@ def test_subset_keeps_only_flagged_genes(flavor: str) -> None:
     pp.highly_variable_genes(adata, flavor=flavor, n_top_genes=7, subset=True)
     assert adata.n_vars == 7
     assert list(adata.var_names) == list(flagged.index[flagged["highly_variable"]])
-    frame = pp.highly_variable_genes(_prepared(_data(), flavor), flavor=flavor, n_top_genes=7, subset=True, inplace=False)
+    frame = pp.highly_variable_genes(
+        _prepared(_data(), flavor), flavor=flavor, n_top_genes=7, subset=True, inplace=False
+    )
     assert frame["highly_variable"].all() and len(frame) == 7
 
 
@@ -202,7 +211,9 @@ def test_batches_counted_and_ranked(flavor: str) -> None:
     for g in adata.obs["group"].cat.categories:
         batch = adata[(adata.obs["group"] == g).to_numpy()]
         expressed = np.asarray((batch.X > 0).sum(axis=0)).ravel() > 0
-        alone = pp.highly_variable_genes(batch[:, expressed].copy(), flavor=flavor, n_top_genes=25, inplace=False)
+        alone = pp.highly_variable_genes(
+            batch[:, expressed].copy(), flavor=flavor, n_top_genes=25, inplace=False
+        )
         counted[expressed] += alone["highly_variable"].to_numpy()
     np.testing.assert_array_equal(var["highly_variable_nbatches"], counted)
     assert var["highly_variable_nbatches"].dtype == np.int64
@@ -268,7 +279,9 @@ def test_bad_parameters(kwargs: dict, match: str) -> None:
 
 
 def test_missing_batch_key_lists_close_matches() -> None:
-    with pytest.raises(MissingKeyError, match=r"batch_key 'grup' not found in adata.obs \(close matches: group\)"):
+    with pytest.raises(
+        MissingKeyError, match=r"batch_key 'grup' not found in adata.obs \(close matches: group\)"
+    ):
         pp.highly_variable_genes(_log_normalised(make_counts()), batch_key="grup")
 
 

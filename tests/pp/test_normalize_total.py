@@ -49,8 +49,12 @@ def test_exclude_highly_expressed(fmt):
     # scanpy's docstring example: genes 1, 3, 4 exceed 20% of some cell's counts
     x = np.array([[3, 3, 3, 6, 6], [1, 1, 1, 2, 2], [1, 22, 1, 2, 2]])
     adata = make(fmt, x=x)
-    result = normalize_total(adata, target_sum=1, exclude_highly_expressed=True, max_fraction=0.2, inplace=False)
-    np.testing.assert_allclose(dense(result["X"]), [[0.5, 0.5, 0.5, 1, 1], [0.5, 0.5, 0.5, 1, 1], [0.5, 11, 0.5, 1, 1]])
+    result = normalize_total(
+        adata, target_sum=1, exclude_highly_expressed=True, max_fraction=0.2, inplace=False
+    )
+    np.testing.assert_allclose(
+        dense(result["X"]), [[0.5, 0.5, 0.5, 1, 1], [0.5, 0.5, 0.5, 1, 1], [0.5, 11, 0.5, 1, 1]]
+    )
     np.testing.assert_allclose(result["norm_factor"], [6, 2, 2])
 
 

@@ -100,12 +100,16 @@ def test_rank_one_data_has_one_component() -> None:
     ("svd_solver", "zero_center"),
     [(None, True), *((s, True) for s in SOLVERS), (None, False), ("arpack", False), ("randomized", False)],
 )
-def test_dense_csr_csc_equal(counts_any_format: ad.AnnData, svd_solver: str | None, zero_center: bool) -> None:
+def test_dense_csr_csc_equal(
+    counts_any_format: ad.AnnData, svd_solver: str | None, zero_center: bool
+) -> None:
     reference = make_counts(fmt="dense")
     pp.pca(reference, n_comps=6, svd_solver=svd_solver, zero_center=zero_center)
     adata = counts_any_format
     pp.pca(adata, n_comps=6, svd_solver=svd_solver, zero_center=zero_center)
-    np.testing.assert_allclose(adata.uns["pca"]["variance_ratio"], reference.uns["pca"]["variance_ratio"], rtol=1e-5)
+    np.testing.assert_allclose(
+        adata.uns["pca"]["variance_ratio"], reference.uns["pca"]["variance_ratio"], rtol=1e-5
+    )
     np.testing.assert_allclose(adata.varm["PCs"], reference.varm["PCs"], rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(adata.obsm["X_pca"], reference.obsm["X_pca"], rtol=1e-4, atol=1e-3)
     assert type(adata.X) is type(make_counts(fmt=_format(adata.X)).X)  # X untouched
@@ -155,7 +159,11 @@ def test_default_mask_is_highly_variable(data: ad.AnnData) -> None:
     hvg = np.arange(data.n_vars) % 3 != 0
     data.var["highly_variable"] = hvg
     pp.pca(data, n_comps=4)
-    assert data.uns["pca"]["params"] == {"zero_center": True, "use_highly_variable": True, "mask_var": "highly_variable"}
+    assert data.uns["pca"]["params"] == {
+        "zero_center": True,
+        "use_highly_variable": True,
+        "mask_var": "highly_variable",
+    }
     assert (data.varm["PCs"][~hvg] == 0).all()
     _assert_matches(data, {**_reference(data.X.toarray()[:, hvg], 4), "components": _padded(data, hvg, 4)})
 
@@ -217,7 +225,9 @@ def test_chunked_matches_full() -> None:
     adata = _low_rank(4)  # incremental PCA keeps n_comps directions between chunks
     full = pp.pca(adata, n_comps=4, copy=True)
     pp.pca(adata, n_comps=4, chunked=True, chunk_size=25)
-    np.testing.assert_allclose(adata.uns["pca"]["variance_ratio"], full.uns["pca"]["variance_ratio"], rtol=1e-4)
+    np.testing.assert_allclose(
+        adata.uns["pca"]["variance_ratio"], full.uns["pca"]["variance_ratio"], rtol=1e-4
+    )
     np.testing.assert_allclose(np.abs(adata.varm["PCs"]), np.abs(full.varm["PCs"]), rtol=1e-3, atol=1e-4)
 
 
@@ -247,13 +257,19 @@ def test_view_is_made_actual(data: ad.AnnData) -> None:
     [
         ({"n_comps": 0}, "n_comps"),
         ({"svd_solver": "full"}, "svd_solver"),
-        ({"svd_solver": "covariance_eigh", "zero_center": False}, "svd_solver: 'covariance_eigh' needs zero_center=True"),
+        (
+            {"svd_solver": "covariance_eigh", "zero_center": False},
+            "svd_solver: 'covariance_eigh' needs zero_center=True",
+        ),
         ({"random_state": -1}, "random_state"),
         ({"dtype": "int32"}, "dtype: must be a floating-point"),
         ({"chunked": True}, "chunk_size: needed with chunked=True"),
         ({"chunked": True, "chunk_size": 10, "layer": "x"}, "chunked: works on X only"),
         ({"mask_var": np.ones(40)}, "mask_var: must be a var column name"),
-        ({"mask_var": None, "use_highly_variable": True}, "use_highly_variable: cannot be combined with mask_var"),
+        (
+            {"mask_var": None, "use_highly_variable": True},
+            "use_highly_variable: cannot be combined with mask_var",
+        ),
     ],
 )
 def test_bad_parameters(data: ad.AnnData, kwargs: dict, match: str) -> None:
@@ -268,7 +284,9 @@ def test_too_many_components(data: ad.AnnData) -> None:
 
 def test_missing_mask_column_lists_close_matches(data: ad.AnnData) -> None:
     data.var["highly_variable"] = True
-    with pytest.raises(MissingKeyError, match=r"mask_var 'highly_variabel' not found .*close matches: highly_variable"):
+    with pytest.raises(
+        MissingKeyError, match=r"mask_var 'highly_variabel' not found .*close matches: highly_variable"
+    ):
         pp.pca(data, mask_var="highly_variabel")
 
 
@@ -295,7 +313,9 @@ def test_one_cell(data: ad.AnnData) -> None:
 # --- arpack on the Gram matrix against arpack on the centred operator ----------------------
 
 
-def _spectrum_data(n_cells: int, singular_values: np.ndarray, *, offset: float = 0.0, seed: int = 0) -> np.ndarray:
+def _spectrum_data(
+    n_cells: int, singular_values: np.ndarray, *, offset: float = 0.0, seed: int = 0
+) -> np.ndarray:
     """Cells × genes data whose centred matrix has exactly these singular values."""
     rng = np.random.default_rng(seed)
     k = singular_values.size

@@ -48,7 +48,11 @@ def test_residuals_by_hand() -> None:
     # cell totals 2, 4; gene totals 2, 4; total 6 → mu = [[2/3, 4/3], [4/3, 8/3]]
     mu = np.array([[2 / 3, 4 / 3], [4 / 3, 8 / 3]])
     np.testing.assert_allclose(adata.X, (x - mu) / np.sqrt(mu), rtol=1e-6)
-    assert adata.uns["pearson_residuals_normalization"] == {"theta": np.inf, "clip": None, "computed_on": "adata.X"}
+    assert adata.uns["pearson_residuals_normalization"] == {
+        "theta": np.inf,
+        "clip": None,
+        "computed_on": "adata.X",
+    }
 
 
 def test_clip_and_theta() -> None:
@@ -143,7 +147,13 @@ def test_hvg_by_hand() -> None:
     assert df["highly_variable_rank"].dtype == np.float32
     np.testing.assert_array_equal(df["highly_variable_rank"].to_numpy()[_ranked(expected, 5)], np.arange(5))
     assert df["highly_variable_rank"].isna().sum() == 25
-    assert list(df.columns) == ["means", "variances", "residual_variances", "highly_variable_rank", "highly_variable"]
+    assert list(df.columns) == [
+        "means",
+        "variances",
+        "residual_variances",
+        "highly_variable_rank",
+        "highly_variable",
+    ]
     np.testing.assert_allclose(df["variances"], adata.X.astype(np.float64).var(axis=0, ddof=1), rtol=1e-10)
 
 
@@ -188,7 +198,9 @@ def test_hvg_batches_by_hand() -> None:
     top = ranks < n_top
     np.testing.assert_array_equal(df["highly_variable_nbatches"], top.sum(axis=0))
     np.testing.assert_array_equal(df["highly_variable_intersection"], top.all(axis=0))
-    median = np.array([np.median(ranks[top[:, g], g]) if top[:, g].any() else np.nan for g in range(adata.n_vars)])
+    median = np.array(
+        [np.median(ranks[top[:, g], g]) if top[:, g].any() else np.nan for g in range(adata.n_vars)]
+    )
     np.testing.assert_allclose(df["highly_variable_rank"], median, equal_nan=True)
     key = np.where(np.isnan(median), np.inf, median)
     order = sorted(range(adata.n_vars), key=lambda g: (-top[:, g].sum(), key[g], g))
@@ -201,8 +213,15 @@ def test_hvg_inplace_and_subset() -> None:
     adata = _data()
     adata.obs["batch"] = adata.obs["group"]
     hvg_pr(adata, n_top_genes=7, batch_key="batch")
-    assert list(adata.var.columns) == ["means", "variances", "residual_variances", "highly_variable_rank",
-                                       "highly_variable_nbatches", "highly_variable_intersection", "highly_variable"]
+    assert list(adata.var.columns) == [
+        "means",
+        "variances",
+        "residual_variances",
+        "highly_variable_rank",
+        "highly_variable_nbatches",
+        "highly_variable_intersection",
+        "highly_variable",
+    ]
     assert adata.var["highly_variable"].sum() == 7
     assert adata.uns["hvg"] == {"flavor": "pearson_residuals", "computed_on": "adata.X"}
     subset = _data()

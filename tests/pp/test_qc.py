@@ -55,8 +55,9 @@ def test_values_by_hand(fmt, dtype):
 def test_top_genes_include_ties_and_implicit_zeros():
     x = np.array([[5, 5, 0, 0, 1, 2]])
     obs, _ = calculate_qc_metrics(make(x=x), percent_top=[1, 2, 3, 5, 6])
-    np.testing.assert_allclose(obs.filter(like="pct_counts_in_top").to_numpy().ravel(),
-                               np.array([5, 10, 12, 13, 13]) / 13 * 100)
+    np.testing.assert_allclose(
+        obs.filter(like="pct_counts_in_top").to_numpy().ravel(), np.array([5, 10, 12, 13, 13]) / 13 * 100
+    )
 
 
 def test_inplace_writes_obs_and_var():
@@ -67,7 +68,9 @@ def test_inplace_writes_obs_and_var():
 
 
 def test_names_and_switches():
-    obs, var = calculate_qc_metrics(make(), expr_type="umis", var_type="features", percent_top=None, log1p=False)
+    obs, var = calculate_qc_metrics(
+        make(), expr_type="umis", var_type="features", percent_top=None, log1p=False
+    )
     assert list(obs.columns) == ["n_features_by_umis", "total_umis"]
     assert list(var.columns) == ["n_cells_by_umis", "mean_umis", "pct_dropout_by_umis", "total_umis"]
     obs, _ = calculate_qc_metrics(make(), percent_top=())
@@ -87,7 +90,9 @@ def test_zero_count_cell_gets_nan_percentages():
 
 
 def test_explicit_zeros_are_not_counted_and_input_is_unchanged():
-    x = sparse.csr_matrix((np.array([0.0, 2.0], dtype=np.float32), np.array([0, 1]), np.array([0, 2, 2])), shape=(2, 3))
+    x = sparse.csr_matrix(
+        (np.array([0.0, 2.0], dtype=np.float32), np.array([0, 1]), np.array([0, 2, 2])), shape=(2, 3)
+    )
     adata = ad.AnnData(x)
     obs, var = calculate_qc_metrics(adata, percent_top=[1])
     np.testing.assert_array_equal(obs["n_genes_by_counts"], [1, 0])

@@ -131,15 +131,17 @@ def test_weinreb17_sparse_equals_dense():
 
 @pytest.mark.parametrize(
     ("recipe", "kwargs", "match"),
-    [(recipe_zheng17, {"plot": True}, "plot=True is not supported; use scsnake.pl"),
-     (recipe_seurat, {"plot": True}, "use scsnake.pl"),
-     (recipe_zheng17, {"n_top_genes": 0}, "n_top_genes"),
-     (recipe_weinreb17, {"cv_threshold": -1}, "cv_threshold"),
-     (recipe_weinreb17, {"mean_threshold": -0.1}, "mean_threshold"),
-     (recipe_weinreb17, {"n_pcs": 0}, "n_pcs"),
-     (recipe_weinreb17, {"svd_solver": "lapack"}, "svd_solver"),
-     (recipe_weinreb17, {"random_state": -1}, "random_state"),
-     (recipe_seurat, {"log": "maybe"}, "log")],
+    [
+        (recipe_zheng17, {"plot": True}, "plot=True is not supported; use scsnake.pl"),
+        (recipe_seurat, {"plot": True}, "use scsnake.pl"),
+        (recipe_zheng17, {"n_top_genes": 0}, "n_top_genes"),
+        (recipe_weinreb17, {"cv_threshold": -1}, "cv_threshold"),
+        (recipe_weinreb17, {"mean_threshold": -0.1}, "mean_threshold"),
+        (recipe_weinreb17, {"n_pcs": 0}, "n_pcs"),
+        (recipe_weinreb17, {"svd_solver": "lapack"}, "svd_solver"),
+        (recipe_weinreb17, {"random_state": -1}, "random_state"),
+        (recipe_seurat, {"log": "maybe"}, "log"),
+    ],
 )
 def test_bad_params(recipe, kwargs, match):
     with pytest.raises(ParamError, match=match):

@@ -15,16 +15,23 @@ FORMATS = {"dense": np.asarray, "csr": sparse.csr_matrix, "csc": sparse.csc_matr
 
 # 5 cells × 4 genes; t is continuous, grp a categorical with exact float32 group means
 X = np.array(
-    [[1.0, 0.0, 5.0, 2.0],
-     [3.0, 2.0, 5.0, 2.0],
-     [2.0, 4.0, 5.0, 7.0],
-     [6.0, 6.0, 5.0, 7.0],
-     [4.0, 8.0, 5.0, 7.0]]
+    [
+        [1.0, 0.0, 5.0, 2.0],
+        [3.0, 2.0, 5.0, 2.0],
+        [2.0, 4.0, 5.0, 7.0],
+        [6.0, 6.0, 5.0, 7.0],
+        [4.0, 8.0, 5.0, 7.0],
+    ]
 )
 OBS = pd.DataFrame(
-    {"t": [0.0, 1.0, 2.0, 3.0, 4.0], "u": [1.0, 0.0, 1.0, 0.0, 2.0], "flat": 3.0,
-     "grp": pd.Categorical(["a", "a", "b", "b", "b"]), "label": ["a", "a", "b", "b", "b"],
-     "flag": [True, False, True, False, False]},
+    {
+        "t": [0.0, 1.0, 2.0, 3.0, 4.0],
+        "u": [1.0, 0.0, 1.0, 0.0, 2.0],
+        "flat": 3.0,
+        "grp": pd.Categorical(["a", "a", "b", "b", "b"]),
+        "label": ["a", "a", "b", "b", "b"],
+        "flag": [True, False, True, False, False],
+    },
     index=[f"c{i}" for i in range(5)],
 )
 
@@ -51,7 +58,10 @@ def test_continuous_keys_by_hand(fmt):
     np.testing.assert_allclose(single.X[:, 1], 0, atol=1e-12)
 
 
-@pytest.mark.parametrize(("dtype", "expected"), [(np.float32, np.float32), (np.float64, np.float64), (np.int32, np.float32), (np.int64, np.float64)])
+@pytest.mark.parametrize(
+    ("dtype", "expected"),
+    [(np.float32, np.float32), (np.float64, np.float64), (np.int32, np.float32), (np.int64, np.float64)],
+)
 def test_continuous_dtype_like_scanpy(dtype, expected):
     adata = make("dense", dtype)
     regress_out(adata, "t")
@@ -120,11 +130,13 @@ def test_layer_copy_and_view():
 
 @pytest.mark.parametrize(
     ("keys", "error", "match"),
-    [("tt", MissingKeyError, "key 'tt' not found in adata.obs \\(close matches: t"),
-     (["t", "nope"], MissingKeyError, "'nope' not found"),
-     (["grp", "t"], ParamError, "categorical key must be the only key"),
-     (["t", "label"], ParamError, "obs\\['label'\\] is not numeric"),
-     ([], ParamError, "keys is empty")],
+    [
+        ("tt", MissingKeyError, "key 'tt' not found in adata.obs \\(close matches: t"),
+        (["t", "nope"], MissingKeyError, "'nope' not found"),
+        (["grp", "t"], ParamError, "categorical key must be the only key"),
+        (["t", "label"], ParamError, "obs\\['label'\\] is not numeric"),
+        ([], ParamError, "keys is empty"),
+    ],
 )
 def test_bad_keys(keys, error, match):
     with pytest.raises(error, match=match):
@@ -142,7 +154,10 @@ def test_missing_values_in_key_and_data():
         regress_out(adata, "t")
 
 
-@pytest.mark.parametrize(("kwargs", "match"), [({"n_jobs": 0}, "n_jobs"), ({"keys": 3}, "keys"), ({"keys": "t", "layer": 1}, "layer")])
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"n_jobs": 0}, "n_jobs"), ({"keys": 3}, "keys"), ({"keys": "t", "layer": 1}, "layer")],
+)
 def test_bad_params(kwargs, match):
     with pytest.raises(ParamError, match=match):
         regress_out(make(), **({"keys": "t"} | kwargs))

@@ -92,7 +92,9 @@ def test_no_dense_scaled_matrix(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_pca_solvers, "_BLOCK_VALUES", 1024 * 300)  # blocks of 1,024 of the 20,000 cells
     adata = _lognorm(n_cells=20000, n_genes=300)
     dense_bytes = adata.n_obs * adata.n_vars * 8
-    ss.pp.scaled_pca(adata, n_comps=5, max_value=10.0)  # compile first: numba's allocations are not the data's
+    ss.pp.scaled_pca(
+        adata, n_comps=5, max_value=10.0
+    )  # compile first: numba's allocations are not the data's
     tracemalloc.start()
     ss.pp.scaled_pca(adata, n_comps=5, max_value=10.0)
     _, peak = tracemalloc.get_traced_memory()
@@ -121,6 +123,8 @@ def test_agrees_with_scanpy() -> None:
     sc.pp.scale(ref, max_value=10)
     sc.pp.pca(ref, n_comps=10, svd_solver="arpack")
     ss.pp.scaled_pca(adata, n_comps=10, max_value=10)
-    np.testing.assert_allclose(adata.uns["pca"]["variance_ratio"], ref.uns["pca"]["variance_ratio"], rtol=1e-5)
+    np.testing.assert_allclose(
+        adata.uns["pca"]["variance_ratio"], ref.uns["pca"]["variance_ratio"], rtol=1e-5
+    )
     np.testing.assert_allclose(np.abs(adata.varm["PCs"]), np.abs(ref.varm["PCs"]), atol=1e-5)
     np.testing.assert_allclose(adata.varm["PCs"], ref.varm["PCs"], atol=1e-5)  # same sign rule

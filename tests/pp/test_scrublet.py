@@ -59,7 +59,9 @@ def test_threshold_matches_skimage() -> None:
     rng = np.random.default_rng(1)
     for _ in range(100):
         n1, n2 = rng.integers(20, 3000, 2)
-        values = np.concatenate([rng.gamma(2, 0.05, n1), rng.normal(rng.uniform(0.3, 0.8), rng.uniform(0.01, 0.2), n2)])
+        values = np.concatenate(
+            [rng.gamma(2, 0.05, n1), rng.normal(rng.uniform(0.3, 0.8), rng.uniform(0.01, 0.2), n2)]
+        )
         try:
             expected = float(skimage_filters.threshold_minimum(values))
         except RuntimeError:
@@ -72,7 +74,9 @@ def test_threshold_matches_skimage() -> None:
 
 def test_simulated_doublets_add_their_parents() -> None:
     counts = sparse.csr_matrix(np.random.default_rng(0).poisson(2, (30, 8)).astype(np.float32))
-    sim, totals, pairs = simulate_doublets(counts, sim_doublet_ratio=1.5, subsampling=1.0, rng=np.random.RandomState(0))
+    sim, totals, pairs = simulate_doublets(
+        counts, sim_doublet_ratio=1.5, subsampling=1.0, rng=np.random.RandomState(0)
+    )
     assert sim.shape == (45, 8) and pairs.shape == (45, 2) and pairs.dtype == np.int64
     assert len({tuple(p) for p in pairs}) == 45  # distinct ordered pairs
     dense = counts.toarray()
@@ -85,7 +89,9 @@ def test_simulated_doublets_add_their_parents() -> None:
 def test_subsampled_doublets_lose_counts() -> None:
     counts = sparse.csr_matrix(np.random.default_rng(0).poisson(20, (50, 10)).astype(np.float32))
     full, _, _ = simulate_doublets(counts, sim_doublet_ratio=2, subsampling=1.0, rng=np.random.RandomState(0))
-    thin, totals, _ = simulate_doublets(counts, sim_doublet_ratio=2, subsampling=0.5, rng=np.random.RandomState(0))
+    thin, totals, _ = simulate_doublets(
+        counts, sim_doublet_ratio=2, subsampling=0.5, rng=np.random.RandomState(0)
+    )
     assert (thin.toarray() <= full.toarray()).all()
     assert thin.sum() / full.sum() == pytest.approx(0.5, abs=0.02)
     assert (totals >= thin.sum(axis=1).A1).all()
@@ -117,8 +123,12 @@ def test_scrublet_finds_synthetic_doublets(doublets: ad.AnnData) -> None:
     uns = adata.uns["scrublet"]
     assert set(uns) == {"doublet_scores_sim", "doublet_parents", "parameters", "threshold"}
     assert uns["doublet_scores_sim"].shape == (800,) and uns["doublet_parents"].shape == (800, 2)
-    assert uns["parameters"] == {"expected_doublet_rate": 0.05, "sim_doublet_ratio": 2.0,
-                                 "n_neighbors": 10, "random_state": 0}
+    assert uns["parameters"] == {
+        "expected_doublet_rate": 0.05,
+        "sim_doublet_ratio": 2.0,
+        "n_neighbors": 10,
+        "random_state": 0,
+    }
     assert adata.obs["predicted_doublet"].dtype == bool
     np.testing.assert_array_equal(adata.obs["predicted_doublet"], scores > uns["threshold"])
     # the simulated doublets score higher than the cells
@@ -134,7 +144,9 @@ def test_scrublet_formats_and_dtypes_agree(doublets: ad.AnnData, fmt: str) -> No
     other.X = x.astype(np.int64)
     pp.scrublet(other, verbose=False)
     np.testing.assert_allclose(other.obs["doublet_score"], reference.obs["doublet_score"], rtol=1e-10)
-    np.testing.assert_array_equal(other.uns["scrublet"]["doublet_parents"], reference.uns["scrublet"]["doublet_parents"])
+    np.testing.assert_array_equal(
+        other.uns["scrublet"]["doublet_parents"], reference.uns["scrublet"]["doublet_parents"]
+    )
 
 
 def test_scrublet_seed_threshold_copy(doublets: ad.AnnData) -> None:
@@ -145,14 +157,25 @@ def test_scrublet_seed_threshold_copy(doublets: ad.AnnData) -> None:
     assert first.uns["scrublet"]["threshold"] == 0.3
     np.testing.assert_array_equal(first.obs["predicted_doublet"], first.obs["doublet_score"] > 0.3)
     other_seed = pp.scrublet(doublets, threshold=0.3, random_state=2, copy=True, verbose=False)
-    assert not np.array_equal(other_seed.uns["scrublet"]["doublet_parents"], first.uns["scrublet"]["doublet_parents"])
+    assert not np.array_equal(
+        other_seed.uns["scrublet"]["doublet_parents"], first.uns["scrublet"]["doublet_parents"]
+    )
 
 
 def test_scrublet_options(doublets: ad.AnnData) -> None:
     adata = doublets.copy()
-    pp.scrublet(adata, mean_center=False, log_transform=True, n_neighbors=8, sim_doublet_ratio=1.0,
-                synthetic_doublet_umi_subsampling=0.8, get_doublet_neighbor_parents=True,
-                knn_dist_metric="cosine", threshold=0.5, verbose=False)
+    pp.scrublet(
+        adata,
+        mean_center=False,
+        log_transform=True,
+        n_neighbors=8,
+        sim_doublet_ratio=1.0,
+        synthetic_doublet_umi_subsampling=0.8,
+        get_doublet_neighbor_parents=True,
+        knn_dist_metric="cosine",
+        threshold=0.5,
+        verbose=False,
+    )
     uns = adata.uns["scrublet"]
     assert uns["parameters"]["n_neighbors"] == 8 and uns["doublet_scores_sim"].shape == (400,)
     parents = uns["doublet_neighbor_parents"]
@@ -180,8 +203,12 @@ def test_scrublet_batches(doublets: ad.AnnData) -> None:
     assert uns["batched_by"] == "sample" and list(uns["batches"]) == ["s1", "s2"]
     alone = doublets[adata.obs["sample"] == "s1"].copy()
     pp.scrublet(alone, threshold=0.4, verbose=False)
-    np.testing.assert_array_equal(adata.obs["doublet_score"][adata.obs["sample"] == "s1"], alone.obs["doublet_score"])
-    np.testing.assert_array_equal(uns["batches"]["s1"]["doublet_parents"], alone.uns["scrublet"]["doublet_parents"])
+    np.testing.assert_array_equal(
+        adata.obs["doublet_score"][adata.obs["sample"] == "s1"], alone.obs["doublet_score"]
+    )
+    np.testing.assert_array_equal(
+        uns["batches"]["s1"]["doublet_parents"], alone.uns["scrublet"]["doublet_parents"]
+    )
 
 
 def test_scrublet_with_adata_sim(doublets: ad.AnnData) -> None:

@@ -86,7 +86,9 @@ def test_nan_is_rejected():
         sqrt(ad.AnnData(np.array([[np.nan, 1.0]])))
 
 
-@pytest.mark.parametrize(("kwargs", "match"), [({"chunk_size": 0}, "chunk_size"), ({"chunked": "often"}, "chunked")])
+@pytest.mark.parametrize(
+    ("kwargs", "match"), [({"chunk_size": 0}, "chunk_size"), ({"chunked": "often"}, "chunked")]
+)
 def test_bad_params(kwargs, match):
     with pytest.raises(ParamError, match=match):
         sqrt(make(), **kwargs)

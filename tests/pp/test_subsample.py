@@ -21,7 +21,10 @@ def dense(x: object) -> np.ndarray:
 # --- subsample --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("kwargs", "n"), [({"n_obs": 7}, 7), ({"fraction": 0.25}, 15), ({"fraction": 0.26}, 15), ({"n_obs": 0}, 0)])
+@pytest.mark.parametrize(
+    ("kwargs", "n"),
+    [({"n_obs": 7}, 7), ({"fraction": 0.25}, 15), ({"fraction": 0.26}, 15), ({"n_obs": 0}, 0)],
+)
 def test_subsample_size_and_legacy_draws(kwargs, n):
     adata = make_counts()
     original = adata.obs_names.copy()
@@ -52,9 +55,14 @@ def test_subsample_does_not_touch_numpy_global_state():
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({}, "exactly one of fraction and n_obs"), ({"fraction": 0.5, "n_obs": 3}, "exactly one"),
-     ({"fraction": 1.5}, "fraction"), ({"n_obs": -1}, "n_obs"), ({"n_obs": 61}, "more than the 60 cells"),
-     ({"n_obs": 3, "random_state": -1}, "random_state")],
+    [
+        ({}, "exactly one of fraction and n_obs"),
+        ({"fraction": 0.5, "n_obs": 3}, "exactly one"),
+        ({"fraction": 1.5}, "fraction"),
+        ({"n_obs": -1}, "n_obs"),
+        ({"n_obs": 61}, "more than the 60 cells"),
+        ({"n_obs": 3, "random_state": -1}, "random_state"),
+    ],
 )
 def test_subsample_bad_params(kwargs, match):
     with pytest.raises(ParamError, match=match):
@@ -137,11 +145,15 @@ def test_copy_and_view():
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({}, "exactly one of counts_per_cell and total_counts"),
-     ({"counts_per_cell": 5, "total_counts": 10}, "exactly one"),
-     ({"counts_per_cell": -1}, "counts_per_cell"), ({"counts_per_cell": 2.5}, "counts_per_cell"),
-     ({"counts_per_cell": [[1, 2]]}, "counts_per_cell"), ({"total_counts": -3}, "total_counts"),
-     ({"counts_per_cell": [1, 2]}, "2 values but there are 60 cells")],
+    [
+        ({}, "exactly one of counts_per_cell and total_counts"),
+        ({"counts_per_cell": 5, "total_counts": 10}, "exactly one"),
+        ({"counts_per_cell": -1}, "counts_per_cell"),
+        ({"counts_per_cell": 2.5}, "counts_per_cell"),
+        ({"counts_per_cell": [[1, 2]]}, "counts_per_cell"),
+        ({"total_counts": -3}, "total_counts"),
+        ({"counts_per_cell": [1, 2]}, "2 values but there are 60 cells"),
+    ],
 )
 def test_downsample_bad_params(kwargs, match):
     with pytest.raises(ParamError, match=match):

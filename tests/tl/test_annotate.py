@@ -19,9 +19,15 @@ def tiny(fmt: str = "dense", dtype: type = np.float32) -> ad.AnnData:
     """9 cells in clusters 0 (T-like), 1 (B-like), 2 (mono-like) × 6 genes."""
     x = np.array(
         [
-            [3, 2, 0, 0, 0, 1], [2, 3, 0, 1, 0, 0], [3, 3, 0, 0, 0, 2],
-            [0, 0, 4, 0, 0, 1], [1, 0, 3, 0, 0, 0], [0, 0, 5, 0, 1, 1],
-            [0, 0, 0, 4, 3, 0], [0, 1, 0, 5, 2, 1], [0, 0, 1, 3, 4, 0],
+            [3, 2, 0, 0, 0, 1],
+            [2, 3, 0, 1, 0, 0],
+            [3, 3, 0, 0, 0, 2],
+            [0, 0, 4, 0, 0, 1],
+            [1, 0, 3, 0, 0, 0],
+            [0, 0, 5, 0, 1, 1],
+            [0, 0, 0, 4, 3, 0],
+            [0, 1, 0, 5, 2, 1],
+            [0, 0, 1, 3, 4, 0],
         ],
         dtype=dtype,
     )
@@ -41,8 +47,10 @@ def test_scores_by_hand(fmt):
     z = (x - x.mean(axis=0)) / x.std(axis=0, ddof=1)
     clusters = adata.obs["leiden"].to_numpy()
     want = pd.DataFrame(
-        {t: [z[clusters == c][:, [adata.var_names.get_loc(g) for g in genes]].mean() for c in "012"]
-         for t, genes in MARKERS.items()},
+        {
+            t: [z[clusters == c][:, [adata.var_names.get_loc(g) for g in genes]].mean() for c in "012"]
+            for t, genes in MARKERS.items()
+        },
         index=pd.Index(list("012"), name="leiden"),
     )
     pd.testing.assert_frame_equal(table, want, rtol=1e-6)
@@ -63,8 +71,9 @@ def test_min_score_unassigned_and_nan_clusters():
     adata = tiny()
     adata.X = np.log1p(adata.X)
     adata.obs["leiden"] = pd.Categorical([*"0001112", np.nan, np.nan], categories=list("0123"))
-    table = tl.annotate_clusters(adata, {"T": ["Cd3e"], "Mono": ["Lyz2"]}, min_score=0.5,
-                                 unassigned="?", key_added="ct")
+    table = tl.annotate_clusters(
+        adata, {"T": ["Cd3e"], "Mono": ["Lyz2"]}, min_score=0.5, unassigned="?", key_added="ct"
+    )
     assert list(table.index) == ["0", "1", "2"]  # empty category 3 left out
     labels = adata.obs["ct"]
     assert labels.tolist()[:7] == ["T"] * 3 + ["?"] * 3 + ["Mono"]
@@ -136,7 +145,10 @@ def test_errors(tmp_path):
     with pytest.warns(DataWarning, match="'NK' have no marker gene in var_names and are dropped"):
         table = tl.annotate_clusters(adata, {"NK": ["Nkg7"], "B": ["Cd19"]})
     assert list(table.columns) == ["B"]
-    with pytest.raises(InputDataError, match="none of the marker genes of 1 cell type"), pytest.warns(DataWarning):
+    with (
+        pytest.raises(InputDataError, match="none of the marker genes of 1 cell type"),
+        pytest.warns(DataWarning),
+    ):
         tl.annotate_clusters(adata, {"NK": ["Nkg7"]})
     with pytest.raises(MissingKeyError, match=r"groupby 'louvain' not found.*leiden"):
         tl.annotate_clusters(adata, MARKERS, groupby="louvain")

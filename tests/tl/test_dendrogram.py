@@ -19,11 +19,15 @@ def three_groups(fmt=np.asarray, dtype=np.float32) -> ad.AnnData:
     x = np.repeat(MEANS, 4, axis=0) + 5
     x[::4] += 5  # cells differ, group means stay
     x[1::4] -= 5
-    obs = pd.DataFrame({"g": pd.Categorical(np.repeat(["a", "b", "c"], 4))}, index=[f"c{i}" for i in range(12)])
+    obs = pd.DataFrame(
+        {"g": pd.Categorical(np.repeat(["a", "b", "c"], 4))}, index=[f"c{i}" for i in range(12)]
+    )
     return ad.AnnData(fmt(x.astype(dtype)), obs=obs)
 
 
-@pytest.mark.parametrize("fmt", [np.asarray, sparse.csr_matrix, sparse.csc_matrix], ids=["dense", "csr", "csc"])
+@pytest.mark.parametrize(
+    "fmt", [np.asarray, sparse.csr_matrix, sparse.csc_matrix], ids=["dense", "csr", "csc"]
+)
 @pytest.mark.parametrize("dtype", [np.float32, np.int64], ids=["float32", "int"])
 def test_by_hand(fmt, dtype):
     adata = three_groups(fmt, dtype)

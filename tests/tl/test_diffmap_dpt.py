@@ -22,7 +22,11 @@ FORMAT_IDS = ["csr", "csc", "dense"]
 def graph_adata(adj: np.ndarray, fmt=sparse.csr_matrix) -> ad.AnnData:
     adata = ad.AnnData(np.zeros((adj.shape[0], 2), dtype=np.float32))
     adata.obsp["connectivities"] = fmt(adj.astype(np.float32))
-    adata.uns["neighbors"] = {"connectivities_key": "connectivities", "distances_key": "distances", "params": {}}
+    adata.uns["neighbors"] = {
+        "connectivities_key": "connectivities",
+        "distances_key": "distances",
+        "params": {},
+    }
     return adata
 
 
@@ -203,7 +207,9 @@ def test_dpt_branching_splits_the_arms():
     assert adata.uns["dpt_changepoints"].size == n_groups - 1
     assert adata.uns["dpt_grouptips"].shape == (n_groups, 2)
     time = adata.obs["dpt_pseudotime"].to_numpy()
-    for start, stop in zip([0, *adata.uns["dpt_changepoints"]], [*adata.uns["dpt_changepoints"], adata.n_obs], strict=True):
+    for start, stop in zip(
+        [0, *adata.uns["dpt_changepoints"]], [*adata.uns["dpt_changepoints"], adata.n_obs], strict=True
+    ):
         assert np.all(np.diff(time[indices[start:stop]]) >= 0)  # ordered by pseudotime within a group
     again = dpt(adata, n_branchings=1, copy=True)
     pd.testing.assert_frame_equal(again.obs, adata.obs)

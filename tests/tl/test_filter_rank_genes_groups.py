@@ -53,14 +53,17 @@ def test_thresholds_are_strict_and_compare_abs():
     tl.rank_genes_groups(adata, "g")
     tl.filter_rank_genes_groups(adata, min_in_group_fraction=0.0, max_out_group_fraction=1 / 3)
     assert set(names(adata)["a"].dropna()) == {"rare"}  # up: out fraction 1/3 is not < 1/3
-    tl.filter_rank_genes_groups(adata, min_in_group_fraction=0.0, max_out_group_fraction=1.0,
-                                min_fold_change=-100, key_added="loose")
+    tl.filter_rank_genes_groups(
+        adata, min_in_group_fraction=0.0, max_out_group_fraction=1.0, min_fold_change=-100, key_added="loose"
+    )
     # rare: in b 0/3 is not > 0; up and dim: out 3/3 is not < 1
     assert set(names(adata, "loose")["b"].dropna()) == {"down"}
     tl.filter_rank_genes_groups(adata, min_fold_change=3, min_in_group_fraction=0.4, key_added="signed")
     assert set(names(adata, "signed")["a"].dropna()) == {"up"}
     # dim in a: log2(expm1(0.1) / expm1(1)) = -4.0
-    tl.filter_rank_genes_groups(adata, min_fold_change=3, min_in_group_fraction=0.4, compare_abs=True, key_added="abs")
+    tl.filter_rank_genes_groups(
+        adata, min_fold_change=3, min_in_group_fraction=0.4, compare_abs=True, key_added="abs"
+    )
     assert set(names(adata, "abs")["a"].dropna()) == {"up", "dim"}
 
 
@@ -136,5 +139,6 @@ def test_errors():
         tl.filter_rank_genes_groups(adata, key="junk")
     renamed = adata[:, :2].copy()
     with pytest.raises(InputDataError, match=r"not in adata.var_names.*'down'"):
-        tl.filter_rank_genes_groups(renamed, key="rgg", groupby="g", use_raw=False, min_fold_change=0,
-                                    key_added="x")
+        tl.filter_rank_genes_groups(
+            renamed, key="rgg", groupby="g", use_raw=False, min_fold_change=0, key_added="x"
+        )

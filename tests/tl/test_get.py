@@ -37,7 +37,7 @@ def test_several_groups_in_the_order_asked(ranked):
     assert list(d.columns) == ["group", *COLUMNS]
     assert list(d["group"].cat.categories) == ["g2", "g0"]
     assert d["group"].tolist() == ["g2"] * ranked.n_vars + ["g0"] * ranked.n_vars
-    np.testing.assert_array_equal(d["names"][ranked.n_vars:], ranked.uns["rank_genes_groups"]["names"]["g0"])
+    np.testing.assert_array_equal(d["names"][ranked.n_vars :], ranked.uns["rank_genes_groups"]["names"]["g0"])
     everything = get.rank_genes_groups_df(ranked, None)
     assert list(everything["group"].cat.categories) == ["g0", "g1", "g2"]
     assert len(everything) == 3 * ranked.n_vars

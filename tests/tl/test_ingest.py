@@ -46,7 +46,9 @@ def test_labels_embeddings_and_keys(reference):
     assert list(new.obs["group"].cat.categories) == list(ref.obs["group"].cat.categories)
     assert (new.obs["group"].astype(str) == truth.astype(str)).mean() >= 0.9
     # mapped cells land next to the reference cells of their group
-    ref_centres = {g: ref.obsm["X_umap"][(ref.obs["group"] == g).to_numpy()].mean(0) for g in truth.cat.categories}
+    ref_centres = {
+        g: ref.obsm["X_umap"][(ref.obs["group"] == g).to_numpy()].mean(0) for g in truth.cat.categories
+    }
     nearest = [min(ref_centres, key=lambda g: np.linalg.norm(p - ref_centres[g])) for p in new.obsm["X_umap"]]
     assert (np.array(nearest) == truth.astype(str).to_numpy()).mean() >= 0.9
 

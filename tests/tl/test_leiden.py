@@ -26,12 +26,18 @@ def two_cliques(fmt=sparse.csr_matrix) -> ad.AnnData:
     adj[5, 6] = adj[6, 5] = 0.1
     adata = ad.AnnData(np.zeros((10, 2), dtype=np.float32))
     adata.obsp["connectivities"] = fmt(adj)
-    adata.uns["neighbors"] = {"connectivities_key": "connectivities", "distances_key": "distances", "params": {}}
+    adata.uns["neighbors"] = {
+        "connectivities_key": "connectivities",
+        "distances_key": "distances",
+        "params": {},
+    }
     return adata
 
 
 @pytest.mark.parametrize("kwargs", FLAVORS, ids=["leidenalg", "igraph"])
-@pytest.mark.parametrize("fmt", [sparse.csr_matrix, sparse.csc_matrix, np.asarray], ids=["csr", "csc", "dense"])
+@pytest.mark.parametrize(
+    "fmt", [sparse.csr_matrix, sparse.csc_matrix, np.asarray], ids=["csr", "csc", "dense"]
+)
 def test_two_cliques_by_hand(kwargs, fmt):
     adata = two_cliques(fmt)
     leiden(adata, **kwargs)
@@ -42,7 +48,9 @@ def test_two_cliques_by_hand(kwargs, fmt):
     assert labels.iloc[0] != labels.iloc[9]
     if kwargs["flavor"] == "leidenalg":  # leidenalg numbers clusters by size
         assert labels.iloc[0] == "0"
-    assert adata.uns["leiden"] == {"params": {"resolution": 1, "random_state": 0, "n_iterations": kwargs.get("n_iterations", -1)}}
+    assert adata.uns["leiden"] == {
+        "params": {"resolution": 1, "random_state": 0, "n_iterations": kwargs.get("n_iterations", -1)}
+    }
 
 
 @pytest.mark.parametrize("kwargs", FLAVORS, ids=["leidenalg", "igraph"])

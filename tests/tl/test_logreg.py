@@ -62,7 +62,9 @@ def test_layouts_agree():
     for fmt in ("csr", "csc"):
         for group in ("g0", "g1", "g2"):
             np.testing.assert_array_equal(results[fmt]["names"][group], results["dense"]["names"][group])
-            np.testing.assert_allclose(results[fmt]["scores"][group], results["dense"]["scores"][group], rtol=1e-3)
+            np.testing.assert_allclose(
+                results[fmt]["scores"][group], results["dense"]["scores"][group], rtol=1e-3
+            )
 
 
 def test_int_and_float_counts_agree():

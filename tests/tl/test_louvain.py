@@ -31,11 +31,17 @@ def cliques(sizes=(6, 4), fmt=sparse.csr_matrix) -> ad.AnnData:
     np.fill_diagonal(adj, 0)
     adata = ad.AnnData(np.zeros((n, 2), dtype=np.float32))
     adata.obsp["connectivities"] = fmt(adj)
-    adata.uns["neighbors"] = {"connectivities_key": "connectivities", "distances_key": "distances", "params": {}}
+    adata.uns["neighbors"] = {
+        "connectivities_key": "connectivities",
+        "distances_key": "distances",
+        "params": {},
+    }
     return adata
 
 
-@pytest.mark.parametrize("fmt", [sparse.csr_matrix, sparse.csc_matrix, np.asarray], ids=["csr", "csc", "dense"])
+@pytest.mark.parametrize(
+    "fmt", [sparse.csr_matrix, sparse.csc_matrix, np.asarray], ids=["csr", "csc", "dense"]
+)
 @pytest.mark.parametrize("use_weights", [False, True])
 def test_cliques_by_hand(fmt, use_weights):
     adata = cliques((6, 5, 5), fmt)

@@ -27,8 +27,11 @@ def three_groups(fmt=sparse.csr_matrix) -> ad.AnnData:
     adata.obs["leiden"] = pd.Categorical(["A", "A", "B", "B", "C", "C"])
     adata.obsp["distances"] = fmt(dist)
     adata.obsp["connectivities"] = fmt(conn)
-    adata.uns["neighbors"] = {"connectivities_key": "connectivities", "distances_key": "distances",
-                              "params": {"n_neighbors": 2}}
+    adata.uns["neighbors"] = {
+        "connectivities_key": "connectivities",
+        "distances_key": "distances",
+        "params": {"n_neighbors": 2},
+    }
     return adata
 
 
@@ -112,7 +115,13 @@ def test_errors():
     with pytest.raises(InputDataError, match="missing value"):
         paga(adata, groups="gaps")
     with pytest.raises(MissingKeyError, match="run leiden first"):
-        paga(ad.AnnData(obs=pd.DataFrame(index=["a"]), uns={"neighbors": {}}, obsp={"connectivities": sparse.eye(1, format="csr")}))
+        paga(
+            ad.AnnData(
+                obs=pd.DataFrame(index=["a"]),
+                uns={"neighbors": {}},
+                obsp={"connectivities": sparse.eye(1, format="csr")},
+            )
+        )
     with pytest.raises(MissingKeyError, match="run neighbors first"):
         paga(ad.AnnData(np.zeros((3, 1), dtype=np.float32)), groups="x")
     del adata.obsp["distances"]

@@ -16,7 +16,9 @@ from scsnake.errors import DataWarning, InputDataError, MissingKeyError, ParamEr
 def ladder(fmt: str = "dense", dtype: type = np.float32) -> ad.AnnData:
     """8 cells × 10 genes; gene j's mean grows with j, so its rank is j + 1."""
     rng = np.random.default_rng(0)
-    x = (np.arange(1, 11)[None, :] * rng.uniform(0.5, 1.5, (8, 1)) + rng.integers(0, 2, (8, 10))).astype(dtype)
+    x = (np.arange(1, 11)[None, :] * rng.uniform(0.5, 1.5, (8, 1)) + rng.integers(0, 2, (8, 10))).astype(
+        dtype
+    )
     adata = ad.AnnData(x, var=pd.DataFrame(index=[f"g{j}" for j in range(10)]))
     adata.obs_names = [f"c{i}" for i in range(8)]
     if fmt != "dense":
@@ -87,7 +89,9 @@ def test_nan_values_are_skipped():
 
 def test_gene_pool_raw_and_layer():
     adata = ladder()
-    tl.score_genes(adata, ["g5"], n_bins=3, gene_pool=["g3", "g4", "g5", "g6", "g9", "nope"], score_name="pool")
+    tl.score_genes(
+        adata, ["g5"], n_bins=3, gene_pool=["g3", "g4", "g5", "g6", "g9", "nope"], score_name="pool"
+    )
     # pool of 5 genes: 2 per bin; ranks g3 1, g4 2, g5 3, g6 4, g9 5 → g5 shares bin 1 with g4
     x = dense(adata).astype(np.float64)
     np.testing.assert_allclose(adata.obs["pool"], x[:, 5] - x[:, 4], rtol=1e-12)
@@ -159,5 +163,7 @@ def test_cell_cycle_errors():
     with pytest.raises(ParamError, match="n_bins"):
         tl.score_genes_cell_cycle(adata, s_genes=["g1"], g2m_genes=["g2"], n_bins=0)
     counts = make_counts(seed=4)
-    copy = tl.score_genes_cell_cycle(counts, s_genes=["Gene10", "Gene11"], g2m_genes=["Gene20", "Gene30"], copy=True)
+    copy = tl.score_genes_cell_cycle(
+        counts, s_genes=["Gene10", "Gene11"], g2m_genes=["Gene20", "Gene30"], copy=True
+    )
     assert "phase" in copy.obs and "phase" not in counts.obs

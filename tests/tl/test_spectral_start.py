@@ -20,8 +20,9 @@ def _curve(n: int = 1500, seed: int = 0) -> ad.AnnData:
     rng = np.random.default_rng(seed)
     t = np.sort(rng.uniform(0, 3 * np.pi, n))
     x = np.column_stack([np.cos(t), np.sin(1.3 * t), t / 3, *(np.sin(k * t) / k for k in range(2, 9))])
-    adata = ad.AnnData(obsm={"X_pca": (x + rng.normal(scale=0.05, size=x.shape)).astype(np.float32)},
-                       obs={"i": np.arange(n)})
+    adata = ad.AnnData(
+        obsm={"X_pca": (x + rng.normal(scale=0.05, size=x.shape)).astype(np.float32)}, obs={"i": np.arange(n)}
+    )
     ss.pp.neighbors(adata, n_neighbors=15, use_rep="X_pca")
     return adata
 
@@ -116,4 +117,6 @@ def test_large_data_path_is_deterministic_and_as_trustworthy(monkeypatch: pytest
     again = ss.tl.umap(adata, copy=True)
     np.testing.assert_array_equal(lean.obsm["X_umap"], again.obsm["X_umap"])
     high = adata.obsm["X_pca"]
-    assert trustworthiness(high, lean.obsm["X_umap"]) >= trustworthiness(high, reference.obsm["X_umap"]) - 0.01
+    assert (
+        trustworthiness(high, lean.obsm["X_umap"]) >= trustworthiness(high, reference.obsm["X_umap"]) - 0.01
+    )

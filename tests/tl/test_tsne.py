@@ -14,7 +14,9 @@ from scsnake.tl import _tsne, tsne
 
 IMPLEMENTATIONS = [
     "sklearn",
-    pytest.param("openTSNE", marks=pytest.mark.skipif(not _tsne.has_opentsne(), reason="openTSNE not installed")),
+    pytest.param(
+        "openTSNE", marks=pytest.mark.skipif(not _tsne.has_opentsne(), reason="openTSNE not installed")
+    ),
 ]
 
 

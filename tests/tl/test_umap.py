@@ -109,7 +109,11 @@ def test_sparse_x_representation():
         ({"n_components": 0}, ParamError, "n_components"),
         ({"maxiter": -1}, ParamError, "maxiter"),
         ({"method": "rapids"}, ParamError, "method"),
-        ({"init_pos": "pca"}, MissingKeyError, r"init_pos='pca' is not 'spectral', 'random', 'paga' or an obsm key"),
+        (
+            {"init_pos": "pca"},
+            MissingKeyError,
+            r"init_pos='pca' is not 'spectral', 'random', 'paga' or an obsm key",
+        ),
         ({"init_pos": np.zeros((3, 2))}, ParamError, r"init_pos has shape \(3, 2\), expected"),
         ({"init_pos": np.full((40, 2), np.nan)}, InputDataError, "NaN"),
         ({"neighbors_key": "knn"}, MissingKeyError, r"uns\['knn'\] not found.*run neighbors first"),

@@ -22,8 +22,9 @@ def _graph(n: int = 300, seed: int = 0) -> tuple[sparse.coo_matrix, np.ndarray, 
     points = rng.normal(size=(n, 5)) + np.repeat(rng.normal(scale=4, size=(3, 5)), -(-n // 3), axis=0)[:n]
     distances = ((points[:, None] - points[None]) ** 2).sum(-1)
     nearest = np.argsort(distances, axis=1)[:, 1:11]
-    weights = sparse.csr_matrix((rng.uniform(0.2, 1, nearest.size), nearest.ravel(), np.arange(0, nearest.size + 1, 10)),
-                                shape=(n, n))
+    weights = sparse.csr_matrix(
+        (rng.uniform(0.2, 1, nearest.size), nearest.ravel(), np.arange(0, nearest.size + 1, 10)), shape=(n, n)
+    )
     graph = (weights + weights.T).tocoo()
     graph.sum_duplicates()
     init = (10 * rng.random((n, 2))).astype(np.float32)
@@ -45,10 +46,34 @@ def test_one_block_follows_umap_learns_serial_updates():
     per_sample = make_epochs_per_sample(graph.data, n_epochs)
     for state in ([11, 22, 33], [123456789, -98765432, 555555555]):
         theirs = init.copy()
-        optimize_layout_euclidean(theirs, theirs, graph.row, graph.col, n_epochs, init.shape[0], per_sample, a, b,
-                                  np.array(state, dtype=np.int64), 1.0, 1.0, 5.0, parallel=False, move_other=True)
-        ours = optimize_layout_blocks(init.copy(), graph.row, graph.col, n_epochs, per_sample, a, b,
-                                      np.array(state, dtype=np.int64), n_blocks=1)
+        optimize_layout_euclidean(
+            theirs,
+            theirs,
+            graph.row,
+            graph.col,
+            n_epochs,
+            init.shape[0],
+            per_sample,
+            a,
+            b,
+            np.array(state, dtype=np.int64),
+            1.0,
+            1.0,
+            5.0,
+            parallel=False,
+            move_other=True,
+        )
+        ours = optimize_layout_blocks(
+            init.copy(),
+            graph.row,
+            graph.col,
+            n_epochs,
+            per_sample,
+            a,
+            b,
+            np.array(state, dtype=np.int64),
+            n_blocks=1,
+        )
         assert np.abs(theirs - init).max() > 0.1  # the points moved
         np.testing.assert_allclose(ours, theirs, atol=1e-5)
 
@@ -59,7 +84,7 @@ def test_blocks_hold_whole_cells_and_every_edge():
     assert edge_starts[0] == 0 and edge_starts[-1] == graph.nnz and cell_starts[-1] == 300
     assert np.all(np.diff(edge_starts) >= 0) and np.all(np.diff(cell_starts) >= 0)
     for block in range(7):  # a block's edges are exactly those whose head is one of its cells
-        heads = graph.row[edge_starts[block]:edge_starts[block + 1]]
+        heads = graph.row[edge_starts[block] : edge_starts[block + 1]]
         assert np.all((heads >= cell_starts[block]) & (heads < cell_starts[block + 1]))
     assert np.ptp(np.diff(edge_starts)) < 0.2 * graph.nnz / 7 + 40  # about equal work
 
@@ -70,8 +95,12 @@ def test_layout_is_deterministic_and_moves_points():
     graph, per_sample, init = _graph()
     a, b = find_ab_params(1.0, 0.5)
     state = np.array([1, 2, 3], dtype=np.int64)
-    first = optimize_layout_blocks(init.copy(), graph.row, graph.col, 50, per_sample, a, b, state.copy(), n_blocks=8)
-    again = optimize_layout_blocks(init.copy(), graph.row, graph.col, 50, per_sample, a, b, state.copy(), n_blocks=8)
+    first = optimize_layout_blocks(
+        init.copy(), graph.row, graph.col, 50, per_sample, a, b, state.copy(), n_blocks=8
+    )
+    again = optimize_layout_blocks(
+        init.copy(), graph.row, graph.col, 50, per_sample, a, b, state.copy(), n_blocks=8
+    )
     np.testing.assert_array_equal(first, again)
     assert np.isfinite(first).all() and np.abs(first - init).max() > 1
 
@@ -80,8 +109,16 @@ def test_unsorted_edges_are_refused():
     graph, per_sample, init = _graph()
     order = np.random.default_rng(0).permutation(graph.nnz)
     with pytest.raises(ValueError, match="sorted by head"):
-        optimize_layout_blocks(init, graph.row[order], graph.col[order], 10, per_sample[order], 1.0, 1.0,
-                               np.array([1, 2, 3], dtype=np.int64))
+        optimize_layout_blocks(
+            init,
+            graph.row[order],
+            graph.col[order],
+            10,
+            per_sample[order],
+            1.0,
+            1.0,
+            np.array([1, 2, 3], dtype=np.int64),
+        )
 
 
 @needs_two_threads
@@ -95,8 +132,18 @@ def test_same_for_one_and_two_threads():
     try:
         for threads in (1, 2):
             numba.set_num_threads(threads)
-            results.append(optimize_layout_blocks(init.copy(), graph.row, graph.col, 50, per_sample, a, b,
-                                                  np.array([5, 6, 7], dtype=np.int64)))
+            results.append(
+                optimize_layout_blocks(
+                    init.copy(),
+                    graph.row,
+                    graph.col,
+                    50,
+                    per_sample,
+                    a,
+                    b,
+                    np.array([5, 6, 7], dtype=np.int64),
+                )
+            )
     finally:
         numba.set_num_threads(n_threads)
     np.testing.assert_array_equal(results[0], results[1])

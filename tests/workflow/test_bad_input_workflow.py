@@ -31,7 +31,11 @@ def _failed_run(workdir: Path, config: dict[str, Any]) -> str:
 def _artifacts(workdir: Path) -> set[str]:
     """Every file under results/ (temporary siblings included)."""
     results = workdir / "results"
-    return {str(p.relative_to(results)) for p in results.rglob("*") if p.is_file()} if results.exists() else set()
+    return (
+        {str(p.relative_to(results)) for p in results.rglob("*") if p.is_file()}
+        if results.exists()
+        else set()
+    )
 
 
 def _counts_file(tmp_path: Path, name: str = "counts.h5ad") -> Path:

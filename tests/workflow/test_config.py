@@ -96,7 +96,12 @@ def test_stage_params_are_canonical_and_seeded() -> None:
     assert json.loads(text)["random_state"] == 7
     assert text == stage_params_json(validate_config({"leiden": {"resolution": 0.5}, "seed": 7}), "leiden")
     # an explicit random_state wins over the seed
-    assert json.loads(stage_params_json(validate_config({"seed": 7, "umap": {"random_state": 3}}), "umap"))["random_state"] == 3
+    assert (
+        json.loads(stage_params_json(validate_config({"seed": 7, "umap": {"random_state": 3}}), "umap"))[
+            "random_state"
+        ]
+        == 3
+    )
     # unseeded stages do not change with the seed
     assert stage_params_json(config, "normalize") == stage_params_json(validate_config({}), "normalize")
     load = json.loads(stage_params_json(config, "load", "demo"))
@@ -105,7 +110,9 @@ def test_stage_params_are_canonical_and_seeded() -> None:
 
 def test_repeated_keys_are_refused_with_their_lines(tmp_path: Path) -> None:
     path = tmp_path / "config.yaml"
-    path.write_text("samples:\n  a:\n    input: synthetic\n  a:\n    input: synthetic\nqc:\n  min_genes: 1\n  min_genes: 2\n")
+    path.write_text(
+        "samples:\n  a:\n    input: synthetic\n  a:\n    input: synthetic\nqc:\n  min_genes: 1\n  min_genes: 2\n"
+    )
     with pytest.raises(ConfigError) as info:
         load_config(path)
     assert str(info.value).splitlines()[1:] == [

@@ -34,10 +34,16 @@ settings.register_profile(
     database=None,  # never write .hypothesis/ into the checkout
     suppress_health_check=[HealthCheck.too_slow],
 )
-settings.register_profile("scsnake-config-explore", parent=settings.get_profile("scsnake-config"),
-                          max_examples=1000, derandomize=False)
+settings.register_profile(
+    "scsnake-config-explore",
+    parent=settings.get_profile("scsnake-config"),
+    max_examples=1000,
+    derandomize=False,
+)
 PROFILE = settings.get_profile(
-    "scsnake-config-explore" if os.environ.get("SCSNAKE_HYPOTHESIS_PROFILE") == "scsnake-explore" else "scsnake-config"
+    "scsnake-config-explore"
+    if os.environ.get("SCSNAKE_HYPOTHESIS_PROFILE") == "scsnake-explore"
+    else "scsnake-config"
 )
 
 #: A directory without the sample files that mutated inputs name (they must be reported).
@@ -135,7 +141,11 @@ BAD_NUMBERS = st.one_of(
 def mutated_configs(draw: st.DrawFn) -> tuple[dict[str, Any], str, Path_]:
     """A valid variant with one mutation: ``(config, kind, mutated path)``."""
     config = copy.deepcopy(draw(st.sampled_from(VARIANTS)))
-    kind = draw(st.sampled_from(["wrong_type", "bad_number", "other_choice", "unknown_key", "typo_key", "missing_key"]))
+    kind = draw(
+        st.sampled_from(
+            ["wrong_type", "bad_number", "other_choice", "unknown_key", "typo_key", "missing_key"]
+        )
+    )
     if kind in ("unknown_key", "typo_key"):
         parent = draw(st.sampled_from(_dict_paths(config)))
         node = _get(config, parent)
@@ -149,7 +159,11 @@ def mutated_configs(draw: st.DrawFn) -> tuple[dict[str, Any], str, Path_]:
         return config, kind, (*parent, key)
     paths = _paths(config)
     if kind == "bad_number":
-        numeric = [p for p in paths if isinstance(_get(config, p), int | float) and not isinstance(_get(config, p), bool)]
+        numeric = [
+            p
+            for p in paths
+            if isinstance(_get(config, p), int | float) and not isinstance(_get(config, p), bool)
+        ]
         paths = numeric or paths
     path = draw(st.sampled_from(paths))
     parent = _get(config, path[:-1])
@@ -214,7 +228,9 @@ def test_mutated_config_is_accepted_and_runnable_or_rejected_naming_the_key(
             assert f"{dotted(path)}: unknown key" in message
         return
     event(f"{kind}: accepted")
-    assert kind not in ("unknown_key", "typo_key") or _free_mapping(path), f"unknown key {dotted(path)!r} accepted"
+    assert kind not in ("unknown_key", "typo_key") or _free_mapping(path), (
+        f"unknown key {dotted(path)!r} accepted"
+    )
     _assert_runnable(config)
 
 
@@ -226,7 +242,9 @@ def _free_mapping(path: Path_) -> bool:
 
 
 #: Sections that are parameter models (``samples`` is a mapping of them).
-SECTIONS = [name for name, field in WorkflowConfig.model_fields.items() if isinstance(field.default, BaseModel)]
+SECTIONS = [
+    name for name, field in WorkflowConfig.model_fields.items() if isinstance(field.default, BaseModel)
+]
 
 
 @PROFILE
@@ -239,7 +257,9 @@ def test_every_problem_is_reported_at_once(sections: list[str]) -> None:
         validate_config(raw, base_dir=BASE_DIR)
     lines = str(info.value).splitlines()[1:]
     assert len(lines) == len(sections)
-    for section, line in zip(sorted(sections, key=list(WorkflowConfig.model_fields).index), lines, strict=True):
+    for section, line in zip(
+        sorted(sections, key=list(WorkflowConfig.model_fields).index), lines, strict=True
+    ):
         has_keys = bool(type(WorkflowConfig.model_fields[section].default).model_fields)
         expected = f"  - {section}.{section}_typo: unknown key" + (" (allowed: " if has_keys else "")
         assert line.startswith(expected), line
@@ -250,10 +270,14 @@ def test_every_problem_is_reported_at_once(sections: list[str]) -> None:
     [
         ({"qc": {"min_genez": 1}}, "qc.min_genez: unknown key (allowed: qc_vars, percent_top, min_genes"),
         ({"hvg": {"flavor": "seurat_v3", "min_mean": 1}}, "hvg.min_mean: unknown key (allowed: "),
-        pytest.param({"samples": {"demo": {"inputt": "x"}}}, "samples.demo.inputt: unknown key (allowed: input, format",
-),
-        pytest.param({"samples": {"demo": {"synthetic": {"n_cellz": 1}}}},
-                     "samples.demo.synthetic.n_cellz: unknown key (allowed: n_cells, n_genes"),
+        pytest.param(
+            {"samples": {"demo": {"inputt": "x"}}},
+            "samples.demo.inputt: unknown key (allowed: input, format",
+        ),
+        pytest.param(
+            {"samples": {"demo": {"synthetic": {"n_cellz": 1}}}},
+            "samples.demo.synthetic.n_cellz: unknown key (allowed: n_cells, n_genes",
+        ),
     ],
 )
 def test_unknown_keys_list_the_allowed_keys(raw: dict[str, Any], expected: str) -> None:
@@ -266,7 +290,10 @@ def test_unknown_keys_list_the_allowed_keys(raw: dict[str, Any], expected: str) 
     ("raw", "expected"),
     [
         ({"samples": {"PBMC": {"format": "bam"}}}, "samples.PBMC.format: Input should be"),
-        ({"samples": {"PBMC": {"synthetic": {"n_cells": -1}}}}, "samples.PBMC.synthetic.n_cells: Input should be"),
+        (
+            {"samples": {"PBMC": {"synthetic": {"n_cells": -1}}}},
+            "samples.PBMC.synthetic.n_cells: Input should be",
+        ),
         ({"Qc": {}}, "Qc: unknown key"),
         ({"qc": {"Min_genes": 1}}, "qc.Min_genes: unknown key"),
     ],

@@ -36,8 +36,19 @@ sys.exit(main(sys.argv[1:]))
 def test_job_killed_mid_write_leaves_no_trusted_file(tmp_path: Path) -> None:
     config = validate_config(TINY_CONFIG)
     target = tmp_path / "results" / "tiny" / "load.h5ad"
-    args = ["run", "load", "--output", str(target), "--params", stage_params_json(config, "load", "tiny"), "--sample", "tiny"]
-    proc = subprocess.run([sys.executable, "-c", KILL_AFTER_TEMP_WRITE, *args], capture_output=True, text=True)
+    args = [
+        "run",
+        "load",
+        "--output",
+        str(target),
+        "--params",
+        stage_params_json(config, "load", "tiny"),
+        "--sample",
+        "tiny",
+    ]
+    proc = subprocess.run(
+        [sys.executable, "-c", KILL_AFTER_TEMP_WRITE, *args], capture_output=True, text=True
+    )
     assert proc.returncode == -signal.SIGKILL
     assert not target.exists()
     leftovers = list(target.parent.glob("load.tmp-*"))
@@ -57,10 +68,27 @@ def test_killed_run_resumes_to_the_same_results(tmp_path: Path) -> None:
     workdir.mkdir()
     config = write_config(workdir, TINY_CONFIG)
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", "1",
-           "--configfile", str(config)]
-    run = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                           start_new_session=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "-d",
+        str(workdir),
+        "--cores",
+        "1",
+        "--configfile",
+        str(config),
+    ]
+    run = subprocess.Popen(
+        cmd,
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 300
     while not (workdir / "results" / "tiny" / "hvg.h5ad").exists():
         assert run.poll() is None, "the run ended before it could be interrupted"

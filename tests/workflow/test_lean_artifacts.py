@@ -15,9 +15,13 @@ from scsnake.errors import InputDataError
 from scsnake.runner import run_stage
 
 CONFIG = validate_config(
-    {"samples": {"s": {"synthetic": {"n_cells": 200, "n_genes": 200, "n_types": 2}}},
-     "qc": {"min_genes": 10}, "hvg": {"n_top_genes": 100}, "pca": {"n_comps": 10},
-     "neighbors": {"n_neighbors": 10}}
+    {
+        "samples": {"s": {"synthetic": {"n_cells": 200, "n_genes": 200, "n_types": 2}}},
+        "qc": {"min_genes": 10},
+        "hvg": {"n_top_genes": 100},
+        "pca": {"n_comps": 10},
+        "neighbors": {"n_neighbors": 10},
+    }
 )
 CHAIN = ("normalize", "hvg", "pca", "neighbors", "umap", "leiden", "markers")
 
@@ -89,7 +93,9 @@ def test_counts_flavors_read_the_counts_through_the_pointer(run: dict[str, Path]
     assert got.X is None and got.uns["scsnake"]["matrix"]["artifact_id"] == want.uns["scsnake"]["artifact_id"]
     want.layers["counts"] = ad.read_h5ad(run["qc"]).X
     pp.highly_variable_genes(want, flavor="seurat_v3", n_top_genes=50, layer="counts")
-    np.testing.assert_array_equal(got.var["highly_variable"].to_numpy(), want.var["highly_variable"].to_numpy())
+    np.testing.assert_array_equal(
+        got.var["highly_variable"].to_numpy(), want.var["highly_variable"].to_numpy()
+    )
 
 
 def test_a_rewritten_or_missing_counts_artifact_is_refused(tmp_path: Path) -> None:
@@ -125,7 +131,9 @@ def test_a_rewritten_matrix_artifact_is_refused(tmp_path: Path) -> None:
     normalize = _run("normalize", [qc], tmp_path, "h5ad")
     hvg = _run("hvg", [normalize], tmp_path, "h5ad")
     _run("normalize", [qc], tmp_path, "h5ad")  # rewritten: a new artifact id
-    with pytest.raises(InputDataError, match=r"hvg\.h5ad was made from another version of .*normalize\.h5ad.*forcerun"):
+    with pytest.raises(
+        InputDataError, match=r"hvg\.h5ad was made from another version of .*normalize\.h5ad.*forcerun"
+    ):
         _run("pca", [hvg], tmp_path, "h5ad")
     assert not (tmp_path / "pca.h5ad").exists()
     normalize.unlink()
@@ -179,12 +187,16 @@ def test_each_stage_reads_only_the_parts_of_the_matrix_it_uses() -> None:
     assert _matrix_parts("hvg", adata, SimpleNamespace(flavor="seurat_v3")) == "all"
     adata.uns["normalize"] = {"method": "pearson_residuals"}
     assert _matrix_parts("pca", adata, None) == "all"
-    assert _matrix_parts("tsne", adata[:, :10].copy(), SimpleNamespace(use_rep=None, n_pcs=None)) == "X"  # ≤ 50 genes: X
+    assert (
+        _matrix_parts("tsne", adata[:, :10].copy(), SimpleNamespace(use_rep=None, n_pcs=None)) == "X"
+    )  # ≤ 50 genes: X
     # the workflow lists the counts artifact as an input of exactly the stages that may read it
     assert {s for s in READS_MATRIX if s == "hvg" or _matrix_parts(s, adata, None) == "all"} == READS_COUNTS
 
 
-def test_final_copies_the_stored_matrix_without_reading_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_final_copies_the_stored_matrix_without_reading_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import h5py
 
     from scsnake import _artifacts, runner
@@ -196,8 +208,13 @@ def test_final_copies_the_stored_matrix_without_reading_it(tmp_path: Path, monke
     monkeypatch.setattr(runner, "attach_matrix", no_reading)
     monkeypatch.setattr(_artifacts, "_read_pointed", no_reading)
     final = tmp_path / "copied" / "final.h5ad"
-    run_stage("final", inputs=[paths["markers"], f"umap={paths['umap']}"], output=final, params_json="{}",
-              compression="gzip")
+    run_stage(
+        "final",
+        inputs=[paths["markers"], f"umap={paths['umap']}"],
+        output=final,
+        params_json="{}",
+        compression="gzip",
+    )
     with h5py.File(final) as got, h5py.File(paths["normalize"]) as normalize, h5py.File(paths["qc"]) as qc:
         for key in ("data", "indices", "indptr"):  # stored as they were: same values, same (no) compression
             assert got[f"X/{key}"].compression is None and got[f"layers/counts/{key}"].compression is None
@@ -209,17 +226,30 @@ def test_final_copies_the_stored_matrix_without_reading_it(tmp_path: Path, monke
     assert (adata.X != ad.read_h5ad(paths["normalize"]).X).nnz == 0
 
 
-def test_final_refuses_a_rewritten_matrix_artifact_and_writes_nothing(run: dict[str, Path], tmp_path: Path) -> None:
+def test_final_refuses_a_rewritten_matrix_artifact_and_writes_nothing(
+    run: dict[str, Path], tmp_path: Path
+) -> None:
     import shutil
 
     for name in ("qc", "normalize", "markers", "umap"):
         shutil.copy(run[name], tmp_path / run[name].name)
     _run("normalize", [tmp_path / "qc.h5ad"], tmp_path, "h5ad")  # a new artifact id
     final = tmp_path / "final.h5ad"
-    with pytest.raises(InputDataError, match=r"markers\.h5ad was made from another version of .*normalize\.h5ad"):
-        run_stage("final", inputs=[tmp_path / "markers.h5ad", f"umap={tmp_path / 'umap.h5ad'}"], output=final,
-                  params_json="{}")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["markers.h5ad", "normalize.h5ad", "qc.h5ad", "umap.h5ad"]
+    with pytest.raises(
+        InputDataError, match=r"markers\.h5ad was made from another version of .*normalize\.h5ad"
+    ):
+        run_stage(
+            "final",
+            inputs=[tmp_path / "markers.h5ad", f"umap={tmp_path / 'umap.h5ad'}"],
+            output=final,
+            params_json="{}",
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "markers.h5ad",
+        "normalize.h5ad",
+        "qc.h5ad",
+        "umap.h5ad",
+    ]
 
 
 def test_final_in_another_format_reads_and_writes_the_matrix(run: dict[str, Path], tmp_path: Path) -> None:
@@ -240,7 +270,9 @@ def test_normalize_copies_only_the_values_and_leaves_the_counts_alone() -> None:
     want = counts.copy()
     normalize(adata, NormalizeParams())
     assert adata.layers["counts"] is counts and (counts != want).nnz == 0
-    assert np.shares_memory(adata.X.indices, counts.indices) and not np.shares_memory(adata.X.data, counts.data)
+    assert np.shares_memory(adata.X.indices, counts.indices) and not np.shares_memory(
+        adata.X.data, counts.data
+    )
     expected = ad.AnnData(want)
     pp.normalize_total(expected, target_sum=1e4)
     pp.log1p(expected)

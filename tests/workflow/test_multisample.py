@@ -35,7 +35,9 @@ def _sample(name: str, n_cells: int, genes: list[str], seed: int, **obs: object)
     rng = np.random.default_rng(seed)
     x = sparse.random(n_cells, len(genes), density=0.5, format="csr", dtype=np.float32, random_state=rng)
     x.data = np.ceil(x.data * 5)
-    adata = ad.AnnData(x, obs=pd.DataFrame(index=[f"AAAC{i}-1" for i in range(n_cells)]), var=pd.DataFrame(index=genes))
+    adata = ad.AnnData(
+        x, obs=pd.DataFrame(index=[f"AAAC{i}-1" for i in range(n_cells)]), var=pd.DataFrame(index=genes)
+    )
     adata.obs["sample"] = pd.Categorical([name] * n_cells)
     for key, value in obs.items():
         adata.obs[key] = pd.Categorical([value] * n_cells) if isinstance(value, str) else value
@@ -60,11 +62,15 @@ def test_merge_concatenates_samples_with_unique_names_and_batches() -> None:
     assert merged.obs["sample"].tolist() == ["a"] * 5 + ["b"] * 3
     assert merged.obs["donor"].tolist() == ["D1"] * 5 + ["D2"] * 3
     assert merged.obs["donor"].dtype == "category"
-    assert merged.obs["age"].isna().sum() == 3 and merged.obs["lane"].isna().sum() == 5  # kept, empty elsewhere
+    assert (
+        merged.obs["age"].isna().sum() == 3 and merged.obs["lane"].isna().sum() == 5
+    )  # kept, empty elsewhere
     assert merged.var["gene_ids"].tolist() == ["ENSGMT-1", "ENSGG1", "ENSGG2"]  # equal in every sample: kept
     assert merged.var["mt"].tolist() == [True, False, False]
     expected = np.asarray((merged.X > 0).sum(axis=0)).ravel()
-    np.testing.assert_array_equal(merged.var["n_cells_by_counts"], expected)  # recomputed on the merged counts
+    np.testing.assert_array_equal(
+        merged.var["n_cells_by_counts"], expected
+    )  # recomputed on the merged counts
     np.testing.assert_array_equal(merged.X[5:].toarray(), b[:, ["MT-1", "G1", "G2"]].X.toarray())
     assert merged.uns["merge"]["samples"] == ["a", "b"] and merged.uns["merge"]["n_genes_merged"] == 3
     assert "before" not in merged.uns["merge"]["qc"]["a"]
@@ -73,7 +79,10 @@ def test_merge_concatenates_samples_with_unique_names_and_batches() -> None:
 
 def test_merge_writes_its_batch_key_and_warns_on_a_replaced_column() -> None:
     a, b = _sample("a", 4, ["G1", "G2"], 0, batch="x"), _sample("b", 4, ["G1", "G2"], 1, batch="y")
-    with pytest.warns(DataWarning, match=r"merge.batch_key 'batch' replaces the obs column of that name in sample\(s\) \['a', 'b'\]"):
+    with pytest.warns(
+        DataWarning,
+        match=r"merge.batch_key 'batch' replaces the obs column of that name in sample\(s\) \['a', 'b'\]",
+    ):
         merged = merge([a, b], MergeParams(enabled=True, batch_key="batch"))
     assert merged.obs["batch"].tolist() == ["a"] * 4 + ["b"] * 4
     assert merged.obs["sample"].tolist() == ["a"] * 4 + ["b"] * 4
@@ -83,7 +92,9 @@ def test_merge_errors_and_warnings() -> None:
     a = _sample("a", 4, ["G1", "G2", "G3", "G4"], 0)
     with pytest.raises(InputDataError, match=r"merge: samples \['a', 'b'\] share no genes"):
         merge([a, _sample("b", 4, ["X1", "X2"], 1)], MergeParams())
-    with pytest.raises(InputDataError, match=r"the inputs hold the same sample more than once \(\['a', 'a'\]\)"):
+    with pytest.raises(
+        InputDataError, match=r"the inputs hold the same sample more than once \(\['a', 'a'\]\)"
+    ):
         merge([a, a.copy()], MergeParams())
     with pytest.warns(DataWarning, match=r"only 1 genes are common to all samples; \{'a': 4, 'b': 3\}"):
         merge([a, _sample("b", 4, ["G1", "X2", "X3"], 1)], MergeParams())
@@ -123,7 +134,9 @@ def test_integration_stage_runs_harmony(batches: ad.AnnData) -> None:
 
 def test_integration_stage_refuses_one_batch_and_a_missing_column(batches: ad.AnnData) -> None:
     one = batches[batches.obs["sample"] == "batch0"].copy()
-    with pytest.raises(InputDataError, match=r"integration: obs\['sample'\] holds 1 batch\(es\) \['batch0'\]"):
+    with pytest.raises(
+        InputDataError, match=r"integration: obs\['sample'\] holds 1 batch\(es\) \['batch0'\]"
+    ):
         integration(one, IntegrationParams(method="harmony", batch_key="sample"), random_state=0)
     with pytest.raises(MissingKeyError, match=r"batch column 'donor' not found in adata.obs"):
         integration(batches.copy(), IntegrationParams(method="harmony", batch_key="donor"), random_state=0)
@@ -146,7 +159,15 @@ def test_integration_metrics_score_every_method(batches: ad.AnnData) -> None:
                                 neighbors={"n_neighbors": 10})  # fmt: skip
     table = integration_metrics(batches, run, random_state=0)
     assert table["method"].tolist() == ["none", "combat", "harmony", "bbknn"]
-    assert table.columns[:7].tolist() == ["method", "ilisi", "clisi", "kbet_acceptance", "ari", "nmi", "asw_label"]
+    assert table.columns[:7].tolist() == [
+        "method",
+        "ilisi",
+        "clisi",
+        "kbet_acceptance",
+        "ari",
+        "nmi",
+        "asw_label",
+    ]
     assert set(table["label_key"]) == {"truth"} and set(table["batch_key"]) == {"sample"}
     scores = table.set_index("method")
     assert scores.loc["harmony", "ilisi"] > scores.loc["none", "ilisi"]  # a strong batch effect, mixed
@@ -175,7 +196,10 @@ def _write_10x_mtx(directory: Path, adata: ad.AnnData) -> Path:
         shutil.copyfileobj(src, dst)
     (directory / "matrix.mtx").unlink()
     with gzip.open(directory / "features.tsv.gz", "wt") as f:
-        f.writelines(f"{i}\t{n}\tGene Expression\n" for i, n in zip(adata.var["gene_ids"], adata.var_names, strict=True))
+        f.writelines(
+            f"{i}\t{n}\tGene Expression\n"
+            for i, n in zip(adata.var["gene_ids"], adata.var_names, strict=True)
+        )
     with gzip.open(directory / "barcodes.tsv.gz", "wt") as f:
         f.write("\n".join(adata.obs_names) + "\n")
     return directory
@@ -187,7 +211,11 @@ def _write_10x_h5(path: Path, adata: ad.AnnData) -> Path:
     with h5py.File(path, "w") as f:
         m = f.create_group("matrix")
         m["barcodes"] = np.array(adata.obs_names, dtype="S")
-        m["data"], m["indices"], m["indptr"] = csc.data, csc.indices.astype(np.int64), csc.indptr.astype(np.int64)
+        m["data"], m["indices"], m["indptr"] = (
+            csc.data,
+            csc.indices.astype(np.int64),
+            csc.indptr.astype(np.int64),
+        )
         m["shape"] = np.array(csc.shape, dtype=np.int32)
         features = m.create_group("features")
         features["id"] = np.array(adata.var["gene_ids"], dtype="S")
@@ -256,12 +284,13 @@ class TestMergedRun:
         for sample in ("S1", "S2", "S3"):  # QC figures per input sample; nothing after qc
             assert (results / sample / "figures" / "qc_violin.png").is_file()
             assert not (results / sample / "normalize.h5ad").exists()
-        assert (results / "merged" / "markers.csv").is_file() and (results / "merged" / "figures" / "umap_clusters.png").is_file()
+        assert (results / "merged" / "markers.csv").is_file() and (
+            results / "merged" / "figures" / "umap_clusters.png"
+        ).is_file()
         table = pd.read_csv(results / "merged" / "integration_metrics.csv")
         assert table["method"].tolist() == ["none", "combat", "harmony", "bbknn"]
         assert {"ilisi", "clisi", "kbet_acceptance", "ari", "nmi", "asw_label"} <= set(table.columns)
         assert set(table["label_key"]) == {"leiden_uncorrected"}  # 10x files carry no truth labels
-
 
     def test_per_sample_qc_overrides_apply(self, merged_run: Path) -> None:
         import json
@@ -272,19 +301,27 @@ class TestMergedRun:
             assert qc.obs["n_genes_by_counts"].min() >= min_genes
             qc.file.close()
 
-
     def test_changing_one_samples_qc_reruns_only_that_sample(self, merged_run: Path, tmp_path: Path) -> None:
         workdir = tmp_path / "rerun"
         shutil.copytree(merged_run, workdir, symlinks=True)
-        (workdir / "samples.tsv").write_text(SHEET.replace("S2\tdata/S2.h5\t10x_h5\t\t", "S2\tdata/S2.h5\t10x_h5\t40\t"))
+        (workdir / "samples.tsv").write_text(
+            SHEET.replace("S2\tdata/S2.h5\t10x_h5\t\t", "S2\tdata/S2.h5\t10x_h5\t40\t")
+        )
         proc = snakemake(workdir, "--dry-run", config=workdir / "config.yaml")
         jobs = re.findall(r"rule (\w+):\n(?:    .*\n)*?    wildcards: sample=(\w+)", proc.stdout)
         per_sample = {(rule, sample) for rule, sample in jobs if sample != "merged"}
         assert per_sample == {("qc", "S2"), ("qc_plots", "S2")}, proc.stdout
         merged = {rule for rule, sample in jobs if sample == "merged"}
-        assert {"normalize", "hvg", "pca", "integration", "integration_metrics", "neighbors", "final"} <= merged
+        assert {
+            "normalize",
+            "hvg",
+            "pca",
+            "integration",
+            "integration_metrics",
+            "neighbors",
+            "final",
+        } <= merged
         assert "rule merge:" in proc.stdout and "rule load:" not in proc.stdout
-
 
     def test_unchanged_merged_run_plans_nothing_and_reports_the_metrics(self, merged_run: Path) -> None:
         proc = snakemake(merged_run, "--dry-run", config=merged_run / "config.yaml")

@@ -50,7 +50,9 @@ def test_qc_keeps_the_metrics_of_every_input_cell(fmt: str, dtype: type) -> None
     x = adata.X.toarray() if sparse.issparse(adata.X) else np.asarray(adata.X)
     n_genes, total = (x > 0).sum(1), x.sum(1, dtype=np.float64)
     pct_mt = 100 * x[:, :2].sum(1) / total  # MT-0, MT-1
-    params = QcParams(min_genes=12, max_counts=int(np.quantile(total, 0.9)), max_pct_mt=8.0, min_cells=1, percent_top=[])
+    params = QcParams(
+        min_genes=12, max_counts=int(np.quantile(total, 0.9)), max_pct_mt=8.0, min_cells=1, percent_top=[]
+    )
     expected = (n_genes >= 12) & (total <= params.max_counts) & (pct_mt <= 8.0)
     assert 0 < expected.sum() < len(expected)  # the thresholds bite
     names = adata.obs_names.copy()
@@ -67,7 +69,9 @@ def test_qc_keeps_the_metrics_of_every_input_cell(fmt: str, dtype: type) -> None
     table = qc_cells_table(adata)
     assert list(table.columns) == ["n_genes_by_counts", "total_counts", "pct_counts_mt", "passed"]
     assert len(table) == 120 and table["passed"].sum() == adata.n_obs
-    np.testing.assert_allclose(table.loc[table["passed"], "total_counts"], adata.obs["total_counts"], rtol=1e-6)
+    np.testing.assert_allclose(
+        table.loc[table["passed"], "total_counts"], adata.obs["total_counts"], rtol=1e-6
+    )
 
 
 def test_qc_pass_flag_counts_removed_doublets() -> None:
@@ -112,8 +116,15 @@ def test_qc_figures_come_from_the_qc_artifact(tmp_path: Path) -> None:
     for path in figures.iterdir():
         image = mpimg.imread(path)
         assert image.shape[0] >= 150 and image.shape[1] >= 300 and image[..., :3].std() > 0.01
-    with pytest.raises(MissingKeyError, match=r"qc_plots needs uns\['qc'\] \(written by `qc`\); not found in .*load\.h5ad"):
-        run_stage("qc_plots", inputs=[load], output=tmp_path / "other", params_json=stage_params_json(config, "plots"))
+    with pytest.raises(
+        MissingKeyError, match=r"qc_plots needs uns\['qc'\] \(written by `qc`\); not found in .*load\.h5ad"
+    ):
+        run_stage(
+            "qc_plots",
+            inputs=[load],
+            output=tmp_path / "other",
+            params_json=stage_params_json(config, "plots"),
+        )
 
 
 def test_qc_overview_widens_its_axes_to_show_every_threshold() -> None:
@@ -124,7 +135,9 @@ def test_qc_overview_widens_its_axes_to_show_every_threshold() -> None:
     adata = make_counts(80, 30, seed=2)
     adata.obs["n_genes_by_counts"] = np.asarray((adata.X > 0).sum(1)).ravel()
     low, high = int(adata.obs["n_genes_by_counts"].min()) - 5, int(adata.obs["n_genes_by_counts"].max()) + 5
-    fig = pl.qc_overview(adata, keys=["n_genes_by_counts"], thresholds={"n_genes_by_counts": (low, high)}, show=False)
+    fig = pl.qc_overview(
+        adata, keys=["n_genes_by_counts"], thresholds={"n_genes_by_counts": (low, high)}, show=False
+    )
     left, right = fig.axes[0].get_xlim()
     assert left < low and right > high  # both lines lie outside the data, yet are drawn inside the axes
     assert [line.get_xdata()[0] for line in fig.axes[0].lines] == [low, high]
@@ -140,7 +153,9 @@ def test_figure_rules_split_qc_from_final() -> None:
 
 
 def test_caption_values_are_the_validated_sections() -> None:
-    config = validate_config({"seed": 4, "leiden": {"resolution": 0.7}, "qc": {"max_pct_mt": 12}, "tsne": {"enabled": True}})
+    config = validate_config(
+        {"seed": 4, "leiden": {"resolution": 0.7}, "qc": {"max_pct_mt": 12}, "tsne": {"enabled": True}}
+    )
     plots = caption_values(config, "plots")
     assert plots["leiden"]["resolution"] == 0.7 and plots["leiden"]["random_state"] == 4
     assert plots["neighbors"]["n_neighbors"] == 15 and plots["plots"]["n_marker_genes"] == 3
@@ -148,7 +163,9 @@ def test_caption_values_are_the_validated_sections() -> None:
     assert caption_values(config, "qc_plots")["qc"]["max_pct_mt"] == 12.0
 
 
-def test_run_info_writes_the_validated_config_and_versions(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_info_writes_the_validated_config_and_versions(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     raw = {"samples": {"a": {"input": "synthetic"}, "b": {"input": "synthetic"}}, "leiden": {"resolution": 0.3},
            "hvg": {"n_top_genes": 100}}  # fmt: skip
     config = validate_config(raw)
@@ -160,14 +177,20 @@ def test_run_info_writes_the_validated_config_and_versions(tmp_path: Path, capsy
     assert text.startswith("# The validated scsnake config of sample b")
     reread = load_config(config_path)
     assert list(reread.samples) == ["b"]
-    assert reread.model_dump(exclude={"samples"}) == config.model_dump(exclude={"samples"})  # every default written
+    assert reread.model_dump(exclude={"samples"}) == config.model_dump(
+        exclude={"samples"}
+    )  # every default written
     assert "max_disp: .inf" in text and "resolution: 0.3" in text
     versions = pd.read_csv(versions_path, dtype=str)
     assert list(versions.columns) == ["package", "version"]
     assert versions["package"].tolist() == ["python", *VERSION_PACKAGES]
     assert set(versions["package"]) >= REQUIRED_VERSIONS
     found = dict(zip(versions["package"], versions["version"], strict=True))
-    assert found["snakemake"] == "9.9.9" and found["numpy"] == np.__version__ and found["anndata"] == version("anndata")
+    assert (
+        found["snakemake"] == "9.9.9"
+        and found["numpy"] == np.__version__
+        and found["anndata"] == version("anndata")
+    )
     assert not list(tmp_path.rglob("*.tmp-*"))
     assert list(json.loads(sample_config_json(config, "merged"))["samples"]) == ["a", "b"]  # merge.name: all
     assert main([*args[:2], '{"leiden": {"resolution": -1}}', *args[3:]]) == 1
@@ -197,14 +220,28 @@ def test_report_holds_qc_cluster_sizes_config_versions_and_parameter_values(tmp_
     config["plots"] = {**config["plots"], "n_marker_genes": 2}
     snakemake(tmp_path, config=write_config(tmp_path, config))
     results = tmp_path / "results" / "tiny"
-    for name in ("qc_overview", "qc_violin", "cluster_sizes", "umap_clusters", "markers_dotplot", "markers_heatmap"):
+    for name in (
+        "qc_overview",
+        "qc_violin",
+        "cluster_sizes",
+        "umap_clusters",
+        "markers_dotplot",
+        "markers_heatmap",
+    ):
         assert (results / "figures" / f"{name}.png").stat().st_size > 1000, name
     assert load_config(results / "config.yaml").leiden.resolution == 0.7
     assert set(pd.read_csv(results / "versions.csv")["package"]) >= REQUIRED_VERSIONS
 
     snakemake(tmp_path, "--report", "report.html", config=tmp_path / "config.yaml")
     html = (tmp_path / "report.html").read_text(errors="replace")
-    for name in ("cluster_sizes.png", "qc_overview.png", "qc_violin.png", "config.yaml", "versions.csv", "markers.csv"):
+    for name in (
+        "cluster_sizes.png",
+        "qc_overview.png",
+        "qc_violin.png",
+        "config.yaml",
+        "versions.csv",
+        "markers.csv",
+    ):
         assert name in html, name
     text = _text(html)
     for phrase in (

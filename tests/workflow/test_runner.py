@@ -15,7 +15,9 @@ from scsnake.config import stage_params_json, validate_config
 from scsnake.errors import InputDataError, MissingKeyError, ParamError
 from scsnake.runner import run_stage
 
-CONFIG = validate_config({"samples": {"s": {"synthetic": {"n_cells": 200, "n_genes": 200, "n_types": 2}}}, "qc": {"min_genes": 10}})
+CONFIG = validate_config(
+    {"samples": {"s": {"synthetic": {"n_cells": 200, "n_genes": 200, "n_types": 2}}}, "qc": {"min_genes": 10}}
+)
 
 
 @pytest.fixture
@@ -34,8 +36,16 @@ def test_load_labels_cells_and_records_provenance(loaded: Path) -> None:
 
 
 def test_missing_prerequisite_names_the_stage_that_writes_it(loaded: Path, tmp_path: Path) -> None:
-    with pytest.raises(MissingKeyError, match=r"neighbors needs obsm\['X_pca'\] \(written by `pca`\); not found in .*load\.h5ad"):
-        run_stage("neighbors", inputs=[loaded], output=tmp_path / "n.h5ad", params_json=stage_params_json(CONFIG, "neighbors"))
+    with pytest.raises(
+        MissingKeyError,
+        match=r"neighbors needs obsm\['X_pca'\] \(written by `pca`\); not found in .*load\.h5ad",
+    ):
+        run_stage(
+            "neighbors",
+            inputs=[loaded],
+            output=tmp_path / "n.h5ad",
+            params_json=stage_params_json(CONFIG, "neighbors"),
+        )
     assert not (tmp_path / "n.h5ad").exists()
 
 
@@ -56,15 +66,28 @@ def test_failed_stage_leaves_no_artifact(loaded: Path, tmp_path: Path) -> None:
 
 def test_missing_input_artifact(tmp_path: Path) -> None:
     with pytest.raises(InputDataError, match="not found"):
-        run_stage("qc", inputs=[tmp_path / "nope.h5ad"], output=tmp_path / "q.h5ad", params_json=stage_params_json(CONFIG, "qc"))
+        run_stage(
+            "qc",
+            inputs=[tmp_path / "nope.h5ad"],
+            output=tmp_path / "q.h5ad",
+            params_json=stage_params_json(CONFIG, "qc"),
+        )
 
 
 def test_cli_exit_codes(loaded: Path, tmp_path: Path) -> None:
     def cli(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "scsnake", *args], capture_output=True, text=True)
 
-    bad = cli("run", "neighbors", "--input", str(loaded), "--output", str(tmp_path / "n.h5ad"),
-              "--params", stage_params_json(CONFIG, "neighbors"))
+    bad = cli(
+        "run",
+        "neighbors",
+        "--input",
+        str(loaded),
+        "--output",
+        str(tmp_path / "n.h5ad"),
+        "--params",
+        stage_params_json(CONFIG, "neighbors"),
+    )
     assert bad.returncode == 1
     assert bad.stderr.splitlines()[-1].startswith("scsnake: error: neighbors needs obsm['X_pca']")
     assert "Traceback" not in bad.stderr

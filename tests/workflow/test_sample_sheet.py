@@ -46,7 +46,9 @@ def test_tsv_sheet_becomes_the_samples_mapping(inputs: Path) -> None:
     assert list(config.samples) == ["S1", "S2", "S3"]
     s1, s2, s3 = config.samples.values()
     assert (s1.input, s1.format, s2.format) == ("data/s1_filtered", "auto", "10x_h5")
-    assert s1.metadata == {"donor": "D1", "age": 30} and s3.metadata == {"donor": "D3"}  # empty cell: no value
+    assert s1.metadata == {"donor": "D1", "age": 30} and s3.metadata == {
+        "donor": "D3"
+    }  # empty cell: no value
     assert s1.qc_params(config.qc).min_genes == 300
     assert s2.qc_params(config.qc).min_genes == config.qc.min_genes  # empty cell: the qc section's value
     # the same rows written inline give the same config
@@ -76,7 +78,10 @@ def test_relative_paths_are_relative_to_the_working_directory(inputs: Path) -> N
     (inputs / "config" / "local.h5").write_bytes(b"")  # beside the sheet, not in the working directory
     sheet = _sheet(inputs / "config", "sample\tinput\nS1\tlocal.h5\n", "local.tsv")
     text = _errors({"samples": f"config/{sheet}"}, inputs)
-    assert f"samples (config/local.tsv) row 1 'S1'.input: path does not exist (got 'local.h5', relative to {inputs})" in text
+    assert (
+        f"samples (config/local.tsv) row 1 'S1'.input: path does not exist (got 'local.h5', relative to {inputs})"
+        in text
+    )
 
 
 def test_bad_rows_are_all_reported_with_file_row_sample_and_column(inputs: Path) -> None:
@@ -107,17 +112,33 @@ def test_missing_input_of_a_row_is_named(inputs: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("sample\tpath\nS1\tdata/s2.h5\n", "samples (samples.tsv): missing column(s) ['input'] (the header has ['sample', 'path']"),
-        ("sample\tinput\tqc.min_genez\nS1\tdata/s2.h5\t3\n",
-         "samples (samples.tsv) column 'qc.min_genez': unknown key 'min_genez' (allowed: qc_vars, percent_top, min_genes"),
-        ("sample\tinput\tqc.doublets.enable\nS1\tdata/s2.h5\ttrue\n",
-         "column 'qc.doublets.enable': unknown key 'enable' (allowed: enabled, expected_doublet_rate"),
-        ("sample\tinput\ttruth\nS1\tdata/s2.h5\tx\n", "column 'truth': not a sample-sheet column (it is reserved"),
-        ("sample\tinput\tqc\nS1\tdata/s2.h5\tx\n", "column 'qc': not a sample-sheet column (use qc.<key> columns)"),
+        (
+            "sample\tpath\nS1\tdata/s2.h5\n",
+            "samples (samples.tsv): missing column(s) ['input'] (the header has ['sample', 'path']",
+        ),
+        (
+            "sample\tinput\tqc.min_genez\nS1\tdata/s2.h5\t3\n",
+            "samples (samples.tsv) column 'qc.min_genez': unknown key 'min_genez' (allowed: qc_vars, percent_top, min_genes",
+        ),
+        (
+            "sample\tinput\tqc.doublets.enable\nS1\tdata/s2.h5\ttrue\n",
+            "column 'qc.doublets.enable': unknown key 'enable' (allowed: enabled, expected_doublet_rate",
+        ),
+        (
+            "sample\tinput\ttruth\nS1\tdata/s2.h5\tx\n",
+            "column 'truth': not a sample-sheet column (it is reserved",
+        ),
+        (
+            "sample\tinput\tqc\nS1\tdata/s2.h5\tx\n",
+            "column 'qc': not a sample-sheet column (use qc.<key> columns)",
+        ),
         ("sample\tinput\tdonor\tdonor\nS1\tdata/s2.h5\ta\tb\n", "column(s) ['donor'] given twice"),
         ("sample\tinput\n", "samples (samples.tsv): no samples (only a header)"),
         ("# only a comment\n", "samples (samples.tsv): the sample sheet is empty"),
-        ("sample\tinput\tqc.percent_top\nS1\tdata/s2.h5\t[1, 2\n", "row 1 'S1'.qc.percent_top: '[1, 2' is not a value"),
+        (
+            "sample\tinput\tqc.percent_top\nS1\tdata/s2.h5\t[1, 2\n",
+            "row 1 'S1'.qc.percent_top: '[1, 2' is not a value",
+        ),
     ],
 )
 def test_bad_sheets_name_the_file_and_column(inputs: Path, text: str, expected: str) -> None:
@@ -131,7 +152,9 @@ def test_missing_sheet(tmp_path: Path) -> None:
     assert "needs at least 2 samples" not in text  # no follow-up error of the missing sheet
 
 
-def test_model_reads_a_sheet_relative_to_the_working_directory(inputs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_model_reads_a_sheet_relative_to_the_working_directory(
+    inputs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(inputs)
     _sheet(inputs, "sample\tinput\nS1\tdata/s2.h5\n")
     assert list(WorkflowConfig.model_validate({"samples": "samples.tsv"}).samples) == ["S1"]
@@ -145,7 +168,10 @@ def test_model_reads_a_sheet_relative_to_the_working_directory(inputs: Path, mon
 def test_inline_qc_overrides_are_partial_qc_sections() -> None:
     config = validate_config({"qc": {"min_genes": 100, "min_cells": 5},
                               "samples": {"a": {"qc": {"min_genes": 300}}, "b": {"qc": {"min_cells": None}}, "c": {}}})  # fmt: skip
-    assert config.samples["a"].qc_params(config.qc).model_dump() == {**config.qc.model_dump(), "min_genes": 300}
+    assert config.samples["a"].qc_params(config.qc).model_dump() == {
+        **config.qc.model_dump(),
+        "min_genes": 300,
+    }
     assert config.samples["b"].qc_params(config.qc).min_cells is None
     assert config.samples["c"].qc_params(config.qc) == config.qc
     assert config.samples["a"].model_dump()["qc"] == {"min_genes": 300}  # only the keys given
@@ -154,7 +180,10 @@ def test_inline_qc_overrides_are_partial_qc_sections() -> None:
 @pytest.mark.parametrize(
     ("qc", "expected"),
     [
-        ({"min_genez": 3}, "samples.a.qc.min_genez: unknown key (allowed: qc_vars, percent_top, min_genes, max_genes"),
+        (
+            {"min_genez": 3},
+            "samples.a.qc.min_genez: unknown key (allowed: qc_vars, percent_top, min_genes, max_genes",
+        ),
         ({"doublets": {"enable": True}}, "samples.a.qc.doublets.enable: unknown key (allowed: enabled,"),
         ({"max_pct_mt": 200}, "samples.a.qc.max_pct_mt: Input should be less than or equal to 100 (got 200)"),
         ({"qc_vars": {"mt": "("}}, "samples.a.qc.qc_vars: qc_vars.mt: '(' is not a valid regular expression"),
@@ -171,7 +200,9 @@ def test_qc_params_are_per_sample_and_load_ignores_them() -> None:
     base = {"samples": {"a": {}, "b": {"qc": {"min_genes": 50}}}}
     changed = {"samples": {"a": {}, "b": {"qc": {"min_genes": 60}}}}
     one, two = validate_config(base), validate_config(changed)
-    assert stage_params_json(one, "qc", "a") == stage_params_json(two, "qc", "a") == stage_params_json(one, "qc")
+    assert (
+        stage_params_json(one, "qc", "a") == stage_params_json(two, "qc", "a") == stage_params_json(one, "qc")
+    )
     assert stage_params_json(one, "qc", "b") != stage_params_json(two, "qc", "b")
     assert json.loads(stage_params_json(two, "qc", "b"))["min_genes"] == 60
     assert stage_params_json(one, "load", "b") == stage_params_json(two, "load", "b")
@@ -189,8 +220,10 @@ TWO = {"a": {}, "b": {"metadata": {"donor": "D2"}}}
     [
         ({"merge": {"enabled": True}}, "merge.enabled needs at least 2 samples (got 1: ['demo'])"),
         ({"samples": TWO, "merge": {"enabled": True, "name": "a"}}, "merge.name 'a' is also a sample's name"),
-        ({"samples": TWO, "merge": {"enabled": True, "batch_key": "donor"}},
-         "merge.batch_key 'donor' is also a metadata column of sample(s) ['b']"),
+        (
+            {"samples": TWO, "merge": {"enabled": True, "batch_key": "donor"}},
+            "merge.batch_key 'donor' is also a metadata column of sample(s) ['b']",
+        ),
         ({"merge": {"name": "bad name"}}, "merge.name: String should match pattern"),
         ({"merge": {"batch_key": ""}}, "merge.batch_key: String should have at least 1 character"),
         ({"merge": {"enable": True}}, "merge.enable: unknown key (allowed: enabled, name, batch_key)"),
@@ -220,7 +253,9 @@ def test_cross_section_problems_are_listed_together_one_per_line() -> None:
                          "samples": {"demo": {"qc": {"qc_vars": {"mt": "("}}}}})  # fmt: skip
     lines = str(info.value).splitlines()
     assert len(lines) == 4 and lines[0] == "invalid config:", lines
-    assert lines[1].startswith("  - samples.demo.qc.qc_vars: qc_vars.mt: '(' is not a valid regular expression")
+    assert lines[1].startswith(
+        "  - samples.demo.qc.qc_vars: qc_vars.mt: '(' is not a valid regular expression"
+    )
     assert lines[2] == "  - merge.enabled needs at least 2 samples (got 1: ['demo'])"
     assert lines[3].startswith("  - merge.name 'demo' is also a sample's name")
 
@@ -233,17 +268,29 @@ MERGED = {"samples": TWO, "merge": {"enabled": True}}
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
-        ({**MERGED, "integration": {"method": "scanorama"}},
-         "integration.method: Input should be 'none', 'combat', 'harmony' or 'bbknn' (got 'scanorama')"),
+        (
+            {**MERGED, "integration": {"method": "scanorama"}},
+            "integration.method: Input should be 'none', 'combat', 'harmony' or 'bbknn' (got 'scanorama')",
+        ),
         ({"integration": {"method": "harmony"}}, "integration.method 'harmony' needs integration.batch_key"),
         ({"integration": {"compare": True}}, "integration.compare needs integration.batch_key"),
-        ({**MERGED, "integration": {"method": "combat"}, "pca": {"combat_key": "donor"}},
-         "integration.method is 'combat' on 'sample' but pca.combat_key is 'donor'"),
-        ({**MERGED, "integration": {"method": "combat"}, "normalize": {"method": "pearson_residuals"}},
-         "normalize.method is pearson_residuals"),
-        ({**MERGED, "integration": {"method": "harmony"}, "neighbors": {"use_rep": "X"}}, "neighbors.use_rep is 'X'"),
+        (
+            {**MERGED, "integration": {"method": "combat"}, "pca": {"combat_key": "donor"}},
+            "integration.method is 'combat' on 'sample' but pca.combat_key is 'donor'",
+        ),
+        (
+            {**MERGED, "integration": {"method": "combat"}, "normalize": {"method": "pearson_residuals"}},
+            "normalize.method is pearson_residuals",
+        ),
+        (
+            {**MERGED, "integration": {"method": "harmony"}, "neighbors": {"use_rep": "X"}},
+            "neighbors.use_rep is 'X'",
+        ),
         ({**MERGED, "integration": {"harmony": {"theta": -1}}}, "integration.harmony.theta"),
-        ({**MERGED, "integration": {"bbknn": {"neighbors_within_batch": 0}}}, "integration.bbknn.neighbors_within_batch"),
+        (
+            {**MERGED, "integration": {"bbknn": {"neighbors_within_batch": 0}}},
+            "integration.bbknn.neighbors_within_batch",
+        ),
         ({**MERGED, "integration": {"batch_key": ""}}, "integration.batch_key"),
     ],
 )
@@ -282,9 +329,12 @@ def test_comparison_params_follow_the_sections_it_reads_only() -> None:
     same = validate_config({**MERGED, "integration": {"compare": True, "method": "harmony"}, "seed": 3,
                             "leiden": {"sweep": [0.5]}, "umap": {"maxiter": 5}})  # fmt: skip
     assert stage_params_json(same, "integration_metrics") == stage_params_json(base, "integration_metrics")
-    other = validate_config({**MERGED, "integration": {"compare": True}, "seed": 3, "leiden": {"resolution": 0.5}})
+    other = validate_config(
+        {**MERGED, "integration": {"compare": True}, "seed": 3, "leiden": {"resolution": 0.5}}
+    )
     assert stage_params_json(other, "integration_metrics") != stage_params_json(base, "integration_metrics")
     # Harmony's stage re-runs only on what changes Harmony
     assert stage_params_json(same, "integration") == stage_params_json(
-        validate_config({**MERGED, "integration": {"method": "harmony", "label_key": "x"}, "seed": 3}), "integration"
+        validate_config({**MERGED, "integration": {"method": "harmony", "label_key": "x"}, "seed": 3}),
+        "integration",
     )

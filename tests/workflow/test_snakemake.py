@@ -32,8 +32,16 @@ def test_run_leaves_artifacts_figures_table_logs(finished_run: Path) -> None:
         assert (results / f"{stage}.h5ad").is_file(), stage
         assert (results / "benchmarks" / f"{stage}.tsv").is_file(), stage
         assert (finished_run / "logs" / "tiny" / f"{stage}.log").is_file(), stage
-    for figure in ("qc_violin", "qc_overview", "hvg", "pca_variance_ratio", "umap_clusters", "umap_qc",
-                   "markers_dotplot", "markers_heatmap"):
+    for figure in (
+        "qc_violin",
+        "qc_overview",
+        "hvg",
+        "pca_variance_ratio",
+        "umap_clusters",
+        "umap_qc",
+        "markers_dotplot",
+        "markers_heatmap",
+    ):
         assert (results / "figures" / f"{figure}.png").stat().st_size > 1000
     table = pd.read_csv(results / "markers.csv")
     assert {"group", "rank", "gene", "score", "logfoldchange", "pval", "pval_adj"} <= set(table.columns)
@@ -130,8 +138,18 @@ def _planned_rules(dry_run_output: str) -> set[str]:
 def test_report_has_every_figure_and_the_marker_table(finished_run: Path) -> None:
     snakemake(finished_run, "--report", "report.html", config=finished_run / "config.yaml")
     html = (finished_run / "report.html").read_text(errors="replace")
-    for name in ("qc_violin", "qc_overview", "hvg", "pca_variance_ratio", "umap_clusters", "umap_qc",
-                 "markers_dotplot", "markers_heatmap", "markers.csv", "clustering.csv"):
+    for name in (
+        "qc_violin",
+        "qc_overview",
+        "hvg",
+        "pca_variance_ratio",
+        "umap_clusters",
+        "umap_qc",
+        "markers_dotplot",
+        "markers_heatmap",
+        "markers.csv",
+        "clustering.csv",
+    ):
         assert name in html, name
 
 
@@ -140,7 +158,12 @@ def test_provenance_command_prints_every_stage(finished_run: Path) -> None:
     import sys
 
     final = finished_run / "results" / "tiny" / "final.h5ad"
-    proc = subprocess.run([sys.executable, "-m", "scsnake", "provenance", str(final)], capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "scsnake", "provenance", str(final)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     records = json.loads(proc.stdout)
     assert set(ARTIFACT_STAGES) <= set(records)
     assert records["leiden"]["params"]["resolution"] == 1.0
@@ -150,7 +173,9 @@ def test_preprocessing_options_run_end_to_end(tmp_path: Path) -> None:
     """Doublet detection, Pearson residuals + their HVG flavor, and regress-out/ComBat options."""
     config = copy.deepcopy(TINY_CONFIG)
     sample = config["samples"]["tiny"]
-    config["samples"] = {"tiny": {**sample, "synthetic": {**sample["synthetic"], "n_batches": 2, "doublet_rate": 0.05}}}
+    config["samples"] = {
+        "tiny": {**sample, "synthetic": {**sample["synthetic"], "n_batches": 2, "doublet_rate": 0.05}}
+    }
     config["qc"] = {**config["qc"], "doublets": {"enabled": True, "remove": True}}
     config["normalize"] = {"method": "pearson_residuals"}
     config["hvg"] = {"flavor": "pearson_residuals", "n_top_genes": 150}
@@ -180,7 +205,10 @@ def test_sweep_and_optional_stages_join_the_final_object(tmp_path: Path) -> None
     config["draw_graph"] = {"enabled": True, "layout": "fr"}
     config["dpt"] = {"enabled": True, "root_group": "0"}
     config["umap"] = {**config["umap"], "init_pos": "paga"}  # turns the paga stage on
-    config["annotate"] = {"enabled": True, "markers": {"A": ["Gene001", "Gene002"], "B": ["Gene010", "Gene011"]}}
+    config["annotate"] = {
+        "enabled": True,
+        "markers": {"A": ["Gene001", "Gene002"], "B": ["Gene010", "Gene011"]},
+    }
     snakemake(tmp_path, config=write_config(tmp_path, config))
     results = tmp_path / "results" / "tiny"
     final = ad.read_h5ad(results / "final.h5ad")
@@ -204,7 +232,14 @@ def _shell_threads(stdout: str, stage: str) -> int:
 
 @pytest.mark.parametrize(("cores", "markers"), [("1", 1), ("2", 1), ("4", 2)])
 def test_markers_leaves_a_core_for_the_serial_umap(tmp_path: Path, cores: str, markers: int) -> None:
-    proc = snakemake(tmp_path, "--dry-run", "--printshellcmds", "--cores", cores, config=write_config(tmp_path, TINY_CONFIG))
+    proc = snakemake(
+        tmp_path,
+        "--dry-run",
+        "--printshellcmds",
+        "--cores",
+        cores,
+        config=write_config(tmp_path, TINY_CONFIG),
+    )
     assert _shell_threads(proc.stdout, "umap") == 1
     assert _shell_threads(proc.stdout, "markers") == markers
     assert _shell_threads(proc.stdout, "neighbors") == min(int(cores), 2)

@@ -33,12 +33,23 @@ def write_config(workdir: Path, config: dict[str, Any]) -> Path:
     return path
 
 
-def snakemake(workdir: Path, *args: str, config: Path | None = None, check: bool = True) -> subprocess.CompletedProcess:
+def snakemake(
+    workdir: Path, *args: str, config: Path | None = None, check: bool = True
+) -> subprocess.CompletedProcess:
     """Run Snakemake on the repo's Snakefile in ``workdir``; returns the finished process."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     cmd = [
-        sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
-        "--cores", "2", *(["--configfile", str(config)] if config else []), *args,
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "-d",
+        str(workdir),
+        "--cores",
+        "2",
+        *(["--configfile", str(config)] if config else []),
+        *args,
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=workdir, timeout=900)
     if check and proc.returncode != 0:

@@ -20,5 +20,13 @@ from ._write_synthetic import write_synthetic
 
 # Only functions are listed (the API convention tests inspect them); the error classes and
 # ``settings`` above are re-exported too.
-__all__ = ["krumsiek11", "moignard15", "paul15", "pbmc3k", "pbmc3k_processed", "pbmc68k_reduced", "synthetic",
-           "write_synthetic"]
+__all__ = [
+    "krumsiek11",
+    "moignard15",
+    "paul15",
+    "pbmc3k",
+    "pbmc3k_processed",
+    "pbmc68k_reduced",
+    "synthetic",
+    "write_synthetic",
+]

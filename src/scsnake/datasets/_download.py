@@ -213,7 +213,9 @@ def _fetch_into(
             raise DownloadNetworkError(msg) from None
     if expected is not None and received != expected:
         again = "resume" if sha256 else "retry"
-        msg = f"download of {url} to {dest} broke off: got {received} of {expected} bytes; run again to {again}"
+        msg = (
+            f"download of {url} to {dest} broke off: got {received} of {expected} bytes; run again to {again}"
+        )
         raise DownloadNetworkError(msg)
     return received
 

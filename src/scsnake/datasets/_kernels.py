@@ -114,7 +114,9 @@ def _poisson(s, lam):
             return int(k)
         if k < 0 or (us < 0.013 and v > us):
             continue
-        if math.log(v) + math.log(invalpha) - math.log(a / (us * us) + b) <= -lam + k * loglam - math.lgamma(k + 1.0):
+        if math.log(v) + math.log(invalpha) - math.log(a / (us * us) + b) <= -lam + k * loglam - math.lgamma(
+            k + 1.0
+        ):
             return int(k)
 
 
@@ -206,7 +208,9 @@ def sample_chunk(seed, groups, libs, order, probs, thetas, n_expr, block_ends, n
         for c in range(groups.shape[1]):
             g = groups[i, c]
             if g >= 0:
-                _add_cell(s, libs[i, c], order[g], probs[g], thetas[g], n_expr[g], block_ends[g], n_blocks[g], row)
+                _add_cell(
+                    s, libs[i, c], order[g], probs[g], thetas[g], n_expr[g], block_ends[g], n_blocks[g], row
+                )
         if pos + n_genes > indices.size:
             new_size = 2 * indices.size + n_genes
             grown_i = np.empty(new_size, dtype=np.int32)

@@ -257,7 +257,11 @@ def paul15(*, path: str | PathLike[str] | None = None) -> AnnData:
     except (OSError, KeyError) as err:
         msg = f"paul15: cannot read {source}: {type(err).__name__}: {err}"
         raise InputDataError(msg) from None
-    if clusters.size != cell_names.size or clusters.min(initial=1) < 1 or clusters.max(initial=1) > len(_PAUL15_TYPES):
+    if (
+        clusters.size != cell_names.size
+        or clusters.min(initial=1) < 1
+        or clusters.max(initial=1) > len(_PAUL15_TYPES)
+    ):
         msg = f"paul15: {source} has cluster ids outside 1..{len(_PAUL15_TYPES)} or not one per cell"
         raise InputDataError(msg)
     first: dict[str, int] = {}

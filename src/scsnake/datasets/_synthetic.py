@@ -81,7 +81,9 @@ class SyntheticParams(StageParams):
 # --- the model -----------------------------------------------------------------------------
 
 
-def _gene_names(n_genes: int, mito: int, ribo: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _gene_names(
+    n_genes: int, mito: int, ribo: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Gene symbols scattered along the genome, and each gene's role (0 other, 1 mito, 2 ribo)."""
     mt = [f"MT-{_MT_NAMES[i]}" if i < len(_MT_NAMES) else f"MT-X{i + 1}" for i in range(mito)]
     n_rpl = (ribo + 1) // 2
@@ -175,8 +177,14 @@ def _cells(p: SyntheticParams, rng: np.random.Generator) -> dict[str, np.ndarray
     batch_depth = np.exp(rng.normal(0.0, 0.2 * p.batch_effect, p.n_batches))
     libs = median_lib * batch_depth[batches][:, None] * rng.lognormal(0.0, 0.45, (n, 2))
     libs[low_quality, 0] *= 0.3
-    return {"types": types, "batches": batches, "low_quality": low_quality, "partner": partner,
-            "is_doublet": is_doublet, "libs": libs}
+    return {
+        "types": types,
+        "batches": batches,
+        "low_quality": low_quality,
+        "partner": partner,
+        "is_doublet": is_doublet,
+        "libs": libs,
+    }
 
 
 @dataclass(frozen=True, eq=False)
@@ -205,7 +213,9 @@ class Simulation:
     def chunk(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Canonical CSR arrays (int64 indptr from 0, int32 indices, float32 data) of chunk ``i``."""
         rows = slice(i * self.chunk_size, (i + 1) * self.chunk_size)
-        return sample_chunk(int(self.seeds[i]), self.groups[rows], self.libs[rows], *self.tables, self.shape[1])
+        return sample_chunk(
+            int(self.seeds[i]), self.groups[rows], self.libs[rows], *self.tables, self.shape[1]
+        )
 
     def chunks(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Every chunk in row order; threads sample at most two chunks each ahead of the reader."""
@@ -345,8 +355,17 @@ def synthetic(
     >>> adata.shape, adata.obs["truth"].cat.categories.tolist()
     ((200, 300), ['type0', 'type1', 'type2'])
     """
-    params = SyntheticParams(n_cells=n_cells, n_genes=n_genes, n_types=n_types, n_batches=n_batches,
-                             batch_effect=batch_effect, doublet_rate=doublet_rate, median_counts=median_counts,
-                             mito_genes=mito_genes, ribo_genes=ribo_genes, seed=seed)
+    params = SyntheticParams(
+        n_cells=n_cells,
+        n_genes=n_genes,
+        n_types=n_types,
+        n_batches=n_batches,
+        batch_effect=batch_effect,
+        doublet_rate=doublet_rate,
+        median_counts=median_counts,
+        mito_genes=mito_genes,
+        ribo_genes=ribo_genes,
+        seed=seed,
+    )
     sim = simulate(params)
     return AnnData(_stack(list(sim.chunks()), sim.shape), obs=sim.obs, var=sim.var)

@@ -150,7 +150,8 @@ def _decode(values: np.ndarray) -> np.ndarray:
         text = np.char.decode(values, "utf-8", "replace")
     elif values.dtype.kind == "O":
         text = np.array(
-            [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in values.ravel()], dtype=object
+            [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in values.ravel()],
+            dtype=object,
         ).reshape(values.shape)
     elif values.dtype.kind == "U":
         text = values
@@ -290,7 +291,10 @@ def read_loom(
             for name, ds in layers_ds.items():
                 if name != "":
                     layers[name] = _read_layer(ds, sparse=sparse)
-            col_attrs, row_attrs = _read_attrs(f, "col_attrs", n_cells, path), _read_attrs(f, "row_attrs", n_genes, path)
+            col_attrs, row_attrs = (
+                _read_attrs(f, "col_attrs", n_cells, path),
+                _read_attrs(f, "row_attrs", n_genes, path),
+            )
             obs, obsm = _axis(col_attrs, n_cells, obs_names, obsm_names or {}, "column")
             var, varm = _axis(row_attrs, n_genes, var_names, varm_names or {}, "row")
         except ScsnakeError:
@@ -343,7 +347,11 @@ def _write_matrix(group: h5py.Group, name: str, x: Any) -> None:
     n_cells, n_genes = x.shape
     options: dict[str, Any] = {}
     if n_genes and n_cells:  # HDF5 cannot chunk (or compress) an empty dataset
-        options = {"chunks": (min(64, n_genes), min(64, n_cells)), "compression": "gzip", "compression_opts": 2}
+        options = {
+            "chunks": (min(64, n_genes), min(64, n_cells)),
+            "compression": "gzip",
+            "compression_opts": 2,
+        }
     ds = group.create_dataset(name, shape=(n_genes, n_cells), dtype=x.dtype, **options)
     if is_sparse(x):
         x = x.tocsr()
@@ -363,7 +371,13 @@ def _check_writable(adata: AnnData, path: Path, obs_names: str, var_names: str) 
         if index_name in frame.columns:
             msg = f"write_loom: {label} has a column {index_name!r}, the attribute the {label} names go to; pass {label}_names= another name"
             raise ParamError(msg)
-    keys = [*adata.obs.columns, *adata.var.columns, *adata.layers.keys(), *adata.obsm.keys(), *adata.varm.keys()]
+    keys = [
+        *adata.obs.columns,
+        *adata.var.columns,
+        *adata.layers.keys(),
+        *adata.obsm.keys(),
+        *adata.varm.keys(),
+    ]
     bad = [k for k in keys if "/" in str(k)]
     if bad:
         msg = f"write_loom: names may not contain '/' in loom (HDF5) files: {bad[:5]}"
@@ -418,7 +432,9 @@ def write_loom(
         with staged_write(path, path.suffix) as tmp, h5py.File(tmp, "w") as f:
             for group in ("attrs", "layers", "row_attrs", "col_attrs", "row_graphs", "col_graphs"):
                 f.create_group(group)
-            f["attrs"].create_dataset("LOOM_SPEC_VERSION", data=_SPEC_VERSION, dtype=h5py.string_dtype("utf-8"))
+            f["attrs"].create_dataset(
+                "LOOM_SPEC_VERSION", data=_SPEC_VERSION, dtype=h5py.string_dtype("utf-8")
+            )
             _write_matrix(f, "matrix", adata.X)
             for name, layer in adata.layers.items():
                 _write_matrix(f["layers"], name, layer)

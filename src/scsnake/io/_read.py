@@ -49,7 +49,14 @@ logger = logging.getLogger(__name__)
 
 #: Errors third-party readers raise for unreadable content; turned into :class:`InputDataError`.
 _READ_ERRORS: tuple[type[BaseException], ...] = (
-    OSError, KeyError, ValueError, TypeError, IndexError, EOFError, RuntimeError, zipfile.BadZipFile,
+    OSError,
+    KeyError,
+    ValueError,
+    TypeError,
+    IndexError,
+    EOFError,
+    RuntimeError,
+    zipfile.BadZipFile,
 )
 
 
@@ -290,7 +297,9 @@ def read_csv(
             msg = f"cannot read {path}: its header names {len(header)} columns but the rows have {n_cols} values"
             raise InputDataError(msg)
         header = [str(i) for i in range(n_cols)]
-    obs_names = _clean(frame.index.astype(str).tolist()) if has_row_names else [str(i) for i in range(len(frame))]
+    obs_names = (
+        _clean(frame.index.astype(str).tolist()) if has_row_names else [str(i) for i in range(len(frame))]
+    )
     adata = AnnData(values, obs=pd.DataFrame(index=obs_names), var=pd.DataFrame(index=header))
     return adata.T if transpose else adata
 
@@ -354,4 +363,3 @@ def read(path: str | PathLike[str], *, format: Format | Literal["auto"] = "auto"
         raise ParamError(msg)
     logger.info("reading %s as %s", path, fmt)
     return reader(path, **kwargs)
-

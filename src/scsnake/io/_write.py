@@ -128,11 +128,21 @@ def _write_h5ad(adata: AnnData, path: Path, compression: str | None) -> None:
     if adata.raw is not None:
         adata.strings_to_categoricals(adata.raw.var)
 
-    def callback(write_func: Any, store: Any, name: str, elem: Any, *, dataset_kwargs: Any, iospec: Any) -> None:
-        if (name == "/X" or name.startswith("/layers/")) and iospec.encoding_type in ("csr_matrix", "csc_matrix"):
+    def callback(
+        write_func: Any, store: Any, name: str, elem: Any, *, dataset_kwargs: Any, iospec: Any
+    ) -> None:
+        if (name == "/X" or name.startswith("/layers/")) and iospec.encoding_type in (
+            "csr_matrix",
+            "csc_matrix",
+        ):
             group = store.require_group(name)
-            group.attrs.update({"encoding-type": iospec.encoding_type, "encoding-version": iospec.encoding_version,
-                                "shape": elem.shape})
+            group.attrs.update(
+                {
+                    "encoding-type": iospec.encoding_type,
+                    "encoding-version": iospec.encoding_version,
+                    "shape": elem.shape,
+                }
+            )
             for key in ("data", "indices", "indptr"):
                 group.create_dataset(key, data=getattr(elem, key))
         else:
@@ -221,7 +231,9 @@ def _storage_error(adata: AnnData, path: Path, err: BaseException) -> InputDataE
 
 
 @validated(WriteParams)
-def write(adata: AnnData, path: str | PathLike[str], *, compression: Literal["gzip", "lzf"] | None = None) -> None:
+def write(
+    adata: AnnData, path: str | PathLike[str], *, compression: Literal["gzip", "lzf"] | None = None
+) -> None:
     """Write ``adata`` to ``.h5ad``, ``.zarr`` or ``.zarr.zip`` atomically.
 
     The data go to a temporary sibling ``<name>.tmp-<pid>-<random><suffix>`` that replaces

@@ -123,7 +123,9 @@ if ZARR_3:
 def open_zarr_group(path: Path) -> Iterator[Any]:
     """The root group of the zarr directory or ``.zip`` at ``path``, open read-only."""
     if path.is_dir():
-        store: Any = zarr.storage.LocalStore(path, read_only=True) if ZARR_3 else zarr.DirectoryStore(str(path))
+        store: Any = (
+            zarr.storage.LocalStore(path, read_only=True) if ZARR_3 else zarr.DirectoryStore(str(path))
+        )
     else:
         store = zarr.storage.ZipStore(path, mode="r") if ZARR_3 else zarr.ZipStore(str(path), mode="r")
     try:

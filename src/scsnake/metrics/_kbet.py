@@ -127,7 +127,12 @@ def kbet(
 
 
 def acceptance_rate(
-    indices: NDArray[np.int64], codes: NDArray[np.int64], n_batches: int, *, alpha: float, random_state: int | None
+    indices: NDArray[np.int64],
+    codes: NDArray[np.int64],
+    n_batches: int,
+    *,
+    alpha: float,
+    random_state: int | None,
 ) -> float:
     """Fraction of a seeded sample of neighbourhoods (``max(10%, 500)`` cells) with p ≥ ``alpha``."""
     n_obs = codes.size

@@ -104,7 +104,9 @@ def _heap_pop(keys, values, size):
 
 
 @njit
-def _nearest_by_path_source(s, indptr, indices, data, out_idx, out_dist, best, seen, done, heap_keys, heap_values):
+def _nearest_by_path_source(
+    s, indptr, indices, data, out_idx, out_dist, best, seen, done, heap_keys, heap_values
+):
     """Dijkstra from ``s``, stopped once ``out_idx.shape[1]`` other nodes are settled."""
     n_nearest = out_idx.shape[1]
     size = _heap_push(heap_keys, heap_values, 0, 0.0, s)
@@ -151,7 +153,9 @@ def _nearest_by_path_csr(indptr, indices, data, n_nearest, n_chunks):
         heap_keys = np.empty(capacity)
         heap_values = np.empty(capacity, dtype=np.int64)
         for s in range(c * n // n_chunks, (c + 1) * n // n_chunks):
-            _nearest_by_path_source(s, indptr, indices, data, out_idx, out_dist, best, seen, done, heap_keys, heap_values)
+            _nearest_by_path_source(
+                s, indptr, indices, data, out_idx, out_dist, best, seen, done, heap_keys, heap_values
+            )
     return out_idx, out_dist
 
 
@@ -162,7 +166,9 @@ def _undirected(graph: sparse.csr_matrix) -> tuple[NDArray[np.int64], NDArray[np
     cols = np.concatenate([coo.col, coo.row]).astype(np.int64)
     data = np.concatenate([coo.data, coo.data]).astype(np.float64)
     if (data < 0).any() or not np.isfinite(data).all():
-        msg = "the distances graph has negative, NaN or infinite entries; recompute it with neighbors or bbknn"
+        msg = (
+            "the distances graph has negative, NaN or infinite entries; recompute it with neighbors or bbknn"
+        )
         raise InputDataError(msg)
     order = np.argsort(rows, kind="stable")
     indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=graph.shape[0]))]).astype(np.int64)

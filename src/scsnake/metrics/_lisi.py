@@ -110,13 +110,21 @@ def _inverse_simpson(distances, indices, codes, n_categories, perplexity, tol, n
 
 
 def inverse_simpson(
-    indices: NDArray[np.int64], distances: NDArray[np.float64], codes: NDArray[np.int64], n_categories: int,
+    indices: NDArray[np.int64],
+    distances: NDArray[np.float64],
+    codes: NDArray[np.int64],
+    n_categories: int,
     perplexity: float,
 ) -> NDArray[np.float64]:
     """LISI of each cell from its neighbours (``indices``/``distances``, self excluded, -1 padded)."""
     return _inverse_simpson(
-        np.ascontiguousarray(distances, dtype=np.float64), np.ascontiguousarray(indices, dtype=np.int64),
-        np.ascontiguousarray(codes, dtype=np.int64), n_categories, float(perplexity), _TOL, _N_TRIES,
+        np.ascontiguousarray(distances, dtype=np.float64),
+        np.ascontiguousarray(indices, dtype=np.int64),
+        np.ascontiguousarray(codes, dtype=np.int64),
+        n_categories,
+        float(perplexity),
+        _TOL,
+        _N_TRIES,
     )
 
 
@@ -174,5 +182,7 @@ def lisi(
         msg = f"lisi: perplexity={perplexity:g} needs more than the {n_found} neighbours available; using perplexity={adjusted:g}"
         warnings.warn(msg, AdjustedParamWarning, stacklevel=3)
         perplexity = adjusted
-    logger.info("lisi of obs[%r]: %d categories, %d neighbours, perplexity %g", key, len(names), n_found, perplexity)
+    logger.info(
+        "lisi of obs[%r]: %d categories, %d neighbours, perplexity %g", key, len(names), n_found, perplexity
+    )
     return inverse_simpson(indices, distances, codes, len(names), perplexity)

@@ -139,8 +139,11 @@ def integration_scores(
     kbet_rate = float("nan")
     if n_batches > 1:
         kbet_rate = acceptance_rate(
-            indices[:, : n_kbet - 1], batch_codes, n_batches,
-            alpha=kbet_defaults["alpha"].default, random_state=kbet_defaults["random_state"].default,
+            indices[:, : n_kbet - 1],
+            batch_codes,
+            n_batches,
+            alpha=kbet_defaults["alpha"].default,
+            random_state=kbet_defaults["random_state"].default,
         )
     scores = {
         "ilisi": ilisi,

@@ -120,7 +120,9 @@ def umap_connectivities(knn_indices: np.ndarray, knn_dists: np.ndarray, *, n_obs
     return result
 
 
-def _gauss_weights(d_sq: np.ndarray, sigmas: np.ndarray, sigmas_sq: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+def _gauss_weights(
+    d_sq: np.ndarray, sigmas: np.ndarray, sigmas_sq: np.ndarray, i: np.ndarray, j: np.ndarray
+) -> np.ndarray:
     num = 2 * sigmas[i] * sigmas[j]
     den = sigmas_sq[i] + sigmas_sq[j]
     return np.sqrt(num / den) * np.exp(-d_sq / den)

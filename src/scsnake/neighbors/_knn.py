@@ -144,7 +144,9 @@ def _select_tile(products, ref_norms, ref_start, best_value, best_index):
 
 
 @njit
-def _refine_candidates(x, query_start, query_norms, max_ref_norm, best_value, best_index, n_search, tolerance):
+def _refine_candidates(
+    x, query_start, query_norms, max_ref_norm, best_value, best_index, n_search, tolerance
+):
     """Exact float64 distances of each query row's candidates, the nearest ``n_search`` kept.
 
     Returns ``(indices, squared_distances, certain)``: ``certain[i]`` is False when the
@@ -241,7 +243,9 @@ def _knn_euclidean_blocked(x: np.ndarray, n_search: int) -> tuple[np.ndarray, np
     with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(numba.get_num_threads()) as pool:
         uncertain = np.concatenate(list(pool.map(search_block, range(0, n_obs, _QUERY_BLOCK))))
     if uncertain.size > _MAX_UNCERTAIN:  # ties at the k-th distance, e.g. many identical cells
-        logger.info("exact kNN: %d cells have ties near their k-th distance; using scikit-learn", uncertain.size)
+        logger.info(
+            "exact kNN: %d cells have ties near their k-th distance; using scikit-learn", uncertain.size
+        )
         return None
     if uncertain.size:
         rows = uncertain.astype(np.int64)
@@ -250,13 +254,17 @@ def _knn_euclidean_blocked(x: np.ndarray, n_search: int) -> tuple[np.ndarray, np
     return indices, np.sqrt(squared)
 
 
-def _kneighbors(x: Any, n_neighbors: int, metric: Any, metric_kwds: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+def _kneighbors(
+    x: Any, n_neighbors: int, metric: Any, metric_kwds: Mapping[str, Any]
+) -> tuple[np.ndarray, np.ndarray]:
     """scikit-learn's brute-force ``kneighbors`` of every row of ``x`` among all rows."""
     from sklearn.neighbors import NearestNeighbors
 
     params = dict(metric_kwds)
     p = params.pop("p", 2) if metric == "minkowski" else 2  # sklearn warns if p is in metric_params
-    nn = NearestNeighbors(n_neighbors=n_neighbors, algorithm="brute", metric=metric, p=p, metric_params=params or None)
+    nn = NearestNeighbors(
+        n_neighbors=n_neighbors, algorithm="brute", metric=metric, p=p, metric_params=params or None
+    )
     try:
         return nn.fit(x).kneighbors(x, n_neighbors=n_neighbors)
     except (TypeError, ValueError) as err:  # e.g. options the metric does not take
@@ -296,8 +304,11 @@ def knn_exact(
     n_obs = x.shape[0]
     n_search = min(n_neighbors + 1, n_obs)
     if (
-        n_obs > BLOCKED_MIN_OBS and isinstance(x, np.ndarray) and x.dtype in (np.float32, np.float64)
-        and metric in ("euclidean", "l2") and not metric_kwds
+        n_obs > BLOCKED_MIN_OBS
+        and isinstance(x, np.ndarray)
+        and x.dtype in (np.float32, np.float64)
+        and metric in ("euclidean", "l2")
+        and not metric_kwds
     ):
         found = _knn_euclidean_blocked(x, n_search)
     else:
@@ -396,6 +407,4 @@ def knn_to_csr(indices: np.ndarray, distances: np.ndarray) -> sparse.csr_matrix:
     n_obs, n_neighbors = indices.shape
     others_idx, others_dist = indices[:, 1:], distances[:, 1:]
     indptr = np.arange(0, n_obs * (n_neighbors - 1) + 1, n_neighbors - 1)
-    return sparse.csr_matrix(
-        (others_dist.ravel(), others_idx.ravel(), indptr), shape=(n_obs, n_obs)
-    )
+    return sparse.csr_matrix((others_dist.ravel(), others_idx.ravel(), indptr), shape=(n_obs, n_obs))

@@ -154,14 +154,24 @@ def _transformer_n_neighbors(transformer: Any) -> int:
 
 
 def _search(
-    x: Any, n_neighbors: int, transformer: Any, *, metric: Any, metric_kwds: Mapping[str, Any], random_state: int | None
+    x: Any,
+    n_neighbors: int,
+    transformer: Any,
+    *,
+    metric: Any,
+    metric_kwds: Mapping[str, Any],
+    random_state: int | None,
 ) -> tuple[np.ndarray, np.ndarray]:
     if transformer is not None and not isinstance(transformer, str):
         return knn_from_transformer(transformer, x, n_neighbors)
     if transformer in ("sklearn", "exact") or (transformer is None and x.shape[0] <= EXACT_MAX_OBS):
         return knn_exact(x, n_neighbors, metric=metric, metric_kwds=metric_kwds)
     return knn_pynndescent(
-        x, n_neighbors, metric=metric, metric_kwds=metric_kwds, random_state=random_state,
+        x,
+        n_neighbors,
+        metric=metric,
+        metric_kwds=metric_kwds,
+        random_state=random_state,
         umap_settings=transformer is None,
     )
 

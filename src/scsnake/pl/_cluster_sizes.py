@@ -93,14 +93,20 @@ def cluster_sizes(
     total = max(int(counts.sum()), 1)
     texts = [f"{n}\n{n / total:.0%}" if percent else str(n) for n in counts]
     ax.bar_label(bars, labels=texts, padding=2, fontsize="x-small" if len(labels) > 20 else "small")
-    ax.set_xticks(positions, labels, rotation=90 if len(labels) > 12 or max(map(len, labels), default=0) > 3 else 0)
+    ax.set_xticks(
+        positions, labels, rotation=90 if len(labels) > 12 or max(map(len, labels), default=0) > 3 else 0
+    )
     ax.set_xlim(-0.6, len(labels) - 0.4)
-    ax.set_ylim(0, max(float(counts.max(initial=0)), 1.0) * (1.22 if percent else 1.12))  # room for the labels
+    ax.set_ylim(
+        0, max(float(counts.max(initial=0)), 1.0) * (1.22 if percent else 1.12)
+    )  # room for the labels
     ax.set_xlabel(groupby)
     ax.set_ylabel("cells")
     ax.spines[["top", "right"]].set_visible(False)
     groups = len(labels) - (n_missing > 0)
-    ax.set_title(f"{int(counts.sum())} cells in {groups} groups" if title is None else title, fontsize="medium")
+    ax.set_title(
+        f"{int(counts.sum())} cells in {groups} groups" if title is None else title, fontsize="medium"
+    )
     return finish(fig, save=save, show=show, dpi=dpi)
 
 

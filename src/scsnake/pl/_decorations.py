@@ -31,7 +31,12 @@ __all__ = [
 
 
 def frame(
-    main_w: float, main_h: float, *, top: float = 0.0, right: float = 0.0, legend: float = 0.0,
+    main_w: float,
+    main_h: float,
+    *,
+    top: float = 0.0,
+    right: float = 0.0,
+    legend: float = 0.0,
     figsize: tuple[float, float] | None = None,
 ) -> tuple[Figure, GridSpec]:
     """A constrained figure with a 2 × 3 grid: [top slot; main] × [main, right slot, legend]."""
@@ -47,8 +52,14 @@ def frame(
 
 
 def summary_frame(
-    grouped: Grouped, *, swap_axes: bool, figsize: tuple[float, float] | None, cell: tuple[float, float],
-    legend: float, pad: tuple[float, float] = (1.0, 0.8), min_height: float = 2.6,
+    grouped: Grouped,
+    *,
+    swap_axes: bool,
+    figsize: tuple[float, float] | None,
+    cell: tuple[float, float],
+    legend: float,
+    pad: tuple[float, float] = (1.0, 0.8),
+    min_height: float = 2.6,
 ) -> tuple[Figure, GridSpec]:
     """The :func:`frame` of a groups × genes grid: ``cell`` inches per column and row, plus room
     for labels (``pad``), brackets and the dendrogram, and a ``legend`` column."""
@@ -57,7 +68,11 @@ def summary_frame(
     main_w = max(len(cols) * cell[0] + pad[0] + max(map(len, rows)) * 0.07, 2.0)
     main_h = max(len(rows) * cell[1] + pad[1] + max(map(len, cols)) * 0.07, min_height)
     top = 0.6 if (brackets and not swap_axes) else 0.8 if (tree and swap_axes) else 0.0
-    right = (0.25 + 0.07 * max(len(s[0]) for s in grouped.spans) if brackets else 0.0) if swap_axes else 0.8 * tree
+    right = (
+        (0.25 + 0.07 * max(len(s[0]) for s in grouped.spans) if brackets else 0.0)
+        if swap_axes
+        else 0.8 * tree
+    )
     return frame(main_w, main_h, top=top, right=right, legend=legend, figsize=figsize)
 
 
@@ -92,7 +107,9 @@ def decorate(
             ax.set_ylim(n_groups, 0)
 
 
-def draw_brackets(ax: Axes, spans: list[Span], n_genes: int, *, vertical: bool, rotation: float | None = None) -> None:
+def draw_brackets(
+    ax: Axes, spans: list[Span], n_genes: int, *, vertical: bool, rotation: float | None = None
+) -> None:
     """Labelled brackets over blocks of ``n_genes`` genes; gene ``i`` covers ``[i, i + 1)`` (top to bottom
     when ``vertical``)."""
     for name, start, stop in spans:
@@ -117,14 +134,20 @@ def draw_brackets(ax: Axes, spans: list[Span], n_genes: int, *, vertical: bool, 
 
 
 def draw_dendrogram(
-    ax: Axes, info: Mapping[str, Any], *, orientation: str = "top", ticks: np.ndarray | None = None,
+    ax: Axes,
+    info: Mapping[str, Any],
+    *,
+    orientation: str = "top",
+    ticks: np.ndarray | None = None,
     remove_labels: bool = True,
 ) -> None:
     """Draw scipy's ``dendrogram`` output (as stored by ``tl.dendrogram``), leaves at ``ticks``."""
     leaves = [str(v) for v in info["ivl"]]
     old = np.arange(5, len(leaves) * 10 + 5, 10, dtype=float)
     new = old if ticks is None else np.asarray(ticks, dtype=float)
-    for xs, ys in zip(np.asarray(info["icoord"], dtype=float), np.asarray(info["dcoord"], dtype=float), strict=True):
+    for xs, ys in zip(
+        np.asarray(info["icoord"], dtype=float), np.asarray(info["dcoord"], dtype=float), strict=True
+    ):
         xs = np.interp(xs, old, new)
         if orientation in ("left", "right"):
             xs, ys = ys, xs
@@ -148,7 +171,9 @@ def draw_dendrogram(
         spine.set_visible(False)
 
 
-def group_bar(ax: Axes, counts: np.ndarray, colors: list[str], groups: list[str], *, vertical: bool) -> np.ndarray:
+def group_bar(
+    ax: Axes, counts: np.ndarray, colors: list[str], groups: list[str], *, vertical: bool
+) -> np.ndarray:
     """A strip of group colours (one pixel per cell) labelled at each group's centre; returns the centres."""
     codes = np.repeat(np.arange(len(groups)), counts)
     rgba = mcolors.to_rgba_array(colors)[codes]
@@ -169,7 +194,11 @@ def group_bar(ax: Axes, counts: np.ndarray, colors: list[str], groups: list[str]
 
 
 def colorbar_legend(
-    fig: Figure, spec: SubplotSpec, norm: mcolors.Normalize, cmap: mcolors.Colormap, title: str | None,
+    fig: Figure,
+    spec: SubplotSpec,
+    norm: mcolors.Normalize,
+    cmap: mcolors.Colormap,
+    title: str | None,
 ) -> Axes:
     """A short horizontal colourbar near the top of the legend column."""
     cax = fig.add_subplot(spec.subgridspec(3, 1, height_ratios=[0.6, 0.22, 4])[1])
@@ -177,7 +206,9 @@ def colorbar_legend(
     return cax
 
 
-def draw_colorbar(fig: Figure, cax: Axes, norm: mcolors.Normalize, cmap: mcolors.Colormap, title: str | None) -> None:
+def draw_colorbar(
+    fig: Figure, cax: Axes, norm: mcolors.Normalize, cmap: mcolors.Colormap, title: str | None
+) -> None:
     """A horizontal colourbar of ``norm`` and ``cmap`` in ``cax``, with small ticks and ``title``."""
     fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), cax=cax, orientation="horizontal")
     if title:

@@ -143,7 +143,13 @@ def dotplot(
     if dot_min >= dot_max:
         msg = f"dotplot: dot_min ({dot_min}) must be below dot_max ({dot_max})"
         raise ParamError(msg)
-    sizes = {"dot_min": dot_min, "dot_max": dot_max, "smallest": smallest_dot, "largest": largest_dot, "exponent": size_exponent}
+    sizes = {
+        "dot_min": dot_min,
+        "dot_max": dot_max,
+        "smallest": smallest_dot,
+        "largest": largest_dot,
+        "exponent": size_exponent,
+    }
     colormap = as_colormap(cmap, "Reds")
     color_scale = fitted(color_norm(vmin, vmax, vcenter, norm), mean)
 

@@ -154,7 +154,9 @@ def embedding(
     )  # fmt: skip
     style = {"s": point_size(adata.n_obs, size), "linewidths": 0, "rasterized": True, "plotnonfinite": True}
     name = basis.removeprefix("X_")
-    name = _NAMES.get(name, name.removeprefix("draw_graph_").upper() if name.startswith("draw_graph_") else name)
+    name = _NAMES.get(
+        name, name.removeprefix("draw_graph_").upper() if name.startswith("draw_graph_") else name
+    )
     for key, key_values, panel_ax, panel_title in zip(keys, values, axes, titles, strict=True):
         draw_points(fig, panel_ax, adata, key, key_values, xy, style, coloring, plain=na_color)
         panel_ax.set_title(panel_title)
@@ -202,6 +204,11 @@ def _basis(adata: AnnData, basis: str) -> np.ndarray:
     for key in (basis, f"X_{basis}"):
         if key in adata.obsm:
             return np.asarray(adata.obsm[key])
-    hint = {"umap": "; run tl.umap first", "pca": "; run pp.pca first", "tsne": "; run tl.tsne first", "diffmap": "; run tl.diffmap first"}.get(basis.removeprefix("X_"), "")
+    hint = {
+        "umap": "; run tl.umap first",
+        "pca": "; run pp.pca first",
+        "tsne": "; run tl.tsne first",
+        "diffmap": "; run tl.diffmap first",
+    }.get(basis.removeprefix("X_"), "")
     msg = f"basis {basis!r}: neither obsm[{basis!r}] nor obsm['X_{basis}'] exists{close_matches(basis, adata.obsm.keys())}{hint}"
     raise MissingKeyError(msg)

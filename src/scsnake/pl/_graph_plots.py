@@ -146,7 +146,10 @@ def paga(
         msg = "uns['paga'] not found (or has no 'groups'); run tl.paga first"
         raise MissingKeyError(msg)
     groups_key = str(entry["groups"])
-    cats = [str(c) for c in get_obs_column(adata, groups_key, what="paga groups").astype("category").cat.categories]
+    cats = [
+        str(c)
+        for c in get_obs_column(adata, groups_key, what="paga groups").astype("category").cat.categories
+    ]
     solid = _adjacency(entry, solid_edges, threshold, len(cats))
     dashed = None if dashed_edges is None else _adjacency(entry, dashed_edges, threshold, len(cats))
     node_labels = _node_labels(labels, groups_key, cats)
@@ -160,7 +163,9 @@ def paga(
         pos = _positions(solid, layout or "fr", as_seed(random_state), init_pos, tree, root)
     pos = np.asarray(pos, dtype=float)
     if pos.shape != (len(cats), 2):
-        msg = f"pos has shape {pos.shape}; expected ({len(cats)}, 2), one row per group of obs[{groups_key!r}]"
+        msg = (
+            f"pos has shape {pos.shape}; expected ({len(cats)}, 2), one row per group of obs[{groups_key!r}]"
+        )
         raise ParamError(msg)
     keys = [color] if color is None or isinstance(color, str) else list(color)
     titles = [title] * len(keys) if title is None or isinstance(title, str) else list(title)
@@ -172,12 +177,27 @@ def paga(
     sizes = np.asarray(adata.uns.get(f"{groups_key}_sizes", np.ones(len(cats))), dtype=float)
     sizes = 2000 / (np.sqrt(len(cats)) + 10) * node_size_scale * (sizes / np.median(sizes)) ** node_size_power
     base_width = edge_width_scale * 5 * mpl.rcParams["lines.linewidth"]
-    text = {"fontsize": fontsize or mpl.rcParams["legend.fontsize"], "fontweight": fontweight, "ha": "center", "va": "center"}
+    text = {
+        "fontsize": fontsize or mpl.rcParams["legend.fontsize"],
+        "fontweight": fontweight,
+        "ha": "center",
+        "va": "center",
+    }
     if fontoutline is not None:
         text["path_effects"] = [patheffects.withStroke(linewidth=fontoutline, foreground="w")]
     for panel, key, panel_title in zip(axes, keys, titles, strict=True):
         if dashed is not None:
-            _edges(panel, dashed, pos, base_width, None, max_edge_width, color="grey", linestyle="dashed", alpha=0.5)
+            _edges(
+                panel,
+                dashed,
+                pos,
+                base_width,
+                None,
+                max_edge_width,
+                color="grey",
+                linestyle="dashed",
+                alpha=0.5,
+            )
         _edges(panel, solid, pos, base_width, min_edge_width, max_edge_width, color="black")
         _nodes(fig, panel, adata, key, groups_key, cats, pos, sizes, cmap, use_raw)
         for (x, y), label in zip(pos, node_labels, strict=True):
@@ -254,7 +274,9 @@ def _positions(
     return pos
 
 
-def _edges(ax: Axes, adjacency: sparse.csr_matrix, pos: np.ndarray, base: float, lo: Any, hi: Any, **style: Any) -> None:
+def _edges(
+    ax: Axes, adjacency: sparse.csr_matrix, pos: np.ndarray, base: float, lo: Any, hi: Any, **style: Any
+) -> None:
     upper = sparse.triu(adjacency, k=1).tocoo()
     widths = base * upper.data
     if lo is not None or hi is not None:
@@ -283,7 +305,11 @@ def _nodes(
         return
     other = [str(c) for c in values.categories]
     colors = stored_colors(adata, key, other)
-    table = pd.crosstab(pd.Categorical(groups, categories=cats), pd.Categorical(np.asarray(values, dtype=str), categories=other), dropna=False)
+    table = pd.crosstab(
+        pd.Categorical(groups, categories=cats),
+        pd.Categorical(np.asarray(values, dtype=str), categories=other),
+        dropna=False,
+    )
     fractions = table.to_numpy(dtype=float) / np.maximum(table.to_numpy().sum(1, keepdims=True), 1)
     for (x, y), row, size in zip(pos, fractions, sizes, strict=True):  # pie charts, as scanpy draws them
         start = 0.0
@@ -345,7 +371,9 @@ def dendrogram(
     key = f"dendrogram_{groupby}" if dendrogram_key is None else dendrogram_key
     if key not in adata.uns:
         stored = [k for k in adata.uns if str(k).startswith("dendrogram")]
-        msg = f"uns[{key!r}] not found{close_matches(key, stored)}; run tl.dendrogram(adata, {groupby!r}) first"
+        msg = (
+            f"uns[{key!r}] not found{close_matches(key, stored)}; run tl.dendrogram(adata, {groupby!r}) first"
+        )
         raise MissingKeyError(msg)
     if "dendrogram_info" not in adata.uns[key]:
         msg = f"uns[{key!r}] holds no dendrogram (no 'dendrogram_info'); run tl.dendrogram again"
@@ -353,8 +381,11 @@ def dendrogram(
     info = adata.uns[key]["dendrogram_info"]
     n = len(info["ivl"])
     long = max((len(str(v)) for v in info["ivl"]), default=1) * 0.08
-    size = (max(3.0, 0.35 * n + 1), 2.5 + long) if orientation in ("top", "bottom") else (2.5 + long, max(3.0, 0.3 * n + 1))
+    size = (
+        (max(3.0, 0.35 * n + 1), 2.5 + long)
+        if orientation in ("top", "bottom")
+        else (2.5 + long, max(3.0, 0.3 * n + 1))
+    )
     fig, ax = one_axes(ax, size)
     draw_dendrogram(ax, info, orientation=orientation, remove_labels=remove_labels)
     return finish(fig, save=save, show=show, dpi=dpi)
-

@@ -168,7 +168,11 @@ def prepare(
     cats = _group_labels(adata, keys, num_categories)
     categories = [str(c) for c in cats.categories]
     codes = np.asarray(cats.codes)
-    present = [c for c, n in zip(categories, np.bincount(codes[codes >= 0], minlength=len(categories)), strict=True) if n]
+    present = [
+        c
+        for c, n in zip(categories, np.bincount(codes[codes >= 0], minlength=len(categories)), strict=True)
+        if n
+    ]
     info = None
     if dendrogram:
         if categories_order is not None:
@@ -226,7 +230,9 @@ def _genes_and_spans(
             raise ParamError(msg)
         for (start, end), label in zip(positions, names, strict=True):
             if not 0 <= start <= end < len(genes):
-                msg = f"{what}: var_group_positions entry ({start}, {end}) is outside genes 0..{len(genes) - 1}"
+                msg = (
+                    f"{what}: var_group_positions entry ({start}, {end}) is outside genes 0..{len(genes) - 1}"
+                )
                 raise ParamError(msg)
             spans.append((str(label), int(start), int(end) + 1))
     return genes, spans
@@ -247,20 +253,30 @@ def _group_labels(adata: AnnData, keys: list[str], num_categories: int) -> pd.Ca
     columns = []
     for key in keys:
         column = get_obs_column(adata, key, what="groupby")
-        if len(keys) == 1 and pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype):
+        if (
+            len(keys) == 1
+            and pd.api.types.is_numeric_dtype(column.dtype)
+            and not pd.api.types.is_bool_dtype(column.dtype)
+        ):
             column = pd.cut(column, num_categories)
         columns.append(column.astype("category"))
     if len(columns) == 1:
         cats = columns[0].array
     else:
-        joined = pd.Series(["_".join(map(str, row)) for row in zip(*columns, strict=True)], index=adata.obs_names)
-        order = ["_".join(map(str, combo)) for combo in itertools.product(*(c.cat.categories for c in columns))]
+        joined = pd.Series(
+            ["_".join(map(str, row)) for row in zip(*columns, strict=True)], index=adata.obs_names
+        )
+        order = [
+            "_".join(map(str, combo)) for combo in itertools.product(*(c.cat.categories for c in columns))
+        ]
         cats = pd.Categorical(joined, categories=[c for c in order if c in set(joined)])
     values = np.where(pd.isna(cats), None, np.asarray(cats.astype(str), dtype=object))
     return pd.Categorical(values, categories=[str(c) for c in cats.categories])
 
 
-def _symbols_to_names(adata: AnnData, genes: list[str], gene_symbols: str | None, *, use_raw: bool) -> list[str]:
+def _symbols_to_names(
+    adata: AnnData, genes: list[str], gene_symbols: str | None, *, use_raw: bool
+) -> list[str]:
     if gene_symbols is None:
         return genes
     var = adata.raw.var if use_raw else adata.var
@@ -268,7 +284,9 @@ def _symbols_to_names(adata: AnnData, genes: list[str], gene_symbols: str | None
     lookup = lookup[~lookup.index.duplicated()]
     missing = [g for g in genes if g not in lookup.index]
     if missing:
-        msg = f"gene {missing[0]!r} not found in var[{gene_symbols!r}]{close_matches(missing[0], lookup.index)}"
+        msg = (
+            f"gene {missing[0]!r} not found in var[{gene_symbols!r}]{close_matches(missing[0], lookup.index)}"
+        )
         raise MissingKeyError(msg)
     return [str(lookup[g]) for g in genes]
 
@@ -283,7 +301,9 @@ def _dendrogram_entry(adata: AnnData, keys: list[str], dendrogram: bool | str) -
     if "dendrogram_info" not in entry or "categories_ordered" not in entry:
         msg = f"uns[{key!r}] holds no dendrogram (no 'dendrogram_info'); run tl.dendrogram again"
         raise InputDataError(msg)
-    stored_by = [entry["groupby"]] if isinstance(entry.get("groupby"), str) else list(entry.get("groupby", keys))
+    stored_by = (
+        [entry["groupby"]] if isinstance(entry.get("groupby"), str) else list(entry.get("groupby", keys))
+    )
     if stored_by != keys:
         msg = f"uns[{key!r}] was computed for groupby {stored_by}, not {keys}; run tl.dendrogram(adata, {'_'.join(keys)!r})"
         raise InputDataError(msg)

@@ -104,7 +104,10 @@ def heatmap(
     tree, brackets = grouped.dendrogram is not None, bool(grouped.spans)
     label_w = 0.1 + 0.07 * max(len(g) for g in grouped.groups)
     if not swap_axes:
-        width, height = figsize or (label_w + max(len(genes) * 0.3 if labels else 8, 2.5) + 0.8 * tree + 1.0, 5.0)
+        width, height = figsize or (
+            label_w + max(len(genes) * 0.3 if labels else 8, 2.5) + 0.8 * tree + 1.0,
+            5.0,
+        )
         fig = plt.figure(figsize=(width, height), layout="constrained")
         grid = fig.add_gridspec(
             2, 4, width_ratios=[0.2, max(width - 1.2 - 0.8 * tree, 1), 0.8 * tree or 0.01, 0.2],
@@ -118,7 +121,9 @@ def heatmap(
             ax.set_xticks(np.arange(len(genes)), genes, rotation=90, fontsize="small")
         else:
             ax.set_xticks([])
-        centres = group_bar(fig.add_subplot(grid[1, 0], sharey=ax), counts, colors, grouped.groups, vertical=True)
+        centres = group_bar(
+            fig.add_subplot(grid[1, 0], sharey=ax), counts, colors, grouped.groups, vertical=True
+        )
         slots = {"tree": (grid[1, 2], "right", "sharey"), "brackets": (grid[0, 1], False)}
         cbar_spec = grid[1, 3]
     else:
@@ -136,16 +141,24 @@ def heatmap(
             ax.set_yticks(np.arange(len(genes)), genes, fontsize="small")
         else:
             ax.set_yticks([])
-        centres = group_bar(fig.add_subplot(grid[2, 0], sharex=ax), counts, colors, grouped.groups, vertical=False)
+        centres = group_bar(
+            fig.add_subplot(grid[2, 0], sharex=ax), counts, colors, grouped.groups, vertical=False
+        )
         slots = {"tree": (grid[0, 0], "top", "sharex"), "brackets": (grid[1, 1], True)}
         cbar_spec = grid[1, 2]
     if tree:
         spec, orientation, share = slots["tree"]
-        draw_dendrogram(fig.add_subplot(spec, **{share: ax}), grouped.dendrogram, orientation=orientation, ticks=centres)
+        draw_dendrogram(
+            fig.add_subplot(spec, **{share: ax}), grouped.dendrogram, orientation=orientation, ticks=centres
+        )
     if brackets:
         spec, vertical = slots["brackets"]
-        draw_brackets(fig.add_subplot(spec), grouped.spans, len(genes), vertical=vertical, rotation=var_group_rotation)
-    ax.tick_params(**({"bottom": False, "labelbottom": False} if swap_axes else {"left": False, "labelleft": False}))
+        draw_brackets(
+            fig.add_subplot(spec), grouped.spans, len(genes), vertical=vertical, rotation=var_group_rotation
+        )
+    ax.tick_params(
+        **({"bottom": False, "labelbottom": False} if swap_axes else {"left": False, "labelleft": False})
+    )
     holder = fig.add_subplot(cbar_spec)  # a nested gridspec here can collapse the constrained layout
     holder.set_axis_off()
     cbar_ax = holder.inset_axes((0, 0.2, 1, 0.6) if height > 3 else (0, 0, 1, 1))
@@ -227,9 +240,13 @@ def tracksplot(
         for side_name in ("left", "top", "bottom"):
             ax.spines[side_name].set_visible(False)
     first.set_xlim(-0.5, values.shape[0] - 0.5)
-    centres = group_bar(fig.add_subplot(grid[2, 0], sharex=first), counts, colors, grouped.groups, vertical=False)
+    centres = group_bar(
+        fig.add_subplot(grid[2, 0], sharex=first), counts, colors, grouped.groups, vertical=False
+    )
     if tree:
-        draw_dendrogram(fig.add_subplot(grid[0, 0], sharex=first), grouped.dendrogram, orientation="top", ticks=centres)
+        draw_dendrogram(
+            fig.add_subplot(grid[0, 0], sharex=first), grouped.dendrogram, orientation="top", ticks=centres
+        )
     if brackets:
         draw_brackets(fig.add_subplot(grid[1, 1]), grouped.spans, len(genes), vertical=True)
     return finish(fig, save=save, show=show, dpi=dpi)

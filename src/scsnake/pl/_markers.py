@@ -41,14 +41,18 @@ def result_table(entry: Mapping[str, Any], field: str, key: str) -> pd.DataFrame
         return pd.DataFrame({name: np.asarray(value[name]) for name in value.dtype.names})
     if isinstance(value, Mapping):
         return pd.DataFrame({str(k): np.asarray(v) for k, v in value.items()})
-    msg = f"uns[{key!r}][{field!r}] is a {type(value).__name__}; expected a record array with a field per group"
+    msg = (
+        f"uns[{key!r}][{field!r}] is a {type(value).__name__}; expected a record array with a field per group"
+    )
     raise InputDataError(msg)
 
 
 def result_groups(names: pd.DataFrame, groups: str | Sequence[str] | None, key: str) -> list[str]:
     """``groups`` (default: every group of the result); MissingKeyError names one not in it."""
     available = [str(c) for c in names.columns]
-    chosen = available if groups is None else [groups] if isinstance(groups, str) else [str(g) for g in groups]
+    chosen = (
+        available if groups is None else [groups] if isinstance(groups, str) else [str(g) for g in groups]
+    )
     unknown = [g for g in chosen if g not in available]
     if unknown:
         msg = f"group {unknown[0]!r} is not in uns[{key!r}]{close_matches(unknown[0], available)}"
@@ -56,7 +60,9 @@ def result_groups(names: pd.DataFrame, groups: str | Sequence[str] | None, key: 
     return chosen
 
 
-def gene_labels(adata: AnnData, entry: Mapping[str, Any], names: Sequence[str], gene_symbols: str | None) -> list[str]:
+def gene_labels(
+    adata: AnnData, entry: Mapping[str, Any], names: Sequence[str], gene_symbols: str | None
+) -> list[str]:
     """``names`` as shown: the ``gene_symbols`` var column (of ``raw`` when the ranking used it), else as they are."""
     if gene_symbols is None:
         return [str(n) for n in names]
@@ -65,8 +71,15 @@ def gene_labels(adata: AnnData, entry: Mapping[str, Any], names: Sequence[str], 
 
 
 def marker_genes(
-    adata: AnnData, entry: Mapping[str, Any], key: str, names: pd.DataFrame, groups: list[str], *, n_genes: int,
-    gene_symbols: str | None, min_logfoldchange: float | None,
+    adata: AnnData,
+    entry: Mapping[str, Any],
+    key: str,
+    names: pd.DataFrame,
+    groups: list[str],
+    *,
+    n_genes: int,
+    gene_symbols: str | None,
+    min_logfoldchange: float | None,
 ) -> dict[str, list[str]]:
     """Group → its top ``n_genes`` of ``names`` (negative: the lowest-ranked), those with a log fold
     change above ``min_logfoldchange`` only; a group without any is left out with a DataWarning."""  # fmt: skip
@@ -89,7 +102,12 @@ def marker_genes(
 
 
 def values_table(
-    adata: AnnData, entry: Mapping[str, Any], key: str, values_to_plot: str, groups: list[str], gene_symbols: str | None
+    adata: AnnData,
+    entry: Mapping[str, Any],
+    key: str,
+    values_to_plot: str,
+    groups: list[str],
+    gene_symbols: str | None,
 ) -> pd.DataFrame:
     """genes × groups values of one result field (missing → 1, as scanpy), ``-log10`` for ``log10_*``."""
     names = result_table(entry, "names", key)

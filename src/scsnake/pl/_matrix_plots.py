@@ -135,7 +135,9 @@ def matrixplot(
     rows, cols = (grouped.genes, grouped.groups) if swap_axes else (grouped.groups, grouped.genes)
     values = values.T if swap_axes else values
     colormap, color_scale = as_colormap(cmap), fitted(color_norm(vmin, vmax, vcenter, norm), values)
-    fig, grid = summary_frame(grouped, swap_axes=swap_axes, figsize=figsize, cell=(0.35, 0.35), legend=_LEGEND_W)
+    fig, grid = summary_frame(
+        grouped, swap_axes=swap_axes, figsize=figsize, cell=(0.35, 0.35), legend=_LEGEND_W
+    )
     ax = fig.add_subplot(grid[1, 0])
     ax.pcolormesh(values, cmap=colormap, norm=color_scale, edgecolors="gray", linewidth=0.1)
     label_grid(ax, rows, cols)
@@ -226,24 +228,47 @@ def stacked_violin(
     rows, cols = (grouped.genes, grouped.groups) if swap_axes else (grouped.groups, grouped.genes)
     colormap, color_scale = as_colormap(cmap), fitted(color_norm(vmin, vmax, vcenter, norm), medians)
     row_colors = None if row_palette is None else _row_colors(row_palette, len(rows))
-    fig, grid = summary_frame(grouped, swap_axes=swap_axes, figsize=figsize, cell=(0.45, 0.5), legend=_LEGEND_W)
+    fig, grid = summary_frame(
+        grouped, swap_axes=swap_axes, figsize=figsize, cell=(0.45, 0.5), legend=_LEGEND_W
+    )
     main = fig.add_subplot(grid[1, 0])  # labels and frame; each row is an inset
     label_grid(main, rows, cols, rotation=90 * (max(map(len, cols)) > 2))
     main.patch.set_alpha(0)
     rng = np.random.default_rng(0)
     for r, row in enumerate(cells):
         ax = main.inset_axes((0, 1 - (r + 1) / len(rows), 1, 1 / len(rows)))
-        fills = [row_colors[r]] * len(cols) if row_colors else [mcolors.to_hex(colormap(color_scale(m))) for m in medians[r]]
-        draw_violins(ax, row, cols, fills, density_norm=density_norm, strip=False, jitter=0.0, size=size, rng=rng)
+        fills = (
+            [row_colors[r]] * len(cols)
+            if row_colors
+            else [mcolors.to_hex(colormap(color_scale(m))) for m in medians[r]]
+        )
+        draw_violins(
+            ax, row, cols, fills, density_norm=density_norm, strip=False, jitter=0.0, size=size, rng=rng
+        )
         if stripplot:
             spread = 0.2 if jitter is True else float(jitter)
             for c, values in enumerate(row):
                 values = values[np.isfinite(values)]
-                ax.scatter(c + rng.uniform(-spread, spread, values.size), values, s=size, c="black", linewidths=0, rasterized=True, zorder=3)
+                ax.scatter(
+                    c + rng.uniform(-spread, spread, values.size),
+                    values,
+                    s=size,
+                    c="black",
+                    linewidths=0,
+                    rasterized=True,
+                    zorder=3,
+                )
         ax.set_xlim(-0.5, len(cols) - 0.5)
         ax.patch.set_alpha(0)
         ax.tick_params(axis="x", bottom=False, labelbottom=False)
-        ax.tick_params(axis="y", left=False, labelleft=False, right=yticklabels, labelright=yticklabels, labelsize="x-small")
+        ax.tick_params(
+            axis="y",
+            left=False,
+            labelleft=False,
+            right=yticklabels,
+            labelright=yticklabels,
+            labelsize="x-small",
+        )
         if yticklabels:
             ax.yaxis.set_major_locator(mpl.ticker.MaxNLocator(nbins=2))
         for side, spine in ax.spines.items():

@@ -68,8 +68,13 @@ def panel_titles(title: str | Sequence[str] | None, keys: list[str | None]) -> l
 
 
 def point_panels(
-    ax: Axes | None, values: list[tuple[Any, bool]], *, legend_loc: str | None, ncols: int = 4,
-    wspace: float | None = None, hspace: float = 0.25,
+    ax: Axes | None,
+    values: list[tuple[Any, bool]],
+    *,
+    legend_loc: str | None,
+    ncols: int = 4,
+    wspace: float | None = None,
+    hspace: float = 0.25,
 ) -> tuple[Figure, list[Axes]]:
     """A panel per key (``values`` as :func:`~scsnake.pl._style.get_values` gives them), widened
     for a right-margin legend or a colourbar; or just ``ax``."""
@@ -81,8 +86,16 @@ def point_panels(
 
 
 def draw_points(
-    fig: Figure, ax: Axes, adata: AnnData, key: str | None, values: tuple[Any, bool], xy: np.ndarray,
-    style: dict, coloring: Coloring, *, plain: str,
+    fig: Figure,
+    ax: Axes,
+    adata: AnnData,
+    key: str | None,
+    values: tuple[Any, bool],
+    xy: np.ndarray,
+    style: dict,
+    coloring: Coloring,
+    *,
+    plain: str,
 ) -> None:
     """Points at ``xy`` coloured by ``values`` of ``key``: categories with a legend, numbers with a
     colourbar, or all in the ``plain`` colour when there are no values."""
@@ -98,7 +111,12 @@ def draw_points(
 def _categorical(
     ax: Axes, adata: AnnData, key: str, vals: pd.Categorical, xy: np.ndarray, style: dict, coloring: Coloring
 ) -> None:
-    groups, na_color, legend_loc, fontsize = coloring.groups, coloring.na_color, coloring.legend_loc, coloring.fontsize
+    groups, na_color, legend_loc, fontsize = (
+        coloring.groups,
+        coloring.na_color,
+        coloring.legend_loc,
+        coloring.fontsize,
+    )
     cats = [str(c) for c in vals.categories]
     colors = category_colors(adata, key, cats, coloring.palette)
     shown = cats if groups is None else [c for c in cats if c in set(map(str, groups))]
@@ -154,7 +172,9 @@ def _limit(value: float | str | None, finite: np.ndarray) -> float | None:
     return float(np.percentile(finite, q)) if finite.size else None
 
 
-def _continuous(fig: Figure, ax: Axes, vals: np.ndarray, xy: np.ndarray, style: dict, coloring: Coloring) -> None:
+def _continuous(
+    fig: Figure, ax: Axes, vals: np.ndarray, xy: np.ndarray, style: dict, coloring: Coloring
+) -> None:
     finite = np.isfinite(vals)
     norm = mcolors.Normalize(_limit(coloring.vmin, vals[finite]), _limit(coloring.vmax, vals[finite]))
     colormap = as_colormap(coloring.cmap)

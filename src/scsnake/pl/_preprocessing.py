@@ -88,7 +88,10 @@ def highly_variable_genes(
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.6), layout="constrained")
     for ax, column, normalized in zip(axes, (f"{kind}_norm", kind), (True, False), strict=True):
         values = result[column].to_numpy(dtype=float)
-        for label, color, mask in (("highly variable genes", "black", chosen), ("other genes", "grey", ~chosen)):
+        for label, color, mask in (
+            ("highly variable genes", "black", chosen),
+            ("other genes", "grey", ~chosen),
+        ):
             ax.scatter(means[mask], values[mask], s=1, c=color, label=label, rasterized=True)
         if log:
             ax.set_xscale("log")
@@ -170,7 +173,14 @@ def pca_variance_ratio(
     ratio = np.asarray(adata.uns["pca"]["variance_ratio"])[:n_pcs]
     scores = np.log(ratio) if log else ratio
     fig, ax = plt.subplots(figsize=(max(4.0, 0.16 * len(ratio) + 1.5), 3.6), layout="constrained")
-    _ranking([ax], scores[:, None], [f"PC{i + 1}" for i in range(len(ratio))], ["variance ratio"], n_points=len(ratio), include_lowest=False)
+    _ranking(
+        [ax],
+        scores[:, None],
+        [f"PC{i + 1}" for i in range(len(ratio))],
+        ["variance ratio"],
+        n_points=len(ratio),
+        include_lowest=False,
+    )
     ax.set_ylabel("log variance ratio" if log else "variance ratio")
     ax.set_title("")
     return finish(fig, save=save, show=show, dpi=dpi)
@@ -229,9 +239,18 @@ def pca_loadings(
         msg = f"n_points={n_points} but there are only {adata.n_vars} genes"
         raise ParamError(msg)
     n_rows, n_cols = (1, len(picked)) if len(picked) <= 5 else (2, (len(picked) + 1) // 2)
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(3.8 * n_cols, 3.6 * n_rows), layout="constrained", squeeze=False)
+    fig, axes = plt.subplots(
+        n_rows, n_cols, figsize=(3.8 * n_cols, 3.6 * n_rows), layout="constrained", squeeze=False
+    )
     scores = loadings[:, [c - 1 for c in picked]]
-    _ranking(axes.ravel()[: len(picked)], scores, list(adata.var_names.astype(str)), [f"PC{c}" for c in picked], n_points=n_points, include_lowest=include_lowest)
+    _ranking(
+        axes.ravel()[: len(picked)],
+        scores,
+        list(adata.var_names.astype(str)),
+        [f"PC{c}" for c in picked],
+        n_points=n_points,
+        include_lowest=include_lowest,
+    )
     for ax in axes.ravel()[len(picked) :]:
         ax.set_axis_off()
     return finish(fig, save=save, show=show, dpi=dpi)
@@ -303,11 +322,15 @@ def qc_overview(
                 msg = f"qc_overview: {key!r} not found in {where}{close_matches(key, obs.columns)}; run pp.calculate_qc_metrics first"
                 raise MissingKeyError(msg)
         for key in keys:
-            if not pd.api.types.is_numeric_dtype(obs[key].dtype) or pd.api.types.is_bool_dtype(obs[key].dtype):
+            if not pd.api.types.is_numeric_dtype(obs[key].dtype) or pd.api.types.is_bool_dtype(
+                obs[key].dtype
+            ):
                 msg = f"qc_overview: obs[{key!r}] has dtype {obs[key].dtype}; QC metrics must be numbers"
                 raise InputDataError(msg)
     rows = list(tables) if groupby else ["after"]
-    fig, axes = plt.subplots(len(rows), len(keys), figsize=(3.4 * len(keys), 3.0 * len(rows)), layout="constrained", squeeze=False)
+    fig, axes = plt.subplots(
+        len(rows), len(keys), figsize=(3.4 * len(keys), 3.0 * len(rows)), layout="constrained", squeeze=False
+    )
     for j, key in enumerate(keys):
         low, high = thresholds.get(key, (None, None))
         for i, row in enumerate(rows):
@@ -328,11 +351,16 @@ def qc_overview(
             (ax.set_ylim if groupby else ax.set_xlim)(lo_view, hi_view)
     if before is not None:
         n_before = len(tables["before"])
-        fig.suptitle(f"{adata.n_obs} of {n_before} cells kept ({adata.n_obs / max(n_before, 1):.0%})", fontsize="medium")
+        fig.suptitle(
+            f"{adata.n_obs} of {n_before} cells kept ({adata.n_obs / max(n_before, 1):.0%})",
+            fontsize="medium",
+        )
     return finish(fig, save=save, show=show, dpi=dpi)
 
 
-def _view_with(view: tuple[float, float], limits: tuple[float | None, float | None], *, log: bool) -> tuple[float, float]:
+def _view_with(
+    view: tuple[float, float], limits: tuple[float | None, float | None], *, log: bool
+) -> tuple[float, float]:
     """The axis range ``view`` widened so that every threshold in ``limits`` is inside it."""
     lo, hi = view
     shown = [x for x in limits if x is not None and (x > 0 or not log)]
@@ -359,7 +387,12 @@ def _histograms(ax: Axes, tables: dict[str, pd.DataFrame], key: str, bins: int, 
         edges = np.histogram_bin_edges(every, bins=bins) if every.size else bins
     colors = {"before": "lightgray", "after": mpl.rcParams["axes.prop_cycle"].by_key()["color"][0]}
     for name, v in values.items():
-        ax.hist(v[np.isfinite(v)], bins=edges, color=colors[name], label=f"{name} (n={v.size})" if len(values) > 1 else None)
+        ax.hist(
+            v[np.isfinite(v)],
+            bins=edges,
+            color=colors[name],
+            label=f"{name} (n={v.size})" if len(values) > 1 else None,
+        )
     ax.set_ylabel("cells")
     if len(values) > 1:
         ax.legend(fontsize="x-small", frameon=False)

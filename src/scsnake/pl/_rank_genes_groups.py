@@ -172,14 +172,22 @@ def _grouped_plot(
         )  # fmt: skip
     kwds.setdefault("dendrogram", f"dendrogram_{groupby}" in adata.uns)
     if values_to_plot is not None:
-        genes = [g for block in var_names.values() for g in block] if isinstance(var_names, Mapping) else list(var_names)
+        genes = (
+            [g for block in var_names.values() for g in block]
+            if isinstance(var_names, Mapping)
+            else list(var_names)
+        )
         table = values_table(adata, entry, key, values_to_plot, chosen, gene_symbols)
         missing = [g for g in genes if g not in table.index]
         if missing:
             msg = f"gene {missing[0]!r} has no {values_to_plot} in uns[{key!r}]"
             raise MissingKeyError(msg)
         kwds["dot_color_df" if plot is dotplot else "values_df"] = table.loc[genes].T
-        title = "log fold change" if values_to_plot == "logfoldchanges" else values_to_plot.replace("_", " ").replace("pvals", "p-value")
+        title = (
+            "log fold change"
+            if values_to_plot == "logfoldchanges"
+            else values_to_plot.replace("_", " ").replace("pvals", "p-value")
+        )
         kwds.setdefault("colorbar_title", title)
     return plot(adata, var_names, groupby, gene_symbols=gene_symbols, **kwds)
 
@@ -196,7 +204,9 @@ _SEE = """
 """
 
 
-def _public(func: Callable[..., Figure], plot: Callable[..., Figure], model: type, doc: str) -> Callable[..., Figure]:
+def _public(
+    func: Callable[..., Figure], plot: Callable[..., Figure], model: type, doc: str
+) -> Callable[..., Figure]:
     """``func`` as ``rank_genes_groups_<plot>``, documented and validated by ``model``."""
     func.__name__ = func.__qualname__ = f"rank_genes_groups_{plot.__name__}"
     func.__doc__ = doc + "\n" + _SEE
@@ -244,8 +254,11 @@ rank_genes_groups_dotplot = _values_in(
     dotplot, "Marker genes in a :func:`~scsnake.pl.dotplot`; ``values_to_plot`` colours by a result field."
 )
 rank_genes_groups_matrixplot = _values_in(
-    matrixplot, "Marker genes in a :func:`~scsnake.pl.matrixplot`; ``values_to_plot`` colours by a result field."
+    matrixplot,
+    "Marker genes in a :func:`~scsnake.pl.matrixplot`; ``values_to_plot`` colours by a result field.",
 )
 rank_genes_groups_heatmap = _markers_in(heatmap, "Marker genes in a :func:`~scsnake.pl.heatmap`.")
-rank_genes_groups_stacked_violin = _markers_in(stacked_violin, "Marker genes in a :func:`~scsnake.pl.stacked_violin`.")
+rank_genes_groups_stacked_violin = _markers_in(
+    stacked_violin, "Marker genes in a :func:`~scsnake.pl.stacked_violin`."
+)
 rank_genes_groups_tracksplot = _markers_in(tracksplot, "Marker genes in a :func:`~scsnake.pl.tracksplot`.")

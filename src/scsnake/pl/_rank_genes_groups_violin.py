@@ -114,7 +114,8 @@ def rank_genes_groups_violin(
         msg = f"rank_genes_groups_violin: ax= draws one group, but {len(chosen)} groups were chosen"
         raise ParamError(msg)
     panel_genes = [
-        list(gene_names) if gene_names is not None else names[g].dropna().astype(str).tolist()[:n_genes] for g in chosen
+        list(gene_names) if gene_names is not None else names[g].dropna().astype(str).tolist()[:n_genes]
+        for g in chosen
     ]
     fig, axes = panels(ax, len(chosen), 1, (max(3.0, 1.2 + 0.42 * max(map(len, panel_genes))), 3.2))
     rng = np.random.default_rng(0)
@@ -130,7 +131,9 @@ def rank_genes_groups_violin(
             for values, _, side in halves:
                 for j in range(values.shape[1]):
                     offset = j + side * _HALF / 2 + rng.uniform(-jitter_width, jitter_width, values.shape[0])
-                    panel.scatter(offset, values[:, j], s=size, c="black", linewidths=0, rasterized=True, zorder=3)
+                    panel.scatter(
+                        offset, values[:, j], s=size, c="black", linewidths=0, rasterized=True, zorder=3
+                    )
         labels_shown = gene_labels(adata, entry, genes, gene_symbols) if gene_symbols else genes
         panel.set_xticks(range(len(genes)), labels_shown, rotation=90, fontsize="small")
         panel.set_xlim(-0.6, len(genes) - 0.4)
@@ -142,7 +145,9 @@ def rank_genes_groups_violin(
     return finish(fig, save=save, show=show, dpi=dpi)
 
 
-def _split_violins(ax: Axes, halves: list[tuple[np.ndarray, str, int]], *, split: bool, density_norm: str) -> None:
+def _split_violins(
+    ax: Axes, halves: list[tuple[np.ndarray, str, int]], *, split: bool, density_norm: str
+) -> None:
     """Per gene column, the first half to the left and the second to the right (or side by side)."""
     shapes = [[violin_density(values[:, j]) for j in range(values.shape[1])] for values, _, _ in halves]
     peaks = [max((s[1].max() for s in row if s is not None), default=0.0) for row in shapes]
@@ -169,4 +174,6 @@ def _split_violins(ax: Axes, halves: list[tuple[np.ndarray, str, int]], *, split
                 reach = density / top * width
             else:
                 reach = density * values.shape[0] / top_count * width
-            ax.fill_betweenx(grid, centre + lo * reach, centre + hi * reach, facecolor=color, edgecolor="black", lw=0.5)
+            ax.fill_betweenx(
+                grid, centre + lo * reach, centre + hi * reach, facecolor=color, edgecolor="black", lw=0.5
+            )

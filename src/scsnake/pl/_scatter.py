@@ -147,7 +147,12 @@ def scatter(
     on_var = on_var and x not in adata.obs.columns
     source = adata.T if on_var else adata
     raw = False if on_var else use_raw_default(adata, use_raw, layer_c if layers is not None else None)
-    xy = np.column_stack([_numeric(source, k, raw, layer, axis="var" if on_var else "obs") for k, layer in ((x, layer_x), (y, layer_y))])
+    xy = np.column_stack(
+        [
+            _numeric(source, k, raw, layer, axis="var" if on_var else "obs")
+            for k, layer in ((x, layer_x), (y, layer_y))
+        ]
+    )
     values = [
         (None, False) if k is None or (mcolors.is_color_like(k) and k not in source.obs.columns and not _is_gene(source, k, raw))
         else get_values(source, k, use_raw=raw, layer=layer_c)
@@ -159,8 +164,17 @@ def scatter(
         palette=palette, groups=groups, na_color="lightgray", sort_order=sort_order, legend_loc=legend_loc,
         fontsize=legend_fontsize, fontweight=legend_fontweight or "bold", outline=legend_fontoutline, cmap=color_map,
     )  # fmt: skip
-    style = {"s": point_size(source.n_obs, size), "linewidths": 0, "rasterized": True, "plotnonfinite": True, "marker": marker, "alpha": alpha}
-    for key, key_values, panel, panel_title in zip(keys, values, axes, panel_titles(title, keys), strict=True):
+    style = {
+        "s": point_size(source.n_obs, size),
+        "linewidths": 0,
+        "rasterized": True,
+        "plotnonfinite": True,
+        "marker": marker,
+        "alpha": alpha,
+    }
+    for key, key_values, panel, panel_title in zip(
+        keys, values, axes, panel_titles(title, keys), strict=True
+    ):
         draw_points(fig, panel, source, key, key_values, xy, style, coloring, plain=key or "gray")
         panel.set_title("" if key is None or key_values[0] is None else panel_title)
         panel.set_xlabel(x)

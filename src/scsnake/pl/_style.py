@@ -63,6 +63,7 @@ DEFAULT_102 = [
     "#FDE8DC", "#404E55", "#0089A3", "#CB7E98", "#A4E804", "#324E72",
 ]  # fmt: skip
 
+
 def default_palette(n: int) -> list[str]:
     """scanpy's default colours for ``n`` categories (hex).
 

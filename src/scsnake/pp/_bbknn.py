@@ -78,7 +78,9 @@ def _trim_thresholds_csr(indptr, data, trim):
 # --- steps --------------------------------------------------------------------------------
 
 
-def _batch_codes(adata: AnnData, batch_key: str, neighbors_within_batch: int) -> tuple[NDArray[np.int64], list[str]]:
+def _batch_codes(
+    adata: AnnData, batch_key: str, neighbors_within_batch: int
+) -> tuple[NDArray[np.int64], list[str]]:
     """Batch code per cell and batch names; every batch needs ``neighbors_within_batch`` cells."""
     column = get_obs_column(adata, batch_key, what="batch_key")
     values = column.array if isinstance(column.dtype, pd.CategoricalDtype) else pd.Categorical(column)
@@ -100,7 +102,12 @@ def _batch_codes(adata: AnnData, batch_key: str, neighbors_within_batch: int) ->
 
 
 def batch_balanced_knn(
-    x: Any, codes: NDArray[np.int64], n_batches: int, neighbors_within_batch: int, *, metric: str = "euclidean"
+    x: Any,
+    codes: NDArray[np.int64],
+    n_batches: int,
+    neighbors_within_batch: int,
+    *,
+    metric: str = "euclidean",
 ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
     """The ``neighbors_within_batch`` nearest cells of each batch, merged and sorted by distance.
 
@@ -129,8 +136,12 @@ def batch_balanced_knn(
 
 
 def fuzzy_connectivities(
-    knn_indices: NDArray[np.int64], knn_dists: NDArray[np.floating], *, n_obs: int,
-    set_op_mix_ratio: float = 1.0, local_connectivity: float = 1.0,
+    knn_indices: NDArray[np.int64],
+    knn_dists: NDArray[np.floating],
+    *,
+    n_obs: int,
+    set_op_mix_ratio: float = 1.0,
+    local_connectivity: float = 1.0,
 ) -> sparse.csr_matrix:
     """UMAP's fuzzy simplicial set with umap-learn's ``set_op_mix_ratio`` and ``local_connectivity``.
 

@@ -201,8 +201,14 @@ def _priors(gamma_hat: NDArray[np.float64], delta_hat: NDArray[np.float64]) -> t
 
 
 def _solve(
-    gamma_hat: NDArray[np.float64], delta_hat: NDArray[np.float64], ss: NDArray[np.float64],
-    n: float, g_bar: float, t2: float, a: float, b: float,
+    gamma_hat: NDArray[np.float64],
+    delta_hat: NDArray[np.float64],
+    ss: NDArray[np.float64],
+    n: float,
+    g_bar: float,
+    t2: float,
+    a: float,
+    b: float,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """One batch's posterior means of gamma and delta, iterated like scanpy's ``_it_sol``.
 
@@ -230,9 +236,13 @@ def _as_float64(x: Any) -> NDArray[np.float64]:
 
 
 @overload
-def combat(adata: AnnData, key: str = ..., *, covariates: Collection[str] | None = ..., inplace: Literal[True] = ...) -> None: ...
+def combat(
+    adata: AnnData, key: str = ..., *, covariates: Collection[str] | None = ..., inplace: Literal[True] = ...
+) -> None: ...
 @overload
-def combat(adata: AnnData, key: str = ..., *, covariates: Collection[str] | None = ..., inplace: Literal[False]) -> NDArray[np.float64]: ...
+def combat(
+    adata: AnnData, key: str = ..., *, covariates: Collection[str] | None = ..., inplace: Literal[False]
+) -> NDArray[np.float64]: ...
 
 
 @validated(CombatParams)

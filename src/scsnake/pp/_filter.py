@@ -109,7 +109,9 @@ def _can_take(x: Any) -> bool:
     return isinstance(x, np.ndarray) or (is_sparse(x) and x.format in ("csr", "csc"))
 
 
-def _subset_matrix(slot: str, x: Any, keep: np.ndarray, axis: Literal[0, 1], matrices: list[tuple[str, Any]]) -> Any:
+def _subset_matrix(
+    slot: str, x: Any, keep: np.ndarray, axis: Literal[0, 1], matrices: list[tuple[str, Any]]
+) -> Any:
     """``x`` subset in place when :func:`_compactable`, else a copy (None if not handled)."""
     if _compactable(slot, x, matrices) and _compact(x, keep, axis):
         return x
@@ -139,7 +141,9 @@ def _subset(adata: AnnData, keep: np.ndarray, axis: Literal[0, 1]) -> None:
     for key in layers:
         del adata.layers[key]
     x_kept = None if x is None else _subset_matrix("X", x, keep, axis, matrices)
-    layers = {key: _subset_matrix(f"layers/{key}", value, keep, axis, matrices) for key, value in layers.items()}
+    layers = {
+        key: _subset_matrix(f"layers/{key}", value, keep, axis, matrices) for key, value in layers.items()
+    }
     inplace_subset(keep)
     if x_kept is not None:
         adata.X = x_kept
@@ -185,14 +189,24 @@ def _check_flags(func: str, inplace: bool, copy: bool) -> None:
 
 @overload
 def filter_cells(
-    adata: AnnData, *, min_counts: float | None = ..., min_genes: int | None = ...,
-    max_counts: float | None = ..., max_genes: int | None = ..., inplace: Literal[True] = ...,
+    adata: AnnData,
+    *,
+    min_counts: float | None = ...,
+    min_genes: int | None = ...,
+    max_counts: float | None = ...,
+    max_genes: int | None = ...,
+    inplace: Literal[True] = ...,
     copy: bool = ...,
 ) -> AnnData | None: ...
 @overload
 def filter_cells(
-    adata: AnnData, *, min_counts: float | None = ..., min_genes: int | None = ...,
-    max_counts: float | None = ..., max_genes: int | None = ..., inplace: Literal[False],
+    adata: AnnData,
+    *,
+    min_counts: float | None = ...,
+    min_genes: int | None = ...,
+    max_counts: float | None = ...,
+    max_genes: int | None = ...,
+    inplace: Literal[False],
     copy: bool = ...,
 ) -> tuple[np.ndarray, np.ndarray]: ...
 
@@ -252,7 +266,12 @@ def filter_cells(
     [2, 3]
     """
     _check_flags("filter_cells", inplace, copy)
-    criteria = {"min_counts": min_counts, "min_genes": min_genes, "max_counts": max_counts, "max_genes": max_genes}
+    criteria = {
+        "min_counts": min_counts,
+        "min_genes": min_genes,
+        "max_counts": max_counts,
+        "max_genes": max_genes,
+    }
     mask, numbers, key = _filter_mask(adata, 1, criteria, "filter_cells", "cells", "genes")
     if not inplace:
         return mask, numbers
@@ -267,14 +286,24 @@ def filter_cells(
 
 @overload
 def filter_genes(
-    adata: AnnData, *, min_counts: float | None = ..., min_cells: int | None = ...,
-    max_counts: float | None = ..., max_cells: int | None = ..., inplace: Literal[True] = ...,
+    adata: AnnData,
+    *,
+    min_counts: float | None = ...,
+    min_cells: int | None = ...,
+    max_counts: float | None = ...,
+    max_cells: int | None = ...,
+    inplace: Literal[True] = ...,
     copy: bool = ...,
 ) -> AnnData | None: ...
 @overload
 def filter_genes(
-    adata: AnnData, *, min_counts: float | None = ..., min_cells: int | None = ...,
-    max_counts: float | None = ..., max_cells: int | None = ..., inplace: Literal[False],
+    adata: AnnData,
+    *,
+    min_counts: float | None = ...,
+    min_cells: int | None = ...,
+    max_counts: float | None = ...,
+    max_cells: int | None = ...,
+    inplace: Literal[False],
     copy: bool = ...,
 ) -> tuple[np.ndarray, np.ndarray]: ...
 
@@ -334,7 +363,12 @@ def filter_genes(
     [7.0, 9.0]
     """
     _check_flags("filter_genes", inplace, copy)
-    criteria = {"min_counts": min_counts, "min_cells": min_cells, "max_counts": max_counts, "max_cells": max_cells}
+    criteria = {
+        "min_counts": min_counts,
+        "min_cells": min_cells,
+        "max_counts": max_counts,
+        "max_cells": max_cells,
+    }
     mask, numbers, key = _filter_mask(adata, 0, criteria, "filter_genes", "genes", "cells")
     if not inplace:
         return mask, numbers

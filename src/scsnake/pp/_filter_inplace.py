@@ -96,7 +96,9 @@ def _compact(x: Any, keep: np.ndarray, axis: Literal[0, 1]) -> bool:
         indptr = _compact_minor_csr(x.indptr, x.indices, x.data, position)
     nnz = int(indptr[-1])
     matrix_api = not isinstance(x, sparse.sparray)  # csr_matrix narrows int64 indices that fit
-    dtype = np.dtype(sparse.get_index_dtype((x.indices[:nnz], indptr), maxval=maxval, check_contents=matrix_api))
+    dtype = np.dtype(
+        sparse.get_index_dtype((x.indices[:nnz], indptr), maxval=maxval, check_contents=matrix_api)
+    )
     x.indptr = indptr.astype(dtype, copy=False)
     _shrink(x, "data", nnz)
     if dtype == x.indices.dtype:

@@ -87,7 +87,9 @@ class HarmonyIntegrateParams(StageParams):
         for name in ("theta", "lamb"):
             value = getattr(self, name)
             if isinstance(value, list) and len(value) != n_keys:
-                msg = f"{name}: {len(value)} value(s) given for {n_keys} key(s); give one value, or one per key"
+                msg = (
+                    f"{name}: {len(value)} value(s) given for {n_keys} key(s); give one value, or one per key"
+                )
                 raise ValueError(msg)
         if not isinstance(self.key, str) and len(set(self.key)) != len(self.key):
             msg = f"key: {self.key!r} names a column more than once"
@@ -149,9 +151,18 @@ class _Harmony:
     """State of one Harmony run (embedding ``d × N``, assignments ``K × N``)."""
 
     def __init__(
-        self, z: NDArray[np.float64], phi: NDArray[np.float64], *, theta: NDArray[np.float64],
-        lamb: NDArray[np.float64], sigma: float, n_clusters: int, block_size: float,
-        epsilon_cluster: float, epsilon_harmony: float, seed: int,
+        self,
+        z: NDArray[np.float64],
+        phi: NDArray[np.float64],
+        *,
+        theta: NDArray[np.float64],
+        lamb: NDArray[np.float64],
+        sigma: float,
+        n_clusters: int,
+        block_size: float,
+        epsilon_cluster: float,
+        epsilon_harmony: float,
+        seed: int,
     ) -> None:
         n_obs = z.shape[1]
         self.z_orig = z
@@ -367,9 +378,16 @@ def harmony_integrate(
         theta_b = theta_b * (1 - np.exp(-((phi.sum(axis=1) / (n_clusters * tau)) ** 2)))
     logger.info("harmony: %d cells, %d batch categories, %d clusters", n_obs, phi.shape[0], n_clusters)
     state = _Harmony(
-        np.array(embedding, dtype=np.float64).T, phi, theta=theta_b, lamb=_per_category(lamb, n_levels),
-        sigma=sigma, n_clusters=n_clusters, block_size=block_size, epsilon_cluster=epsilon_cluster,
-        epsilon_harmony=epsilon_harmony, seed=as_seed(random_state),
+        np.array(embedding, dtype=np.float64).T,
+        phi,
+        theta=theta_b,
+        lamb=_per_category(lamb, n_levels),
+        sigma=sigma,
+        n_clusters=n_clusters,
+        block_size=block_size,
+        epsilon_cluster=epsilon_cluster,
+        epsilon_harmony=epsilon_harmony,
+        seed=as_seed(random_state),
     )
     state.run(max_iter_harmony, max_iter_kmeans)
     view_to_actual(adata)

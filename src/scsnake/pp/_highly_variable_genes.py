@@ -142,8 +142,16 @@ def _cutoff(n_top_genes: int | None, bounds: dict[str, float]) -> Cutoffs | int:
 
 
 def _dispersion_hvg(
-    adata: AnnData, x: Any, codes: NDArray[np.int64], n_batches: int, batched: bool, *,
-    flavor: Literal["seurat", "cell_ranger"], n_bins: int, cutoff: Cutoffs | int, where: str,
+    adata: AnnData,
+    x: Any,
+    codes: NDArray[np.int64],
+    n_batches: int,
+    batched: bool,
+    *,
+    flavor: Literal["seurat", "cell_ranger"],
+    n_bins: int,
+    cutoff: Cutoffs | int,
+    where: str,
 ) -> pd.DataFrame:
     scale = 1.0
     if flavor == "seurat":
@@ -166,7 +174,9 @@ def _dispersion_hvg(
         # like scanpy, genes without a positive value in a batch are left out of its
         # statistics and count as zeros
         expressed = n_pos[b] > 0
-        mean, var = mean_var_from_sums(sums[b, expressed], sumsq[b, expressed], n_cells[b], rtol=squares_rtol(x))
+        mean, var = mean_var_from_sums(
+            sums[b, expressed], sumsq[b, expressed], n_cells[b], rtol=squares_rtol(x)
+        )
         part = dispersion_table(mean, var, flavor=flavor, n_bins=n_bins, cutoff=cutoff)
         full = pd.DataFrame(
             {col: np.zeros(adata.n_vars) for col in ("means", "dispersions", "dispersions_norm")}
@@ -182,17 +192,39 @@ def _dispersion_hvg(
 
 @overload
 def highly_variable_genes(
-    adata: AnnData, *, layer: str | None = ..., n_top_genes: int | None = ..., min_disp: float = ...,
-    max_disp: float = ..., min_mean: float = ..., max_mean: float = ..., span: float = ...,
-    n_bins: int = ..., flavor: str = ..., subset: bool = ..., inplace: Literal[True] = ...,
-    batch_key: str | None = ..., check_values: bool = ...,
+    adata: AnnData,
+    *,
+    layer: str | None = ...,
+    n_top_genes: int | None = ...,
+    min_disp: float = ...,
+    max_disp: float = ...,
+    min_mean: float = ...,
+    max_mean: float = ...,
+    span: float = ...,
+    n_bins: int = ...,
+    flavor: str = ...,
+    subset: bool = ...,
+    inplace: Literal[True] = ...,
+    batch_key: str | None = ...,
+    check_values: bool = ...,
 ) -> None: ...
 @overload
 def highly_variable_genes(
-    adata: AnnData, *, layer: str | None = ..., n_top_genes: int | None = ..., min_disp: float = ...,
-    max_disp: float = ..., min_mean: float = ..., max_mean: float = ..., span: float = ...,
-    n_bins: int = ..., flavor: str = ..., subset: bool = ..., inplace: Literal[False],
-    batch_key: str | None = ..., check_values: bool = ...,
+    adata: AnnData,
+    *,
+    layer: str | None = ...,
+    n_top_genes: int | None = ...,
+    min_disp: float = ...,
+    max_disp: float = ...,
+    min_mean: float = ...,
+    max_mean: float = ...,
+    span: float = ...,
+    n_bins: int = ...,
+    flavor: str = ...,
+    subset: bool = ...,
+    inplace: Literal[False],
+    batch_key: str | None = ...,
+    check_values: bool = ...,
 ) -> pd.DataFrame: ...
 
 
@@ -285,20 +317,41 @@ def highly_variable_genes(
         if check_values:
             check_counts(x, where=where, step=f"highly_variable_genes(flavor={flavor!r})")
         df = seurat_v3_table(
-            x, codes, len(batches),
+            x,
+            codes,
+            len(batches),
             n_top_genes=_V3_DEFAULT_N_TOP if n_top_genes is None else n_top_genes,
-            span=span, paper=flavor == "seurat_v3_paper",
+            span=span,
+            paper=flavor == "seurat_v3_paper",
         )
         df.index = adata.var_names
         columns = ["highly_variable", "highly_variable_rank", "means", "variances", "variances_norm"]
-        result_columns = ["means", "variances", "gene_name", "highly_variable_nbatches",
-                          "highly_variable_rank", "variances_norm", "highly_variable"]
+        result_columns = [
+            "means",
+            "variances",
+            "gene_name",
+            "highly_variable_nbatches",
+            "highly_variable_rank",
+            "variances_norm",
+            "highly_variable",
+        ]
         df["gene_name"] = adata.var_names
     else:
-        cutoff = _cutoff(n_top_genes, {"min_disp": min_disp, "max_disp": max_disp,
-                                       "min_mean": min_mean, "max_mean": max_mean})
-        df = _dispersion_hvg(adata, x, codes, len(batches), batch_key is not None,
-                             flavor=flavor, n_bins=n_bins, cutoff=cutoff, where=where)
+        cutoff = _cutoff(
+            n_top_genes,
+            {"min_disp": min_disp, "max_disp": max_disp, "min_mean": min_mean, "max_mean": max_mean},
+        )
+        df = _dispersion_hvg(
+            adata,
+            x,
+            codes,
+            len(batches),
+            batch_key is not None,
+            flavor=flavor,
+            n_bins=n_bins,
+            cutoff=cutoff,
+            where=where,
+        )
         columns = ["highly_variable", "means", "dispersions", "dispersions_norm"]
         result_columns = list(df.columns)
     if batch_key is not None:

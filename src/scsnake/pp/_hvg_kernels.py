@@ -268,15 +268,41 @@ def grouped_moments(
             raw = x.data[lo:hi]
             indptr = x.indptr[start : stop + 1] - lo
             if csr:
-                _moments_csr(values(raw), raw, x.indices[lo:hi], indptr, codes[start:stop], sums, sumsq, n_pos, f32, count_positive, chunks)
+                _moments_csr(
+                    values(raw),
+                    raw,
+                    x.indices[lo:hi],
+                    indptr,
+                    codes[start:stop],
+                    sums,
+                    sumsq,
+                    n_pos,
+                    f32,
+                    count_positive,
+                    chunks,
+                )
             else:
-                _moments_csc(values(raw), raw, x.indices[lo:hi], indptr, start, codes, sums, sumsq, n_pos, False, count_positive,
-                    chunks)
+                _moments_csc(
+                    values(raw),
+                    raw,
+                    x.indices[lo:hi],
+                    indptr,
+                    start,
+                    codes,
+                    sums,
+                    sumsq,
+                    n_pos,
+                    False,
+                    count_positive,
+                    chunks,
+                )
         return sums, sumsq, n_pos
     step = _block_size(n_rows, n_cols) if expm1 else max(n_rows, 1)
     for start in range(0, n_rows, step):
         raw = x[start : start + step]
-        _moments_dense(values(raw), raw, codes[start : start + step], sums, sumsq, n_pos, f32, count_positive, chunks)
+        _moments_dense(
+            values(raw), raw, codes[start : start + step], sums, sumsq, n_pos, f32, count_positive, chunks
+        )
     return sums, sumsq, n_pos
 
 

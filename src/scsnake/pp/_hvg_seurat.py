@@ -30,7 +30,12 @@ class Cutoffs:
     max_mean: float
 
     def in_bounds(self, mean: NDArray[np.float64], disp_norm: NDArray[np.float64]) -> NDArray[np.bool_]:
-        return (mean > self.min_mean) & (mean < self.max_mean) & (disp_norm > self.min_disp) & (disp_norm < self.max_disp)
+        return (
+            (mean > self.min_mean)
+            & (mean < self.max_mean)
+            & (disp_norm > self.min_disp)
+            & (disp_norm < self.max_disp)
+        )
 
 
 def _mad(values: pd.Series) -> float:
@@ -91,7 +96,9 @@ def dispersion_table(
     return df
 
 
-def _select(mean: NDArray[np.float64], disp_norm: NDArray[np.float64], cutoff: Cutoffs | int) -> NDArray[np.bool_]:
+def _select(
+    mean: NDArray[np.float64], disp_norm: NDArray[np.float64], cutoff: Cutoffs | int
+) -> NDArray[np.bool_]:
     if isinstance(cutoff, Cutoffs):
         return cutoff.in_bounds(mean, np.nan_to_num(disp_norm))
     n_top = min(cutoff, disp_norm.size)
@@ -110,16 +117,17 @@ def _select(mean: NDArray[np.float64], disp_norm: NDArray[np.float64], cutoff: C
     return np.nan_to_num(disp_norm, nan=-np.inf) >= threshold
 
 
-def combine_batches(
-    tables: list[pd.DataFrame], names: pd.Index, cutoff: Cutoffs | int
-) -> pd.DataFrame:
+def combine_batches(tables: list[pd.DataFrame], names: pd.Index, cutoff: Cutoffs | int) -> pd.DataFrame:
     """Merge per-batch tables (gene order, zeros for genes unexpressed in a batch) like scanpy.
 
     Statistics are averaged over batches; with ``n_top_genes`` genes are ranked by the number
     of batches they are highly variable in, ties broken by the mean normalised dispersion
     (NaN last) and then by gene name.
     """
-    stack = {col: np.vstack([t[col].to_numpy(dtype=np.float64) for t in tables]) for col in ("means", "dispersions", "dispersions_norm")}
+    stack = {
+        col: np.vstack([t[col].to_numpy(dtype=np.float64) for t in tables])
+        for col in ("means", "dispersions", "dispersions_norm")
+    }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN genes stay NaN
         df = pd.DataFrame({col: np.nanmean(values, axis=0) for col, values in stack.items()}, index=names)
@@ -137,4 +145,13 @@ def combine_batches(
         hvg = np.zeros(len(names), dtype=bool)
         hvg[order[:cutoff]] = True
         df["highly_variable"] = hvg
-    return df[["means", "dispersions", "dispersions_norm", "highly_variable", "highly_variable_nbatches", "highly_variable_intersection"]]
+    return df[
+        [
+            "means",
+            "dispersions",
+            "dispersions_norm",
+            "highly_variable",
+            "highly_variable_nbatches",
+            "highly_variable_intersection",
+        ]
+    ]

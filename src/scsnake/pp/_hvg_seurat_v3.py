@@ -120,7 +120,11 @@ def loess_fit(x: Any, y: Any, *, span: float = 0.3) -> NDArray[np.float64]:
     phi1 = h**2 * (3 - 2 * h)
     psi0 = h * (1 - h) ** 2
     psi1 = h**2 * (h - 1)
-    return phi0 * values[cell] + phi1 * values[cell + 1] + (psi0 * slopes[cell] + psi1 * slopes[cell + 1]) * (v1 - v0)
+    return (
+        phi0 * values[cell]
+        + phi1 * values[cell + 1]
+        + (psi0 * slopes[cell] + psi1 * slopes[cell + 1]) * (v1 - v0)
+    )
 
 
 def seurat_v3_table(

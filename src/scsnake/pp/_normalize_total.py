@@ -68,7 +68,9 @@ def _check_counts_like(adata: AnnData, x: Any, where: str, layer: str | None) ->
         warnings.warn(msg, DataWarning, stacklevel=4)
 
 
-def _cell_totals(x: Any, exclude_highly_expressed: bool, max_fraction: float) -> tuple[np.ndarray, np.ndarray | None]:
+def _cell_totals(
+    x: Any, exclude_highly_expressed: bool, max_fraction: float
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Counts per cell (float64) and, if excluding, the mask of highly expressed genes."""
     n_obs, n_vars = x.shape
     if is_sparse(x):
@@ -76,8 +78,9 @@ def _cell_totals(x: Any, exclude_highly_expressed: bool, max_fraction: float) ->
         totals = _row_sums_csr(x.indptr, x.indices, x.data, n_obs, rows_major)
         if not exclude_highly_expressed:
             return totals, None
-        return _excluded_row_sums_csr(x.indptr, x.indices, x.data, totals, max_fraction,
-                                      n_vars if rows_major else n_obs, rows_major)
+        return _excluded_row_sums_csr(
+            x.indptr, x.indices, x.data, totals, max_fraction, n_vars if rows_major else n_obs, rows_major
+        )
     totals = _row_sums_dense(x)
     if not exclude_highly_expressed:
         return totals, None
@@ -94,15 +97,27 @@ def _divide_rows(x: Any, divisors: np.ndarray) -> None:
 
 @overload
 def normalize_total(
-    adata: AnnData, *, target_sum: float | None = ..., exclude_highly_expressed: bool = ...,
-    max_fraction: float = ..., key_added: str | None = ..., layer: str | None = ...,
-    inplace: Literal[True] = ..., copy: bool = ...,
+    adata: AnnData,
+    *,
+    target_sum: float | None = ...,
+    exclude_highly_expressed: bool = ...,
+    max_fraction: float = ...,
+    key_added: str | None = ...,
+    layer: str | None = ...,
+    inplace: Literal[True] = ...,
+    copy: bool = ...,
 ) -> AnnData | None: ...
 @overload
 def normalize_total(
-    adata: AnnData, *, target_sum: float | None = ..., exclude_highly_expressed: bool = ...,
-    max_fraction: float = ..., key_added: str | None = ..., layer: str | None = ...,
-    inplace: Literal[False], copy: bool = ...,
+    adata: AnnData,
+    *,
+    target_sum: float | None = ...,
+    exclude_highly_expressed: bool = ...,
+    max_fraction: float = ...,
+    key_added: str | None = ...,
+    layer: str | None = ...,
+    inplace: Literal[False],
+    copy: bool = ...,
 ) -> dict[str, Any]: ...
 
 
@@ -174,8 +189,11 @@ def normalize_total(
     totals, high = _cell_totals(x, exclude_highly_expressed, max_fraction)
     if high is not None:
         excluded = adata.var_names[high]
-        logger.info("normalize_total: %d highly expressed genes left out of the totals: %s",
-                    excluded.size, ", ".join(excluded[:20]) + (", …" if excluded.size > 20 else ""))
+        logger.info(
+            "normalize_total: %d highly expressed genes left out of the totals: %s",
+            excluded.size,
+            ", ".join(excluded[:20]) + (", …" if excluded.size > 20 else ""),
+        )
     positive = totals > 0
     if target_sum is None:
         if not positive.any():

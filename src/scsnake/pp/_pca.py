@@ -252,9 +252,16 @@ def pca(
     """
     if not isinstance(adata, AnnData):
         result = pca(
-            AnnData(adata), n_comps, zero_center=zero_center, svd_solver=svd_solver,
-            random_state=random_state, mask_var=None if mask_var is _HVG_IF_PRESENT else mask_var,
-            dtype=dtype, chunked=chunked, chunk_size=chunk_size, copy=True,
+            AnnData(adata),
+            n_comps,
+            zero_center=zero_center,
+            svd_solver=svd_solver,
+            random_state=random_state,
+            mask_var=None if mask_var is _HVG_IF_PRESENT else mask_var,
+            dtype=dtype,
+            chunked=chunked,
+            chunk_size=chunk_size,
+            copy=True,
         )
         info = result.uns["pca"]
         x_pca = result.obsm["X_pca"]
@@ -267,12 +274,25 @@ def pca(
     if mean is None or not np.isfinite(mean).all():  # a finite float64 sum: finite values
         check_finite(x, where="X" if layer is None else f"layer {layer!r}")
     x_pca, components, variance, ratio = decompose(
-        x, n_comps, zero_center=zero_center, svd_solver=svd_solver,
-        seed=0 if random_state is None else random_state, chunked=chunked, chunk_size=chunk_size,
+        x,
+        n_comps,
+        zero_center=zero_center,
+        svd_solver=svd_solver,
+        seed=0 if random_state is None else random_state,
+        chunked=chunked,
+        chunk_size=chunk_size,
         mean=mean,
     )
-    _store(adata, (x_pca, components, variance, ratio), mask_param, mask,
-           zero_center=zero_center, layer=layer, dtype=dtype, key_added=key_added)
+    _store(
+        adata,
+        (x_pca, components, variance, ratio),
+        mask_param,
+        mask,
+        zero_center=zero_center,
+        layer=layer,
+        dtype=dtype,
+        key_added=key_added,
+    )
     return adata if copy else None
 
 
@@ -298,8 +318,15 @@ def _pca_input(
 
 
 def _store(
-    adata: AnnData, result: tuple[Any, Any, Any, Any], mask_param: Any, mask: NDArray[np.bool_] | None, *,
-    zero_center: bool, layer: str | None, dtype: Any, key_added: str | None,
+    adata: AnnData,
+    result: tuple[Any, Any, Any, Any],
+    mask_param: Any,
+    mask: NDArray[np.bool_] | None,
+    *,
+    zero_center: bool,
+    layer: str | None,
+    dtype: Any,
+    key_added: str | None,
 ) -> None:
     """Scores, loadings and variances under scanpy's keys (or ``key_added``)."""
     x_pca, components, variance, ratio = result

@@ -57,7 +57,9 @@ class ScaledCsr:
     and PCA together need no cells × genes float64 array.
     """
 
-    def __init__(self, x: Any, mean: NDArray[np.float64], std: NDArray[np.float64], lower: float, upper: float) -> None:
+    def __init__(
+        self, x: Any, mean: NDArray[np.float64], std: NDArray[np.float64], lower: float, upper: float
+    ) -> None:
         self.x, self.mean, self.std, self.lower, self.upper = x, mean, std, lower, upper
         self.shape = x.shape
         self.dtype = np.dtype(np.float64)
@@ -66,8 +68,17 @@ class ScaledCsr:
     def rows(self, start: int, stop: int, out: NDArray[np.float64]) -> None:
         """Write the scaled rows ``start:stop`` into ``out`` (the same values as ``pp.scale``)."""
         x = self.x
-        _densify_scaled_csr(x.indptr[start : stop + 1], x.indices, x.data, self.mean, self.std,
-                            self._all[start:stop], self.lower, self.upper, out)
+        _densify_scaled_csr(
+            x.indptr[start : stop + 1],
+            x.indices,
+            x.data,
+            self.mean,
+            self.std,
+            self._all[start:stop],
+            self.lower,
+            self.upper,
+            out,
+        )
 
 
 def _block_dtype(x: Any) -> type[np.floating]:
@@ -139,9 +150,12 @@ def _operator(x: Any, mean: NDArray[np.floating] | None) -> LinearOperator:
         return xt @ v - mu.T @ v.sum(axis=0, keepdims=True)
 
     return LinearOperator(
-        shape=x.shape, dtype=x.dtype,
-        matvec=matmat, matmat=matmat,
-        rmatvec=lambda v: rmatmat(v.reshape(-1, 1)).ravel(), rmatmat=rmatmat,
+        shape=x.shape,
+        dtype=x.dtype,
+        matvec=matmat,
+        matmat=matmat,
+        rmatvec=lambda v: rmatmat(v.reshape(-1, 1)).ravel(),
+        rmatmat=rmatmat,
     )
 
 
@@ -247,8 +261,15 @@ def column_mean(x: Any) -> NDArray[np.float64]:
 
 
 def decompose(
-    x: Any, k: int, *, zero_center: bool, svd_solver: str | None, seed: int,
-    chunked: bool, chunk_size: int | None, mean: NDArray[np.float64] | None = None,
+    x: Any,
+    k: int,
+    *,
+    zero_center: bool,
+    svd_solver: str | None,
+    seed: int,
+    chunked: bool,
+    chunk_size: int | None,
+    mean: NDArray[np.float64] | None = None,
 ) -> tuple[Any, Any, Any, Any]:
     """Scores, components (k × genes), variances and variance ratios.
 

@@ -152,7 +152,9 @@ def _residual_var_dense(x, rows, genes, sums_cells, sums_genes, total, theta, cl
 
 
 @njit(error_model="numpy")
-def _residual_var_csc(indptr, indices, data, rows, row_pos, genes, sums_cells, sums_genes, total, theta, clip):
+def _residual_var_csc(
+    indptr, indices, data, rows, row_pos, genes, sums_cells, sums_genes, total, theta, clip
+):
     """CSC version of :func:`_residual_var_csr`: one column at a time, zeros from ``mu``.
 
     ``row_pos[i]`` is cell ``i``'s position in ``rows`` (-1 when not in the batch).
@@ -183,7 +185,9 @@ def _residual_var_csc(indptr, indices, data, rows, row_pos, genes, sums_cells, s
 # --- helpers -----------------------------------------------------------------------------
 
 
-def _row_col_sums(x: Any, rows: NDArray[np.intp] | None = None) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def _row_col_sums(
+    x: Any, rows: NDArray[np.intp] | None = None
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Cell and gene totals in float64 (exact for counts), optionally over ``rows`` only."""
     codes = None
     if rows is not None:
@@ -201,8 +205,10 @@ def _where(layer: str | None) -> str:
 def _warn_empty(sums_cells: NDArray[np.float64], sums_genes: NDArray[np.float64], where: str) -> None:
     n_cells, n_genes = int((sums_cells == 0).sum()), int((sums_genes == 0).sum())
     if n_cells or n_genes:
-        msg = (f"normalize_pearson_residuals: {where} has {n_cells} cell(s) and {n_genes} gene(s) without counts; "
-               "their residuals are undefined (NaN); filter them first")
+        msg = (
+            f"normalize_pearson_residuals: {where} has {n_cells} cell(s) and {n_genes} gene(s) without counts; "
+            "their residuals are undefined (NaN); filter them first"
+        )
         warnings.warn(msg, DataWarning, stacklevel=4)
 
 
@@ -211,13 +217,25 @@ def _warn_empty(sums_cells: NDArray[np.float64], sums_genes: NDArray[np.float64]
 
 @overload
 def normalize_pearson_residuals(
-    adata: AnnData, *, theta: float = ..., clip: float | None = ..., check_values: bool = ...,
-    layer: str | None = ..., inplace: Literal[True] = ..., copy: bool = ...,
+    adata: AnnData,
+    *,
+    theta: float = ...,
+    clip: float | None = ...,
+    check_values: bool = ...,
+    layer: str | None = ...,
+    inplace: Literal[True] = ...,
+    copy: bool = ...,
 ) -> AnnData | None: ...
 @overload
 def normalize_pearson_residuals(
-    adata: AnnData, *, theta: float = ..., clip: float | None = ..., check_values: bool = ...,
-    layer: str | None = ..., inplace: Literal[False], copy: bool = ...,
+    adata: AnnData,
+    *,
+    theta: float = ...,
+    clip: float | None = ...,
+    check_values: bool = ...,
+    layer: str | None = ...,
+    inplace: Literal[False],
+    copy: bool = ...,
 ) -> dict[str, Any]: ...
 
 
@@ -290,8 +308,13 @@ def normalize_pearson_residuals(
     sums_cells, sums_genes = _row_col_sums(x)
     _warn_empty(sums_cells, sums_genes, where)
     # scanpy's precision: totals, mu and residuals in the matrix's float type
-    args = (sums_cells.astype(dtype), sums_genes.astype(dtype), dtype.type(sums_genes.sum()),
-            dtype.type(theta), dtype.type(clip_value))
+    args = (
+        sums_cells.astype(dtype),
+        sums_genes.astype(dtype),
+        dtype.type(sums_genes.sum()),
+        dtype.type(theta),
+        dtype.type(clip_value),
+    )
     logger.info("normalize_pearson_residuals: theta=%g, clip=%g on %s", theta, clip_value, where)
     if is_sparse(x):
         out = np.empty(x.shape, dtype=dtype)
@@ -354,26 +377,44 @@ def _rank_genes(residual_vars: NDArray[np.float64], n_top_genes: int) -> pd.Data
     order = np.lexsort((np.where(np.isnan(median_rank), np.inf, median_rank), -nbatches))
     selected = np.zeros(residual_vars.shape[1], dtype=bool)
     selected[order[:n_top_genes]] = True
-    return pd.DataFrame({
-        "residual_variances": residual_vars.mean(axis=0),
-        "highly_variable_rank": median_rank,
-        "highly_variable_nbatches": nbatches.astype(np.int64),
-        "highly_variable_intersection": nbatches == residual_vars.shape[0],
-        "highly_variable": selected,
-    })
+    return pd.DataFrame(
+        {
+            "residual_variances": residual_vars.mean(axis=0),
+            "highly_variable_rank": median_rank,
+            "highly_variable_nbatches": nbatches.astype(np.int64),
+            "highly_variable_intersection": nbatches == residual_vars.shape[0],
+            "highly_variable": selected,
+        }
+    )
 
 
 @overload
 def highly_variable_genes_pearson_residuals(
-    adata: AnnData, *, theta: float = ..., clip: float | None = ..., n_top_genes: int | None = ...,
-    batch_key: str | None = ..., chunksize: int = ..., layer: str | None = ..., subset: bool = ...,
-    inplace: Literal[True] = ..., check_values: bool = ...,
+    adata: AnnData,
+    *,
+    theta: float = ...,
+    clip: float | None = ...,
+    n_top_genes: int | None = ...,
+    batch_key: str | None = ...,
+    chunksize: int = ...,
+    layer: str | None = ...,
+    subset: bool = ...,
+    inplace: Literal[True] = ...,
+    check_values: bool = ...,
 ) -> None: ...
 @overload
 def highly_variable_genes_pearson_residuals(
-    adata: AnnData, *, theta: float = ..., clip: float | None = ..., n_top_genes: int | None = ...,
-    batch_key: str | None = ..., chunksize: int = ..., layer: str | None = ..., subset: bool = ...,
-    inplace: Literal[False], check_values: bool = ...,
+    adata: AnnData,
+    *,
+    theta: float = ...,
+    clip: float | None = ...,
+    n_top_genes: int | None = ...,
+    batch_key: str | None = ...,
+    chunksize: int = ...,
+    layer: str | None = ...,
+    subset: bool = ...,
+    inplace: Literal[False],
+    check_values: bool = ...,
 ) -> pd.DataFrame: ...
 
 

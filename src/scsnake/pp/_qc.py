@@ -74,8 +74,15 @@ def _compute(x: Any, qc_masks: np.ndarray, ns: np.ndarray) -> tuple[np.ndarray, 
 
 
 def _frames(
-    x: Any, obs_names: pd.Index, var_names: pd.Index, qc_vars: Sequence[str], qc_masks: np.ndarray,
-    ns: np.ndarray, expr_type: str, var_type: str, log1p: bool,
+    x: Any,
+    obs_names: pd.Index,
+    var_names: pd.Index,
+    qc_vars: Sequence[str],
+    qc_masks: np.ndarray,
+    ns: np.ndarray,
+    expr_type: str,
+    var_type: str,
+    log1p: bool,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per-cell and per-gene metrics, in scanpy's column order."""
     n_genes, totals, top, qc_totals, gene_n, gene_totals = _compute(x, qc_masks, ns)
@@ -110,15 +117,29 @@ def _frames(
 
 @overload
 def calculate_qc_metrics(
-    adata: AnnData, *, expr_type: str = ..., var_type: str = ..., qc_vars: str | Sequence[str] = ...,
-    percent_top: Sequence[int] | None = ..., layer: str | None = ..., use_raw: bool = ...,
-    inplace: Literal[False] = ..., log1p: bool = ...,
+    adata: AnnData,
+    *,
+    expr_type: str = ...,
+    var_type: str = ...,
+    qc_vars: str | Sequence[str] = ...,
+    percent_top: Sequence[int] | None = ...,
+    layer: str | None = ...,
+    use_raw: bool = ...,
+    inplace: Literal[False] = ...,
+    log1p: bool = ...,
 ) -> tuple[pd.DataFrame, pd.DataFrame]: ...
 @overload
 def calculate_qc_metrics(
-    adata: AnnData, *, expr_type: str = ..., var_type: str = ..., qc_vars: str | Sequence[str] = ...,
-    percent_top: Sequence[int] | None = ..., layer: str | None = ..., use_raw: bool = ...,
-    inplace: Literal[True], log1p: bool = ...,
+    adata: AnnData,
+    *,
+    expr_type: str = ...,
+    var_type: str = ...,
+    qc_vars: str | Sequence[str] = ...,
+    percent_top: Sequence[int] | None = ...,
+    layer: str | None = ...,
+    use_raw: bool = ...,
+    inplace: Literal[True],
+    log1p: bool = ...,
 ) -> None: ...
 
 
@@ -195,8 +216,9 @@ def calculate_qc_metrics(
     if ns.size and ns[-1] > x.shape[1]:
         msg = f"percent_top={tuple(int(n) for n in ns)} asks for ranks up to {ns[-1]} but there are only {x.shape[1]} genes; pass smaller ranks or percent_top=None"
         raise InputDataError(msg)
-    obs_df, var_df = _frames(x, adata.obs_names, var_frame.index, qc_names, qc_masks, ns,
-                             expr_type, var_type, log1p)
+    obs_df, var_df = _frames(
+        x, adata.obs_names, var_frame.index, qc_names, qc_masks, ns, expr_type, var_type, log1p
+    )
     if not inplace:
         return obs_df, var_df
     view_to_actual(adata)

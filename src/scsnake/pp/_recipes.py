@@ -95,7 +95,9 @@ class RecipeWeinreb17Params(StageParams):
 # --- scanpy's deprecated filter_genes_dispersion (matrix input) -------------------------
 
 
-def _normalized_dispersion(mean: NDArray[np.float64], dispersion: NDArray[np.float64], flavor: str, n_bins: int) -> NDArray[np.float64]:
+def _normalized_dispersion(
+    mean: NDArray[np.float64], dispersion: NDArray[np.float64], flavor: str, n_bins: int
+) -> NDArray[np.float64]:
     df = pd.DataFrame({"mean": mean, "dispersion": dispersion})
     df["mean_bin"] = _mean_bins(df["mean"], flavor, n_bins)
     grouped = df.groupby("mean_bin", observed=True)["dispersion"]
@@ -117,8 +119,15 @@ def _normalized_dispersion(mean: NDArray[np.float64], dispersion: NDArray[np.flo
 
 
 def _dispersion_genes(
-    x: Any, *, flavor: Literal["seurat", "cell_ranger"], log: bool, n_top_genes: int | None = None,
-    min_mean: float = 0.0125, max_mean: float = 3, min_disp: float = 0.5, n_bins: int = 20,
+    x: Any,
+    *,
+    flavor: Literal["seurat", "cell_ranger"],
+    log: bool,
+    n_top_genes: int | None = None,
+    min_mean: float = 0.0125,
+    max_mean: float = 3,
+    min_disp: float = 0.5,
+    n_bins: int = 20,
 ) -> NDArray[np.bool_]:
     """The genes scanpy's deprecated ``filter_genes_dispersion(x, ...)`` keeps."""
     sums, sumsq, _ = grouped_moments(x, count_positive=False)
@@ -168,8 +177,9 @@ def _normalize_weinreb(x: Any, max_fraction: float) -> Any:
     if is_sparse(x):
         rows_major = x.format == "csr"
         totals = _row_sums_csr(x.indptr, x.indices, x.data, n_obs, rows_major)
-        included, _ = _excluded_row_sums_csr(x.indptr, x.indices, x.data, totals, max_fraction,
-                                             n_vars if rows_major else n_obs, rows_major)
+        included, _ = _excluded_row_sums_csr(
+            x.indptr, x.indices, x.data, totals, max_fraction, n_vars if rows_major else n_obs, rows_major
+        )
     else:
         x = np.ascontiguousarray(x)
         totals = _row_sums_dense(x)
@@ -241,7 +251,9 @@ def recipe_zheng17(
     view_to_actual(adata)
     filter_genes(adata, min_counts=1)
     normalize_total(adata, key_added="n_counts_all")
-    adata._inplace_subset_var(_dispersion_genes(adata.X, flavor="cell_ranger", log=False, n_top_genes=n_top_genes))
+    adata._inplace_subset_var(
+        _dispersion_genes(adata.X, flavor="cell_ranger", log=False, n_top_genes=n_top_genes)
+    )
     normalize_total(adata, target_sum=_median_total(adata.X))
     if log:
         log1p(adata)
@@ -250,7 +262,9 @@ def recipe_zheng17(
 
 
 @validated(RecipeSeuratParams)
-def recipe_seurat(adata: AnnData, *, log: bool = True, plot: bool = False, copy: bool = False) -> AnnData | None:
+def recipe_seurat(
+    adata: AnnData, *, log: bool = True, plot: bool = False, copy: bool = False
+) -> AnnData | None:
     """Normalise and select genes as Seurat (Satija et al. 2015) in scanpy's recipe.
 
     Steps: ``filter_cells(min_genes=200)``; ``filter_genes(min_cells=3)``;

@@ -199,11 +199,18 @@ def _regress_continuous(x: NDArray[np.floating], design: NDArray[np.float64]) ->
     return out
 
 
-def _glm_rules(out: NDArray[np.float64], original: NDArray[Any], constant: NDArray[np.bool_], largest: NDArray[np.float64]) -> None:
+def _glm_rules(
+    out: NDArray[np.float64],
+    original: NDArray[Any],
+    constant: NDArray[np.bool_],
+    largest: NDArray[np.float64],
+) -> None:
     """scanpy's per-gene GLM: constant genes unchanged, perfectly predicted genes zero."""
     perfect = (largest <= _PERFECT_FIT_ATOL) & ~constant
     if perfect.any():
-        logger.warning("regress_out: %d gene(s) are predicted perfectly; set to 0 as in R", int(perfect.sum()))
+        logger.warning(
+            "regress_out: %d gene(s) are predicted perfectly; set to 0 as in R", int(perfect.sum())
+        )
         out[:, perfect] = 0.0
     if constant.any():
         out[:, constant] = original[:1, constant]

@@ -95,6 +95,13 @@ def scaled_pca(
     else:  # the literal route: zero-centring a sparse matrix densifies it into a new array anyway;
         # only dense data are scaled in place, so only they are copied first
         scaled = _scale_matrix(x if is_sparse(x) else x.copy(), True, max_value, everyone)[0]
-    result = decompose(scaled, n_comps, zero_center=True, svd_solver=svd_solver or "arpack",
-                       seed=0 if random_state is None else random_state, chunked=False, chunk_size=None)
+    result = decompose(
+        scaled,
+        n_comps,
+        zero_center=True,
+        svd_solver=svd_solver or "arpack",
+        seed=0 if random_state is None else random_state,
+        chunked=False,
+        chunk_size=None,
+    )
     _store(adata, result, mask_param, mask, zero_center=True, layer=layer, dtype=dtype, key_added=key_added)

@@ -131,7 +131,9 @@ def scrublet_simulate_doublets(
     """
     x = get_matrix(adata, layer=layer)
     sim, totals, pairs = simulate_doublets(
-        x, sim_doublet_ratio=sim_doublet_ratio, subsampling=synthetic_doublet_umi_subsampling,
+        x,
+        sim_doublet_ratio=sim_doublet_ratio,
+        subsampling=synthetic_doublet_umi_subsampling,
         rng=np.random.RandomState(as_seed(random_seed)),
     )
     adata_sim = AnnData(sim)
@@ -173,7 +175,9 @@ def _preprocess(counts: Any, p: dict[str, Any]) -> tuple[NDArray[np.intp], Any, 
         raise InputDataError(msg)
     obs, raw = norm[:, hvg], counts[:, hvg]
     sim, _, parents = simulate_doublets(
-        raw, sim_doublet_ratio=p["sim_doublet_ratio"], subsampling=p["synthetic_doublet_umi_subsampling"],
+        raw,
+        sim_doublet_ratio=p["sim_doublet_ratio"],
+        subsampling=p["synthetic_doublet_umi_subsampling"],
         rng=np.random.RandomState(as_seed(p["random_state"])),
     )
     if p["log_transform"]:
@@ -181,28 +185,46 @@ def _preprocess(counts: Any, p: dict[str, Any]) -> tuple[NDArray[np.intp], Any, 
     return cells, _normalized(obs, 1e6), _normalized(sim, 1e6), parents
 
 
-def _call_doublets(obs: Any, sim: Any, parents: NDArray[np.int64], sim_ratio: float | None,
-                   p: dict[str, Any]) -> tuple[NDArray[np.float64], NDArray[np.bool_], dict[str, Any]]:
+def _call_doublets(
+    obs: Any, sim: Any, parents: NDArray[np.int64], sim_ratio: float | None, p: dict[str, Any]
+) -> tuple[NDArray[np.float64], NDArray[np.bool_], dict[str, Any]]:
     """Embed, score and call: the doublet scores, calls and the batch's ``uns`` entry."""
     n_obs = obs.shape[0]
     n_neighbors = p["n_neighbors"] if p["n_neighbors"] is not None else round(0.5 * np.sqrt(n_obs))
     seed = as_seed(p["random_state"])
-    m_obs, m_sim = embed(obs, sim, mean_center=p["mean_center"], normalize_variance=p["normalize_variance"],
-                         n_comps=p["n_prin_comps"], seed=seed)
+    m_obs, m_sim = embed(
+        obs,
+        sim,
+        mean_center=p["mean_center"],
+        normalize_variance=p["normalize_variance"],
+        n_comps=p["n_prin_comps"],
+        seed=seed,
+    )
     scores_obs, scores_sim, knn = doublet_scores(
-        m_obs, m_sim, n_neighbors=n_neighbors, expected_doublet_rate=p["expected_doublet_rate"],
-        approx=p["use_approx_neighbors"], metric=p["knn_dist_metric"], seed=seed,
+        m_obs,
+        m_sim,
+        n_neighbors=n_neighbors,
+        expected_doublet_rate=p["expected_doublet_rate"],
+        approx=p["use_approx_neighbors"],
+        metric=p["knn_dist_metric"],
+        seed=seed,
     )
     uns: dict[str, Any] = {
         "doublet_scores_sim": scores_sim,
         "doublet_parents": parents,
-        "parameters": {"expected_doublet_rate": p["expected_doublet_rate"], "sim_doublet_ratio": sim_ratio,
-                       "n_neighbors": n_neighbors, "random_state": p["random_state"]},
+        "parameters": {
+            "expected_doublet_rate": p["expected_doublet_rate"],
+            "sim_doublet_ratio": sim_ratio,
+            "n_neighbors": n_neighbors,
+            "random_state": p["random_state"],
+        },
     }
     threshold = p["threshold"] if p["threshold"] is not None else threshold_minimum(scores_sim)
     if threshold is None:
-        msg = ("scrublet: no automatic threshold (the simulated doublet scores are not bimodal); "
-               "predicted_doublet is False everywhere; look at the score histogram and pass threshold=")
+        msg = (
+            "scrublet: no automatic threshold (the simulated doublet scores are not bimodal); "
+            "predicted_doublet is False everywhere; look at the score histogram and pass threshold="
+        )
         warnings.warn(msg, DataWarning, stacklevel=5)
         predicted = np.zeros(n_obs, dtype=bool)
     else:
@@ -210,16 +232,23 @@ def _call_doublets(obs: Any, sim: Any, parents: NDArray[np.int64], sim_ratio: fl
         predicted = scores_obs > threshold
         if p["verbose"]:
             detected, detectable = predicted.mean(), (scores_sim > threshold).mean()
-            logger.info("scrublet: threshold %.2f; detected doublet rate %.1f%%, detectable fraction %.1f%%, "
-                        "overall rate %.1f%% (expected %.1f%%)", threshold, 100 * detected, 100 * detectable,
-                        100 * detected / detectable if detectable else float("nan"),
-                        100 * p["expected_doublet_rate"])
+            logger.info(
+                "scrublet: threshold %.2f; detected doublet rate %.1f%%, detectable fraction %.1f%%, "
+                "overall rate %.1f%% (expected %.1f%%)",
+                threshold,
+                100 * detected,
+                100 * detectable,
+                100 * detected / detectable if detectable else float("nan"),
+                100 * p["expected_doublet_rate"],
+            )
     if p["get_doublet_neighbor_parents"]:
         uns["doublet_neighbor_parents"] = neighbor_parents(knn, n_obs, parents)
     return scores_obs, predicted, uns
 
 
-def _run(x: Any, adata_sim: AnnData | None, p: dict[str, Any]) -> tuple[NDArray[np.intp], NDArray[np.float64], NDArray[np.bool_], dict[str, Any]]:
+def _run(
+    x: Any, adata_sim: AnnData | None, p: dict[str, Any]
+) -> tuple[NDArray[np.intp], NDArray[np.float64], NDArray[np.bool_], dict[str, Any]]:
     """One batch: kept row positions, scores, calls and the ``uns`` entry."""
     if adata_sim is None:
         cells, obs, sim, parents = _preprocess(x, p)
@@ -234,7 +263,9 @@ def _run(x: Any, adata_sim: AnnData | None, p: dict[str, Any]) -> tuple[NDArray[
 
 def _check_sim(adata: AnnData, adata_sim: AnnData) -> None:
     if adata_sim.n_vars != adata.n_vars:
-        msg = f"scrublet: adata_sim has {adata_sim.n_vars} genes but adata has {adata.n_vars}; they must match"
+        msg = (
+            f"scrublet: adata_sim has {adata_sim.n_vars} genes but adata has {adata.n_vars}; they must match"
+        )
         raise InputDataError(msg)
     if "doublet_parents" not in adata_sim.obsm:
         msg = "scrublet: adata_sim.obsm['doublet_parents'] not found; make adata_sim with scrublet_simulate_doublets"
@@ -332,12 +363,22 @@ def scrublet(
             x = x.tocsr()
     else:
         _check_sim(adata, adata_sim)
-    p = {"sim_doublet_ratio": sim_doublet_ratio, "expected_doublet_rate": expected_doublet_rate,
-         "synthetic_doublet_umi_subsampling": synthetic_doublet_umi_subsampling,
-         "knn_dist_metric": knn_dist_metric, "normalize_variance": normalize_variance,
-         "log_transform": log_transform, "mean_center": mean_center, "n_prin_comps": n_prin_comps,
-         "use_approx_neighbors": use_approx_neighbors, "get_doublet_neighbor_parents": get_doublet_neighbor_parents,
-         "n_neighbors": n_neighbors, "threshold": threshold, "verbose": verbose, "random_state": random_state}
+    p = {
+        "sim_doublet_ratio": sim_doublet_ratio,
+        "expected_doublet_rate": expected_doublet_rate,
+        "synthetic_doublet_umi_subsampling": synthetic_doublet_umi_subsampling,
+        "knn_dist_metric": knn_dist_metric,
+        "normalize_variance": normalize_variance,
+        "log_transform": log_transform,
+        "mean_center": mean_center,
+        "n_prin_comps": n_prin_comps,
+        "use_approx_neighbors": use_approx_neighbors,
+        "get_doublet_neighbor_parents": get_doublet_neighbor_parents,
+        "n_neighbors": n_neighbors,
+        "threshold": threshold,
+        "verbose": verbose,
+        "random_state": random_state,
+    }
     logger.info("scrublet: expected doublet rate %g, stdev %g", expected_doublet_rate, stdev_doublet_rate)
 
     scores = np.full(adata.n_obs, np.nan)

@@ -66,7 +66,9 @@ def _smooth_until_bimodal(hist, max_iter):
     return h, n_max, first, second, it
 
 
-def threshold_minimum(values: NDArray[np.floating], *, nbins: int = 256, max_iter: int = 10_000) -> float | None:
+def threshold_minimum(
+    values: NDArray[np.floating], *, nbins: int = 256, max_iter: int = 10_000
+) -> float | None:
     """The minimum between the two modes of the histogram of ``values``, or None.
 
     skimage's ``filters.threshold_minimum`` (Glasbey 1993) without skimage: a 256-bin
@@ -104,8 +106,10 @@ def simulate_doublets(
     n_obs = counts.shape[0]
     n_sim = int(n_obs * sim_doublet_ratio)
     if n_sim < 1 or n_sim > n_obs * n_obs:
-        msg = (f"scrublet: sim_doublet_ratio={sim_doublet_ratio} asks for {n_sim} doublets from {n_obs} cells; "
-               f"between 1 and {n_obs * n_obs} (n_obs²) are possible")
+        msg = (
+            f"scrublet: sim_doublet_ratio={sim_doublet_ratio} asks for {n_sim} doublets from {n_obs} cells; "
+            f"between 1 and {n_obs * n_obs} (n_obs²) are possible"
+        )
         raise InputDataError(msg)
     flat = sample_without_replacement(n_obs * n_obs, n_sim, random_state=rng, method="auto")
     pairs = np.vstack(np.unravel_index(flat, (n_obs, n_obs))).T.astype(np.int64)
@@ -113,7 +117,9 @@ def simulate_doublets(
     doublets = counts[pairs[:, 0]] + counts[pairs[:, 1]]
     totals = totals_obs[pairs[:, 0]] + totals_obs[pairs[:, 1]]
     if subsampling < 1:
-        doublets.data = rng.binomial(np.round(doublets.data).astype(np.int64), subsampling).astype(doublets.dtype)
+        doublets.data = rng.binomial(np.round(doublets.data).astype(np.int64), subsampling).astype(
+            doublets.dtype
+        )
         current = np.asarray(doublets.sum(axis=1)).ravel()
         rest = rng.binomial(np.round(totals - current).astype(np.int64), subsampling)
         totals = current + rest
@@ -167,7 +173,9 @@ def embed(
 # --- kNN classifier ----------------------------------------------------------------------
 
 
-def _knn(manifold: NDArray[np.float64], k: int, *, approx: bool | None, metric: Any, seed: int) -> NDArray[np.int64]:
+def _knn(
+    manifold: NDArray[np.float64], k: int, *, approx: bool | None, metric: Any, seed: int
+) -> NDArray[np.int64]:
     """The ``k - 1`` nearest other points of every point (the point itself left out).
 
     This is what scanpy 1.11.5 effectively counts: with ``use_approx_neighbors=True`` it
@@ -191,8 +199,14 @@ def _knn(manifold: NDArray[np.float64], k: int, *, approx: bool | None, metric: 
 
 
 def doublet_scores(
-    manifold_obs: NDArray[np.float64], manifold_sim: NDArray[np.float64], *, n_neighbors: int,
-    expected_doublet_rate: float, approx: bool | None, metric: Any, seed: int,
+    manifold_obs: NDArray[np.float64],
+    manifold_sim: NDArray[np.float64],
+    *,
+    n_neighbors: int,
+    expected_doublet_rate: float,
+    approx: bool | None,
+    metric: Any,
+    seed: int,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.int64]]:
     """Scrublet's scores of observed cells and simulated doublets, and the kNN indices.
 
@@ -211,7 +225,9 @@ def doublet_scores(
     return ld[:n_obs], ld[n_obs:], neighbors
 
 
-def neighbor_parents(neighbors: NDArray[np.int64], n_obs: int, parents: NDArray[np.int64]) -> list[NDArray[np.int64]]:
+def neighbor_parents(
+    neighbors: NDArray[np.int64], n_obs: int, parents: NDArray[np.int64]
+) -> list[NDArray[np.int64]]:
     """For each observed cell, the sorted distinct parents of its simulated-doublet neighbours."""
     out = []
     for row in neighbors[:n_obs]:

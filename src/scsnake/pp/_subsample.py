@@ -65,7 +65,11 @@ class DownsampleCountsParams(StageParams):
         if value is None:
             return value
         array = np.asarray(value)
-        if array.ndim > 1 or array.dtype.kind not in "iuf" or (array.size and (array.min() < 0 or not np.array_equal(array, np.round(array)))):
+        if (
+            array.ndim > 1
+            or array.dtype.kind not in "iuf"
+            or (array.size and (array.min() < 0 or not np.array_equal(array, np.round(array))))
+        ):
             msg = "must be a non-negative integer or a 1-D sequence of them (one per cell)"
             raise ValueError(msg)
         return value
@@ -253,4 +257,3 @@ def downsample_counts(
             x = x.asformat(fmt)
     adata.X = x
     return adata if copy else None
-

@@ -59,7 +59,9 @@ def annotate(adata: AnnData, params: AnnotateParams) -> AnnData:
     """
     from ..tl import annotate_clusters
 
-    annotate_clusters(adata, params.markers, groupby=params.groupby, key_added=params.key_added, min_score=params.min_score)
+    annotate_clusters(
+        adata, params.markers, groupby=params.groupby, key_added=params.key_added, min_score=params.min_score
+    )
     return adata
 
 

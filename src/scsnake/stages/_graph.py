@@ -156,7 +156,10 @@ def leiden(adata: AnnData, params: LeidenStageParams, *, random_state: int) -> A
     from .. import tl
 
     rows = []
-    for resolution, key in [(params.resolution, params.key_added), *((r, sweep_key(params, r)) for r in params.sweep)]:
+    for resolution, key in [
+        (params.resolution, params.key_added),
+        *((r, sweep_key(params, r)) for r in params.sweep),
+    ]:
         tl.leiden(
             adata,
             resolution=resolution,
@@ -194,5 +197,13 @@ def _clustering_scores(adata: AnnData, key: str, resolution: float, random_state
     silhouette = float("nan")
     if 1 < n_clusters < adata.n_obs and "X_pca" in adata.obsm:
         sample = min(adata.n_obs, 5000)
-        silhouette = float(silhouette_score(adata.obsm["X_pca"], labels, sample_size=sample, random_state=random_state))
-    return {"key": key, "resolution": resolution, "n_clusters": n_clusters, "modularity": modularity, "silhouette": silhouette}
+        silhouette = float(
+            silhouette_score(adata.obsm["X_pca"], labels, sample_size=sample, random_state=random_state)
+        )
+    return {
+        "key": key,
+        "resolution": resolution,
+        "n_clusters": n_clusters,
+        "modularity": modularity,
+        "silhouette": silhouette,
+    }

@@ -79,7 +79,9 @@ def integration_metrics(adata: AnnData, params: IntegrationMetricsRun, *, random
             label_key, labels = UNCORRECTED_CLUSTERS, cells.obs["leiden"].to_numpy()
         cells.obs[label_key] = pd.Categorical(labels)
         use_rep = None if method == "bbknn" else "X_emb"  # BBKNN changes only the graph
-        scores = metrics.integration_scores(cells, batch_key, label_key, use_rep=use_rep, cluster_key="leiden")
+        scores = metrics.integration_scores(
+            cells, batch_key, label_key, use_rep=use_rep, cluster_key="leiden"
+        )
         rows.append({"method": method, **scores, "n_clusters": int(cells.obs["leiden"].nunique())})
         logger.info("integration_metrics: scored %s", method)
     table = pd.DataFrame(rows)
@@ -108,7 +110,9 @@ def _labels(adata: AnnData, label_key: str | None) -> tuple[str, Any]:
     return label_key, values.to_numpy()
 
 
-def _embeddings(adata: AnnData, params: IntegrationMetricsRun, batch_key: str, random_state: int) -> dict[str, Any]:
+def _embeddings(
+    adata: AnnData, params: IntegrationMetricsRun, batch_key: str, random_state: int
+) -> dict[str, Any]:
     """The representation of each method: the uncorrected PCA, ComBat's PCA, Harmony's (BBKNN: the PCA)."""
     import anndata as ad
 
@@ -116,7 +120,9 @@ def _embeddings(adata: AnnData, params: IntegrationMetricsRun, batch_key: str, r
     from ._pca import pca
 
     def pca_of(combat_key: str | None) -> Any:
-        work = ad.AnnData(X=adata.X, obs=adata.obs, var=adata.var, layers=dict(adata.layers), uns=dict(adata.uns))
+        work = ad.AnnData(
+            X=adata.X, obs=adata.obs, var=adata.var, layers=dict(adata.layers), uns=dict(adata.uns)
+        )
         options = params.pca.model_copy(update={"combat_key": combat_key})
         pca(work, options, random_state=_seed(params.pca, random_state))
         return work.obsm["X_pca"]
@@ -124,7 +130,9 @@ def _embeddings(adata: AnnData, params: IntegrationMetricsRun, batch_key: str, r
     uncorrected = pca_of(None)
     pearson = dict(adata.uns.get("normalize", {})).get("method") == "pearson_residuals"
     if pearson:
-        logger.warning("integration_metrics: no ComBat row (the PCA of Pearson residuals does not use ComBat)")
+        logger.warning(
+            "integration_metrics: no ComBat row (the PCA of Pearson residuals does not use ComBat)"
+        )
     harmony = ad.AnnData(obs=adata.obs[[batch_key]].copy(), obsm={"X_pca": uncorrected})
     options = params.integration.harmony
     pp.harmony_integrate(

@@ -30,7 +30,9 @@ if TYPE_CHECKING:
 
 __all__ = ["InputFormat", "LoadParams", "QcOverrides", "SampleSpec", "SyntheticSpec", "load"]
 
-InputFormat = Literal["auto", "synthetic", "h5ad", "zarr", "loom", "10x_h5", "10x_mtx", "csv", "tsv", "txt", "mtx"]
+InputFormat = Literal[
+    "auto", "synthetic", "h5ad", "zarr", "loom", "10x_h5", "10x_mtx", "csv", "tsv", "txt", "mtx"
+]
 MetadataValue = str | int | float | bool
 
 
@@ -61,7 +63,9 @@ class SyntheticSpec(StageParams):
         try:  # the simulator's own cross-field rules, checked before any job runs
             SyntheticParams.model_validate({**self.model_dump(), "seed": 0})
         except ValidationError as err:
-            raise ValueError("; ".join(e["msg"].removeprefix("Value error, ") for e in err.errors())) from None
+            raise ValueError(
+                "; ".join(e["msg"].removeprefix("Value error, ") for e in err.errors())
+            ) from None
         return self
 
 
@@ -75,7 +79,9 @@ def _partial(model: type[BaseModel], name: str, doc: str) -> type[StageParams]:
     for key, info in model.model_fields.items():
         annotation: Any = info.annotation
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            annotation = _partial(annotation, f"{annotation.__name__}Overrides", f"Overrides of ``qc.{key}``.")
+            annotation = _partial(
+                annotation, f"{annotation.__name__}Overrides", f"Overrides of ``qc.{key}``."
+            )
         elif info.metadata:
             annotation = Annotated[annotation, *info.metadata]
         fields[key] = (annotation | None, Field(None, description=info.description))
@@ -83,7 +89,9 @@ def _partial(model: type[BaseModel], name: str, doc: str) -> type[StageParams]:
 
 
 #: A sample's overrides of the ``qc`` section: any of its keys (nested ``doublets`` partially).
-QcOverrides = _partial(QcParams, "QcOverrides", "Per-sample overrides of the ``qc`` section (only the keys given).")
+QcOverrides = _partial(
+    QcParams, "QcOverrides", "Per-sample overrides of the ``qc`` section (only the keys given)."
+)
 
 
 class SampleSpec(StageParams):
@@ -174,7 +182,11 @@ def load(sample: SampleSpec, params: LoadParams, *, name: str, random_state: int
         kwargs: dict[str, Any] = {}
         fmt = sample.format if sample.format != "auto" else io.detect_format(path)
         if fmt == "10x_mtx":
-            kwargs = {"var_names": params.var_names, "make_unique": params.make_unique, "gex_only": params.gex_only}
+            kwargs = {
+                "var_names": params.var_names,
+                "make_unique": params.make_unique,
+                "gex_only": params.gex_only,
+            }
         elif fmt == "10x_h5":
             kwargs = {"genome": params.genome, "gex_only": params.gex_only}
         adata = io.read(path, format=fmt, **kwargs)
@@ -193,7 +205,9 @@ def load(sample: SampleSpec, params: LoadParams, *, name: str, random_state: int
         raise InputDataError(msg)
     adata.obs["sample"] = pd.Categorical(np.repeat(name, adata.n_obs))
     for key, value in sample.metadata.items():
-        adata.obs[key] = pd.Categorical(np.repeat(str(value), adata.n_obs)) if isinstance(value, str) else value
+        adata.obs[key] = (
+            pd.Categorical(np.repeat(str(value), adata.n_obs)) if isinstance(value, str) else value
+        )
     return adata
 
 

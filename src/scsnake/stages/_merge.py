@@ -59,7 +59,9 @@ def merge(adatas: list[AnnData], params: MergeParams) -> AnnData:
 
     names = [_sample_name(a, i) for i, a in enumerate(adatas)]
     if len(set(names)) < len(names):
-        msg = f"merge: the inputs hold the same sample more than once ({names}); each sample must be given once"
+        msg = (
+            f"merge: the inputs hold the same sample more than once ({names}); each sample must be given once"
+        )
         raise InputDataError(msg)
     genes = [a.n_vars for a in adatas]
     merged = ad.concat(adatas, join="inner", merge="same", uns_merge=None, keys=names, index_unique="-")
@@ -111,7 +113,9 @@ def _obs(adatas: list[AnnData], names: list[str], index: pd.Index, batch_key: st
     """Every sample's ``obs`` (outer join of the columns) and the batch column."""
     from pandas.api.types import is_object_dtype
 
-    clashes = [name for name, a in zip(names, adatas, strict=True) if batch_key != "sample" and batch_key in a.obs]
+    clashes = [
+        name for name, a in zip(names, adatas, strict=True) if batch_key != "sample" and batch_key in a.obs
+    ]
     if clashes:
         msg = f"merge.batch_key {batch_key!r} replaces the obs column of that name in sample(s) {clashes}"
         warnings.warn(msg, DataWarning, stacklevel=3)

@@ -60,7 +60,11 @@ def normalize(adata: AnnData, params: NormalizeParams) -> AnnData:
     if params.log1p:
         pp.log1p(adata, base=params.log_base)
     # how the pca stage builds its matrix; read from the data, so it travels with the artifact
-    adata.uns["normalize"] = {"method": params.method, "theta": params.theta, "counts_layer": params.counts_layer}
+    adata.uns["normalize"] = {
+        "method": params.method,
+        "theta": params.theta,
+        "counts_layer": params.counts_layer,
+    }
     if params.clip is not None:
         adata.uns["normalize"]["clip"] = params.clip
     return adata

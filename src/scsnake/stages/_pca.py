@@ -55,7 +55,9 @@ def pca(adata: AnnData, params: PcaStageParams, *, random_state: int) -> AnnData
     if params.use_highly_variable:
         from .._matrix import get_var_column
 
-        mask = get_var_column(adata, "highly_variable", hint=" (run the hvg stage first or set pca.use_highly_variable: false)")
+        mask = get_var_column(
+            adata, "highly_variable", hint=" (run the hvg stage first or set pca.use_highly_variable: false)"
+        )
         mask = np.asarray(mask, dtype=bool)
     work, scale = _pca_matrix(adata, mask, params)
     n_comps = params.n_comps
@@ -65,8 +67,14 @@ def pca(adata: AnnData, params: PcaStageParams, *, random_state: int) -> AnnData
         warnings.warn(msg, AdjustedParamWarning, stacklevel=2)
         n_comps = limit
     if scale and _scales_in_blocks(work, params):
-        pp.scaled_pca(work, n_comps=n_comps, max_value=params.max_value, svd_solver=params.svd_solver,
-                      random_state=random_state, mask_var=None)
+        pp.scaled_pca(
+            work,
+            n_comps=n_comps,
+            max_value=params.max_value,
+            svd_solver=params.svd_solver,
+            random_state=random_state,
+            mask_var=None,
+        )
     else:
         if scale:
             pp.scale(work, max_value=params.max_value)
@@ -77,7 +85,10 @@ def pca(adata: AnnData, params: PcaStageParams, *, random_state: int) -> AnnData
     adata.varm["PCs"] = loadings
     adata.uns["pca"] = dict(work.uns["pca"])
     adata.uns["pca"].setdefault("params", {})
-    adata.uns["pca"]["params"] = {**adata.uns["pca"]["params"], "mask_var": "highly_variable" if mask is not None else None}
+    adata.uns["pca"]["params"] = {
+        **adata.uns["pca"]["params"],
+        "mask_var": "highly_variable" if mask is not None else None,
+    }
     if mask is None:
         del adata.uns["pca"]["params"]["mask_var"]
     return adata
@@ -114,7 +125,12 @@ def _scales_in_blocks(work: AnnData, params: PcaStageParams) -> bool:
     from ..pp._pca_solvers import GRAM_MAX_VARS
 
     x = work.X
-    return is_sparse(x) and x.format == "csr" and params.svd_solver != "randomized" and work.n_vars <= GRAM_MAX_VARS
+    return (
+        is_sparse(x)
+        and x.format == "csr"
+        and params.svd_solver != "randomized"
+        and work.n_vars <= GRAM_MAX_VARS
+    )
 
 
 def _with_matrix(view: AnnData, x: Any) -> AnnData:

@@ -104,10 +104,13 @@ def plots(adata: AnnData, params: PlotsParams, *, outdir: Path) -> dict[str, Pat
     groupby_markers = result["params"]["groupby"]
     pl.cluster_sizes(adata, groupby_markers, save=paths["cluster_sizes"], dpi=params.dpi)
     genes = {
-        group: [str(g) for g in result["names"][group][: params.n_marker_genes]] for group in result["names"].dtype.names
+        group: [str(g) for g in result["names"][group][: params.n_marker_genes]]
+        for group in result["names"].dtype.names
     }
     pl.dotplot(adata, genes, groupby_markers, save=paths["markers_dotplot"], dpi=params.dpi)
-    pl.rank_genes_groups_heatmap(adata, n_genes=params.n_marker_genes, save=paths["markers_heatmap"], dpi=params.dpi)
+    pl.rank_genes_groups_heatmap(
+        adata, n_genes=params.n_marker_genes, save=paths["markers_heatmap"], dpi=params.dpi
+    )
     pl.highly_variable_genes(adata, save=paths["hvg"], dpi=params.dpi)
     n_pcs = min(30, adata.obsm["X_pca"].shape[1]) if "X_pca" in adata.obsm else 30
     pl.pca_variance_ratio(adata, n_pcs=n_pcs, log=True, save=paths["pca_variance_ratio"], dpi=params.dpi)
@@ -135,7 +138,12 @@ def qc_plots(adata: AnnData, params: PlotsParams, *, outdir: Path) -> dict[str, 
     before = adata.uns.get("qc", {}).get("before")
     before = pd.DataFrame({k: before[k] for k in qc_keys}) if before is not None else None
     pl.qc_overview(
-        adata, keys=qc_keys, thresholds=_qc_thresholds(adata), before=before, save=paths["qc_overview"], dpi=params.dpi
+        adata,
+        keys=qc_keys,
+        thresholds=_qc_thresholds(adata),
+        before=before,
+        save=paths["qc_overview"],
+        dpi=params.dpi,
     )
     return paths
 
@@ -158,7 +166,9 @@ def _qc_thresholds(adata: AnnData) -> dict[str, tuple[float | None, float | None
     return {k: v for k, v in thresholds.items() if k in adata.obs and any(x is not None for x in v)}
 
 
-def _optional_figures(adata: AnnData, params: PlotsParams, outdir: Path, colors: list[str]) -> dict[str, Path]:
+def _optional_figures(
+    adata: AnnData, params: PlotsParams, outdir: Path, colors: list[str]
+) -> dict[str, Path]:
     """Figures of what the optional stages and the clustering sweep added (drawn when present)."""
     from .. import pl
 
@@ -177,7 +187,12 @@ def _optional_figures(adata: AnnData, params: PlotsParams, outdir: Path, colors:
     if layouts:
         pl.draw_graph(adata, color=colors, layout=layouts[0], save=path("draw_graph"), dpi=params.dpi)
     if "paga" in adata.uns:
-        pl.paga(adata, threshold=float(adata.uns["paga"].get("threshold", 0.03)), save=path("paga"), dpi=params.dpi)
+        pl.paga(
+            adata,
+            threshold=float(adata.uns["paga"].get("threshold", 0.03)),
+            save=path("paga"),
+            dpi=params.dpi,
+        )
     if "dpt_pseudotime" in adata.obs:
         pl.diffmap(adata, color=["dpt_pseudotime", colors[0]], save=path("dpt"), dpi=params.dpi)
     return drawn
@@ -244,7 +259,11 @@ def write_run_info(
     try:
         config = WorkflowConfig.model_validate(json.loads(config_json))
     except (json.JSONDecodeError, ValidationError) as err:
-        lines = format_validation_error(err, model=WorkflowConfig) if isinstance(err, ValidationError) else [str(err)]
+        lines = (
+            format_validation_error(err, model=WorkflowConfig)
+            if isinstance(err, ValidationError)
+            else [str(err)]
+        )
         msg = "run-info: invalid config:\n" + "\n".join(f"  - {line}" for line in lines)
         raise ParamError(msg) from None
     header = (
@@ -257,4 +276,6 @@ def write_run_info(
         versions["snakemake"] = snakemake_version
     rows = [(name, versions.get(name, "not installed")) for name in ("python", *VERSION_PACKAGES)]
     write_atomic(config_path, lambda tmp: tmp.write_text(text))
-    write_atomic(versions_path, lambda tmp: pd.DataFrame(rows, columns=["package", "version"]).to_csv(tmp, index=False))
+    write_atomic(
+        versions_path, lambda tmp: pd.DataFrame(rows, columns=["package", "version"]).to_csv(tmp, index=False)
+    )

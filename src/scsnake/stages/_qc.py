@@ -41,7 +41,11 @@ class DoubletParams(StageParams):
 class QcParams(StageParams):
     """The ``qc`` section: which gene sets to measure and which cells/genes to keep."""
 
-    qc_vars: dict[str, str] = {"mt": "^(MT|mt|Mt)-", "ribo": "^(RPS|RPL|Rps|Rpl)", "hb": "^(HB[ABDEGMQZ]\\d*|Hb[abdegmqz][^p]?)$"}
+    qc_vars: dict[str, str] = {
+        "mt": "^(MT|mt|Mt)-",
+        "ribo": "^(RPS|RPL|Rps|Rpl)",
+        "hb": "^(HB[ABDEGMQZ]\\d*|Hb[abdegmqz][^p]?)$",
+    }
     """Gene sets as ``name: regex`` on gene names; each adds ``var[name]`` and ``obs['pct_counts_<name>']``."""
     percent_top: list[PositiveInt] = [50, 100, 200]
     """Ranks for ``obs['pct_counts_in_top_<n>_genes']`` (ranks above the gene count are skipped)."""
@@ -99,7 +103,9 @@ def qc(adata: AnnData, params: QcParams, *, random_state: int = 0) -> AnnData:
         regex = re.compile(pattern)
         adata.var[name] = np.fromiter((bool(regex.search(g)) for g in names), dtype=bool, count=len(names))
     percent_top = [n for n in params.percent_top if n <= adata.n_vars]
-    pp.calculate_qc_metrics(adata, qc_vars=list(params.qc_vars), percent_top=percent_top or None, inplace=True)
+    pp.calculate_qc_metrics(
+        adata, qc_vars=list(params.qc_vars), percent_top=percent_top or None, inplace=True
+    )
 
     n_cells_in, n_genes_in = adata.n_obs, adata.n_vars
     before = _before(adata)
@@ -172,7 +178,9 @@ def qc_cells_table(adata: AnnData, params: QcParams | None = None) -> pd.DataFra
     return pd.DataFrame({**columns, "passed": np.asarray(before["passed"], dtype=bool)})
 
 
-def _doublets(adata: AnnData, params: DoubletParams, random_state: int, removed: dict[str, int]) -> np.ndarray:
+def _doublets(
+    adata: AnnData, params: DoubletParams, random_state: int, removed: dict[str, int]
+) -> np.ndarray:
     """Scrublet on the filtered counts; flags (and optionally removes) predicted doublets.
 
     Returns which of the cells it was given it removed.

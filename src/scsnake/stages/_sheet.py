@@ -46,7 +46,9 @@ def read_sample_sheet(path: str, base_dir: Path) -> tuple[dict[str, dict[str, An
     try:
         text = file.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
-        return {}, [f"samples: sample sheet {path!r} not found (relative to {base_dir}); give a TSV file or a mapping"]
+        return {}, [
+            f"samples: sample sheet {path!r} not found (relative to {base_dir}); give a TSV file or a mapping"
+        ]
     except (OSError, UnicodeDecodeError) as err:
         return {}, [f"{where}: cannot read the sample sheet ({type(err).__name__}: {err})"]
     lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
@@ -59,8 +61,12 @@ def read_sample_sheet(path: str, base_dir: Path) -> tuple[dict[str, dict[str, An
         return {}, problems
     if not records:
         return {}, [f"{where}: no samples (only a header)"]
-    metadata = [name for name in header if name not in ("sample", "input", "format") and not _nested_key(name)]
-    columns = {name: [r[i] for r in records if len(r) > i] for i, name in enumerate(header) if name in metadata}
+    metadata = [
+        name for name in header if name not in ("sample", "input", "format") and not _nested_key(name)
+    ]
+    columns = {
+        name: [r[i] for r in records if len(r) > i] for i, name in enumerate(header) if name in metadata
+    }
     types = {name: _column_type(values) for name, values in columns.items()}
     samples: dict[str, dict[str, Any]] = {}
     first_row: dict[str, int] = {}
@@ -91,7 +97,9 @@ def _header_problems(header: list[str], where: str) -> list[str]:
     problems = []
     missing = [name for name in _REQUIRED if name not in header]
     if missing:
-        problems.append(f"{where}: missing column(s) {missing} (the header has {header}; columns are tab-separated)")
+        problems.append(
+            f"{where}: missing column(s) {missing} (the header has {header}; columns are tab-separated)"
+        )
     repeated = sorted({name for name in header if header.count(name) > 1})
     if repeated:
         problems.append(f"{where}: column(s) {repeated} given twice")
@@ -125,9 +133,13 @@ def _row_problems(name: str, row: str, first_row: dict[str, int]) -> list[str]:
     if not name:
         return [f"{row}.sample: empty (every row needs a sample name)"]
     if not SAMPLE_NAME.match(name):
-        return [f"{row}.sample: must start with a letter or digit and use only letters, digits, '_', '.', '-'"]
+        return [
+            f"{row}.sample: must start with a letter or digit and use only letters, digits, '_', '.', '-'"
+        ]
     if name in first_row:
-        return [f"{row}.sample: {name!r} is given twice (first in row {first_row[name]}); sample names must be unique"]
+        return [
+            f"{row}.sample: {name!r} is given twice (first in row {first_row[name]}); sample names must be unique"
+        ]
     return []
 
 
@@ -147,7 +159,9 @@ def _row_spec(
             try:
                 value = yaml.safe_load(text)
             except yaml.YAMLError:
-                problems.append(f"{row}.{column}: {text!r} is not a value (a number, true/false, null or a list)")
+                problems.append(
+                    f"{row}.{column}: {text!r} is not a value (a number, true/false, null or a list)"
+                )
                 continue
             section, _, key = column.partition(".")
             node = spec.setdefault(section, {})

@@ -17,7 +17,16 @@ from ..errors import InputDataError
 if TYPE_CHECKING:
     from anndata import AnnData
 
-__all__ = ["DptStageParams", "DrawGraphStageParams", "PagaStageParams", "TsneStageParams", "dpt", "draw_graph", "paga", "tsne"]
+__all__ = [
+    "DptStageParams",
+    "DrawGraphStageParams",
+    "PagaStageParams",
+    "TsneStageParams",
+    "dpt",
+    "draw_graph",
+    "paga",
+    "tsne",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -138,7 +147,9 @@ def _paga_positions(connectivities: object, threshold: float) -> np.ndarray:
     weights.data[weights.data < threshold] = 0
     weights.eliminate_zeros()
     upper = sparse.triu(weights, k=1).tocoo()
-    graph = igraph.Graph(n=weights.shape[0], edges=list(zip(upper.row.tolist(), upper.col.tolist(), strict=True)))
+    graph = igraph.Graph(
+        n=weights.shape[0], edges=list(zip(upper.row.tolist(), upper.col.tolist(), strict=True))
+    )
     n = weights.shape[0]
     start = [[np.cos(2 * np.pi * i / n), np.sin(2 * np.pi * i / n)] for i in range(n)]
     layout = graph.layout_fruchterman_reingold(weights=upper.data.tolist() or None, seed=start, niter=500)
@@ -178,5 +189,7 @@ def _root_index(adata: AnnData, params: DptStageParams) -> int:
     # the group's cell farthest out on the first non-trivial diffusion component, on the side the group lies
     side = np.sign(np.median(dc1[members]) - np.median(dc1)) or 1.0
     root = int(members[np.argmax(side * dc1[members])])
-    logger.info("dpt: root cell %s (group %s of %s)", adata.obs_names[root], params.root_group, params.root_key)
+    logger.info(
+        "dpt: root cell %s (group %s of %s)", adata.obs_names[root], params.root_group, params.root_key
+    )
     return root

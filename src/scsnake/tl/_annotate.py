@@ -111,7 +111,9 @@ def annotate_clusters(
     if isinstance(markers, (str, os.PathLike)):
         markers = read_marker_file(markers)
     if unassigned in markers:
-        msg = f"annotate_clusters: unassigned={unassigned!r} is also a cell type in markers; pick another label"
+        msg = (
+            f"annotate_clusters: unassigned={unassigned!r} is also a cell type in markers; pick another label"
+        )
         raise ParamError(msg)
     if use_raw is None:
         use_raw = layer is None and adata.raw is not None
@@ -156,11 +158,18 @@ def annotate_clusters(
     adata.obs[key_added] = pd.Series(per_cell, index=adata.obs_names)
     table = pd.DataFrame(scores, index=pd.Index(clusters, name=groupby), columns=types)
     adata.uns[f"{key_added}_scores"] = table
-    logger.info("annotated %d clusters of obs[%r]: %s", len(clusters), groupby, dict(zip(clusters, labels, strict=True)))
+    logger.info(
+        "annotated %d clusters of obs[%r]: %s",
+        len(clusters),
+        groupby,
+        dict(zip(clusters, labels, strict=True)),
+    )
     return table
 
 
-def _marker_columns(markers: Mapping[str, Sequence[str]], var_names: pd.Index) -> tuple[list[str], list[NDArray]]:
+def _marker_columns(
+    markers: Mapping[str, Sequence[str]], var_names: pd.Index
+) -> tuple[list[str], list[NDArray]]:
     """Types that keep at least one marker, and the column indices of their present markers."""
     if not var_names.is_unique:
         msg = "annotate_clusters needs unique var_names; call adata.var_names_make_unique() first"
@@ -245,7 +254,9 @@ def read_marker_file(path: str | os.PathLike[str]) -> dict[str, list[str]]:
             raise InputDataError(msg)
         bad = [g for g in genes if not isinstance(g, str)]
         if bad:
-            msg = f"{where}: {bad[0]!r} is not a gene name (YAML read it as {type(bad[0]).__name__}; quote it)"
+            msg = (
+                f"{where}: {bad[0]!r} is not a gene name (YAML read it as {type(bad[0]).__name__}; quote it)"
+            )
             raise InputDataError(msg)
         markers[str(cell_type)] = genes
     return markers

@@ -66,7 +66,9 @@ def _groups(adata: AnnData, groupby: list[str], *, product_order: bool) -> pd.Ca
         joined = joined + "_" + column.astype(str)
     groups = pd.Categorical(joined)
     if product_order:  # scanpy orders var_names groups like the product of the categories
-        order = {"_".join(map(str, k)): i for i, k in enumerate(product(*(c.cat.categories for c in columns)))}
+        order = {
+            "_".join(map(str, k)): i for i, k in enumerate(product(*(c.cat.categories for c in columns)))
+        }
         groups = groups.reorder_categories(sorted(groups.categories, key=lambda x: order[x]))
     return groups
 
@@ -110,15 +112,35 @@ def _group_means(x: Any, groups: pd.Categorical) -> pd.DataFrame:
 
 
 @overload
-def dendrogram(adata: AnnData, groupby: str | Sequence[str], *, n_pcs: int | None = ..., use_rep: str | None = ...,
-               var_names: Sequence[str] | None = ..., use_raw: bool | None = ..., cor_method: str = ...,
-               linkage_method: str = ..., optimal_ordering: bool = ..., key_added: str | None = ...,
-               inplace: Literal[True] = ...) -> None: ...
+def dendrogram(
+    adata: AnnData,
+    groupby: str | Sequence[str],
+    *,
+    n_pcs: int | None = ...,
+    use_rep: str | None = ...,
+    var_names: Sequence[str] | None = ...,
+    use_raw: bool | None = ...,
+    cor_method: str = ...,
+    linkage_method: str = ...,
+    optimal_ordering: bool = ...,
+    key_added: str | None = ...,
+    inplace: Literal[True] = ...,
+) -> None: ...
 @overload
-def dendrogram(adata: AnnData, groupby: str | Sequence[str], *, n_pcs: int | None = ..., use_rep: str | None = ...,
-               var_names: Sequence[str] | None = ..., use_raw: bool | None = ..., cor_method: str = ...,
-               linkage_method: str = ..., optimal_ordering: bool = ..., key_added: str | None = ...,
-               inplace: Literal[False]) -> dict[str, Any]: ...
+def dendrogram(
+    adata: AnnData,
+    groupby: str | Sequence[str],
+    *,
+    n_pcs: int | None = ...,
+    use_rep: str | None = ...,
+    var_names: Sequence[str] | None = ...,
+    use_raw: bool | None = ...,
+    cor_method: str = ...,
+    linkage_method: str = ...,
+    optimal_ordering: bool = ...,
+    key_added: str | None = ...,
+    inplace: Literal[False],
+) -> dict[str, Any]: ...
 @validated(DendrogramParams)
 def dendrogram(
     adata: AnnData,
@@ -206,8 +228,10 @@ def dendrogram(
     corr_matrix = _group_means(x, groups).T.corr(method=cor_method).clip(-1, 1)
     undefined = [str(c) for c, bad in zip(categories, corr_matrix.isna().all(axis=0), strict=True) if bad]
     if undefined:
-        msg = (f"groups {', '.join(undefined)} have the same mean for every feature, so their correlation is "
-               "undefined; choose other var_names or use_rep")
+        msg = (
+            f"groups {', '.join(undefined)} have the same mean for every feature, so their correlation is "
+            "undefined; choose other var_names or use_rep"
+        )
         raise InputDataError(msg)
     corr_condensed = distance.squareform(1 - corr_matrix)
     z_var = sch.linkage(corr_condensed, method=linkage_method, optimal_ordering=optimal_ordering)

@@ -60,7 +60,9 @@ def symmetric_transitions(connectivities: Any) -> Any:
     return conn_norm * z_inv[:, None] * z_inv[None, :]
 
 
-def diffusion_components(connectivities: Any, n_comps: int, random_state: int | None) -> tuple[np.ndarray, np.ndarray]:
+def diffusion_components(
+    connectivities: Any, n_comps: int, random_state: int | None
+) -> tuple[np.ndarray, np.ndarray]:
     """Largest eigenvalues (decreasing, float32) and eigenvectors (columns) of the transitions.
 
     ``eigsh`` on the float64 symmetrised matrix with a start vector drawn from
@@ -106,8 +108,15 @@ class DptDistances:
     ``d.restrict(cells)`` the same on a subset (indices local to it).
     """
 
-    def __init__(self, evals: np.ndarray, basis: np.ndarray, labels: np.ndarray | None = None,
-                 *, cells: np.ndarray | None = None, rows: dict[int, np.ndarray] | None = None) -> None:
+    def __init__(
+        self,
+        evals: np.ndarray,
+        basis: np.ndarray,
+        labels: np.ndarray | None = None,
+        *,
+        cells: np.ndarray | None = None,
+        rows: dict[int, np.ndarray] | None = None,
+    ) -> None:
         self.evals, self.basis, self.labels = evals, basis, labels
         self.cells = cells
         self._rows = {} if rows is None else rows

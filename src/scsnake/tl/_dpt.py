@@ -123,8 +123,9 @@ def _position(seg: np.ndarray, cell: int) -> int:
 class _Branching:
     """Scanpy's hierarchical DPT (flavor ``haghverdi16``), restricted to what it stores."""
 
-    def __init__(self, distances: DptDistances, n_obs: int, *, min_group_size: float,
-                 allow_kendall_tau_shift: bool) -> None:
+    def __init__(
+        self, distances: DptDistances, n_obs: int, *, min_group_size: float, allow_kendall_tau_shift: bool
+    ) -> None:
         self.d = distances
         self.n_obs = n_obs
         self.min_group_size = min_group_size if min_group_size >= 1 else int(min_group_size * n_obs)
@@ -144,8 +145,9 @@ class _Branching:
             self._split(segs, segs_tips, undecided, iseg, tips3)
         return segs, segs_tips
 
-    def _select_segment(self, segs: list[np.ndarray], segs_tips: list[np.ndarray],
-                        undecided: list[bool]) -> tuple[int, np.ndarray | None]:
+    def _select_segment(
+        self, segs: list[np.ndarray], segs_tips: list[np.ndarray], undecided: list[bool]
+    ) -> tuple[int, np.ndarray | None]:
         d = self.d
         scores_tips = np.zeros((len(segs), 4))
         for iseg, seg in enumerate(segs):
@@ -189,15 +191,23 @@ class _Branching:
         idcs = np.argsort(d_seg[tips[0]])
         imax = _kendall_tau_split(d_seg[tips[1]][idcs], d_seg[tips[2]][idcs])
         if imax > 0.95 * len(idcs) and self.allow_shift:
-            logger.warning("shifting branching point away from maximal kendall-tau correlation "
-                           "(suppress this with allow_kendall_tau_shift=False)")
+            logger.warning(
+                "shifting branching point away from maximal kendall-tau correlation "
+                "(suppress this with allow_kendall_tau_shift=False)"
+            )
             ibranch = int(0.95 * imax)
         else:
             ibranch = imax + 1
         return idcs[:ibranch]
 
-    def _split(self, segs: list[np.ndarray], segs_tips: list[np.ndarray], undecided: list[bool],
-               iseg: int, tips3: np.ndarray) -> None:
+    def _split(
+        self,
+        segs: list[np.ndarray],
+        segs_tips: list[np.ndarray],
+        undecided: list[bool],
+        iseg: int,
+        tips3: np.ndarray,
+    ) -> None:
         """Split ``segs[iseg]`` in three branches (+ undecided cells); trunk stays at ``iseg``."""
         seg = segs[iseg]
         d_seg = self.d.restrict(seg)
@@ -214,7 +224,9 @@ class _Branching:
             undecided[iseg] = True
         undecided += [False] * (len(ssegs) - 1)
 
-    def _split_local(self, d_seg: DptDistances, tips: np.ndarray, n_seg: int) -> tuple[list[np.ndarray], list[list[Any]], int]:
+    def _split_local(
+        self, d_seg: DptDistances, tips: np.ndarray, n_seg: int
+    ) -> tuple[list[np.ndarray], list[list[Any]], int]:
         branches = [self._branch_away(d_seg, tips[p]) for p in ([0, 1, 2], [1, 2, 0], [2, 0, 1])]
         masks = np.zeros((3, n_seg), dtype=bool)
         for i, branch in enumerate(branches):
@@ -250,8 +262,9 @@ class _Branching:
         return ssegs, ssegs_tips, int(np.argmin(added))
 
 
-def _order(segs_names: np.ndarray, masks: np.ndarray, tips: np.ndarray,
-           pseudotime: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+def _order(
+    segs_names: np.ndarray, masks: np.ndarray, tips: np.ndarray, pseudotime: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
     """Cell order by segment then pseudotime, and the changepoints between segments."""
     if pseudotime is not None:
         for i in range(tips.shape[0]):
@@ -334,8 +347,10 @@ def dpt(
     _, connectivities = neighbors_entry(adata, neighbors_key)
     iroot = _root_cell(adata)
     if iroot is None and n_branchings == 0:
-        msg = ("dpt needs a root cell: uns['iroot'] not found; set adata.uns['iroot'] = index of a root cell "
-               "(e.g. np.flatnonzero(adata.obs['cell_type'] == 'Stem')[0]) or adata.var['xroot'] = its expression")
+        msg = (
+            "dpt needs a root cell: uns['iroot'] not found; set adata.uns['iroot'] = index of a root cell "
+            "(e.g. np.flatnonzero(adata.obs['cell_type'] == 'Stem')[0]) or adata.var['xroot'] = its expression"
+        )
         raise MissingKeyError(msg)
     if "X_diffmap" not in adata.obsm or "diffmap_evals" not in adata.uns:
         logger.warning("obsm['X_diffmap'] not found: running diffmap with its defaults (n_comps=15) first")
@@ -352,8 +367,12 @@ def dpt(
         adata.uns["iroot"] = iroot
         adata.obs["dpt_pseudotime"] = pseudotime
     if n_branchings > 0:
-        branching = _Branching(distances, adata.n_obs, min_group_size=min_group_size,
-                               allow_kendall_tau_shift=allow_kendall_tau_shift)
+        branching = _Branching(
+            distances,
+            adata.n_obs,
+            min_group_size=min_group_size,
+            allow_kendall_tau_shift=allow_kendall_tau_shift,
+        )
         segs, segs_tips = branching.detect(n_branchings, iroot)
         masks = np.zeros((len(segs), adata.n_obs), dtype=bool)
         segs_names = np.zeros(adata.n_obs, dtype=np.int8)

@@ -126,7 +126,9 @@ def _build_regions(x, y, mass, perm, buf, r_start, r_count, r_child, r_n_child, 
 
 
 @njit
-def _repulse(x, y, mass, dx, dy, perm, r_start, r_count, r_child, r_n_child, r_mass, r_cx, r_cy, r_size, theta, coef):
+def _repulse(
+    x, y, mass, dx, dy, perm, r_start, r_count, r_child, r_n_child, r_mass, r_cx, r_cy, r_size, theta, coef
+):
     """fa2's ``applyForceOnNodes``: Barnes-Hut repulsion, node by node, regions depth-first."""
     stack = np.empty(r_start.size, dtype=np.int64)
     for n in range(x.size):
@@ -159,7 +161,9 @@ def _repulse(x, y, mass, dx, dy, perm, r_start, r_count, r_child, r_n_child, r_m
 
 
 @njit
-def _forceatlas2(x, y, mass, edge_from, edge_to, edge_weight, n_iterations, theta, scaling, gravity, jitter_tolerance):
+def _forceatlas2(
+    x, y, mass, edge_from, edge_to, edge_weight, n_iterations, theta, scaling, gravity, jitter_tolerance
+):
     """Run ForceAtlas2 (linear attraction, Barnes-Hut repulsion, adaptive speed) in place."""
     n = x.size
     dx, dy = np.zeros(n), np.zeros(n)
@@ -173,8 +177,27 @@ def _forceatlas2(x, y, mass, edge_from, edge_to, edge_weight, n_iterations, thet
     for _ in range(n_iterations):
         old_dx[:], old_dy[:] = dx, dy
         dx[:], dy[:] = 0.0, 0.0
-        _build_regions(x, y, mass, perm, buf, r_start, r_count, r_child, r_n_child, r_mass, r_cx, r_cy, r_size)
-        _repulse(x, y, mass, dx, dy, perm, r_start, r_count, r_child, r_n_child, r_mass, r_cx, r_cy, r_size, theta, scaling)
+        _build_regions(
+            x, y, mass, perm, buf, r_start, r_count, r_child, r_n_child, r_mass, r_cx, r_cy, r_size
+        )
+        _repulse(
+            x,
+            y,
+            mass,
+            dx,
+            dy,
+            perm,
+            r_start,
+            r_count,
+            r_child,
+            r_n_child,
+            r_mass,
+            r_cx,
+            r_cy,
+            r_size,
+            theta,
+            scaling,
+        )
         for i in range(n):  # gravity towards the origin
             dist = np.sqrt(x[i] * x[i] + y[i] * y[i])
             if dist > 0:
@@ -189,7 +212,9 @@ def _forceatlas2(x, y, mass, edge_from, edge_to, edge_weight, n_iterations, thet
             dy[a] += yd * factor
             dx[b] -= xd * factor
             dy[b] -= yd * factor
-        speed, efficiency = _apply_forces(x, y, mass, dx, dy, old_dx, old_dy, speed, efficiency, jitter_tolerance)
+        speed, efficiency = _apply_forces(
+            x, y, mass, dx, dy, old_dx, old_dy, speed, efficiency, jitter_tolerance
+        )
 
 
 @njit
@@ -246,7 +271,9 @@ def forceatlas2(adjacency: Any, init_coords: np.ndarray, n_iterations: int = FA2
 # --- igraph layouts and the stage ----------------------------------------------------------
 
 
-def _igraph_layout(adjacency: Any, layout: str, init_coords: np.ndarray, root: int | None, seed: int, kwds: dict) -> np.ndarray:
+def _igraph_layout(
+    adjacency: Any, layout: str, init_coords: np.ndarray, root: int | None, seed: int, kwds: dict
+) -> np.ndarray:
     """An igraph layout, igraph's random numbers drawn from ``random.Random(seed)`` (as scanpy seeds them)."""
     import igraph as ig
 
@@ -297,7 +324,9 @@ def _init_coords(adata: AnnData, init_pos: str | bool | None, n_obs: int, seed: 
             raise MissingKeyError(msg)
         return _paga_init(adata, n_obs, seed)
     if isinstance(init_pos, str):
-        msg = f"init_pos={init_pos!r} is not an obsm key{close_matches(init_pos, adata.obsm.keys())} nor 'paga'"
+        msg = (
+            f"init_pos={init_pos!r} is not an obsm key{close_matches(init_pos, adata.obsm.keys())} nor 'paga'"
+        )
         raise MissingKeyError(msg)
     return np.random.RandomState(seed).random_sample((n_obs, 2))  # scanpy: np.random.seed + random
 

@@ -161,4 +161,3 @@ def embedding_density(
     stored = _parse_components(components).tolist()  # 1-based, as given
     adata.uns[f"{density_key}_params"] = {"covariate": groupby, "components": stored}
     logger.info("added obs[%r] and uns[%r]", density_key, f"{density_key}_params")
-

@@ -109,7 +109,9 @@ def filter_rank_genes_groups(
     params = result["params"]
     groupby = params["groupby"] if groupby is None else groupby
     use_raw = params["use_raw"] if use_raw is None else use_raw
-    same_params = params["groupby"] == groupby and params["reference"] == "rest" and params["use_raw"] == use_raw
+    same_params = (
+        params["groupby"] == groupby and params["reference"] == "rest" and params["use_raw"] == use_raw
+    )
     use_logfolds = same_params and "logfoldchanges" in result
     use_fraction = same_params and "pts_rest" in result
 
@@ -128,12 +130,18 @@ def filter_rank_genes_groups(
             frac_in, frac_out = stats[:2]
     logger.info(
         "filtering genes: min_in_group_fraction %s, min_fold_change %s, max_out_group_fraction %s",
-        min_in_group_fraction, min_fold_change, max_out_group_fraction,
+        min_in_group_fraction,
+        min_fold_change,
+        max_out_group_fraction,
     )
     if compare_abs:
         fold_change = np.abs(fold_change)
     with np.errstate(invalid="ignore"):  # NaN (no data) never passes
-        keep = (frac_in > min_in_group_fraction) & (frac_out < max_out_group_fraction) & (fold_change > min_fold_change)
+        keep = (
+            (frac_in > min_in_group_fraction)
+            & (frac_out < max_out_group_fraction)
+            & (fold_change > min_fold_change)
+        )
     filtered = names.where(keep)
     adata.uns[key_added] = {**result, "names": filtered.to_records(index=False)}
 

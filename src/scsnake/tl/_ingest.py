@@ -53,7 +53,9 @@ class _ExactIndex:
 
         params = dict(metric_kwds)
         p = params.pop("p", 2) if metric == "minkowski" else 2
-        self._nn = NearestNeighbors(algorithm="brute", metric=metric, p=p, metric_params=params or None).fit(data)
+        self._nn = NearestNeighbors(algorithm="brute", metric=metric, p=p, metric_params=params or None).fit(
+            data
+        )
 
     def query(self, x: Any, k: int, epsilon: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
         dists, indices = self._nn.kneighbors(x, n_neighbors=k)
@@ -102,7 +104,9 @@ def _majority_labels(codes: np.ndarray, n_categories: int) -> np.ndarray:
     return best
 
 
-def _umap_transform(ref: AnnData, rep: Any, query_rep: Any, index: _ExactIndex, params: dict[str, Any]) -> np.ndarray:
+def _umap_transform(
+    ref: AnnData, rep: Any, query_rep: Any, index: _ExactIndex, params: dict[str, Any]
+) -> np.ndarray:
     """umap-learn's ``UMAP.transform`` on a UMAP object rebuilt from the reference (like scanpy)."""
     if "X_umap" not in ref.obsm or "umap" not in ref.uns:
         msg = "adata_ref has no obsm['X_umap'] / uns['umap']: run umap on the reference first (or drop 'umap' from embedding_method)"

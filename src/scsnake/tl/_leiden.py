@@ -90,7 +90,9 @@ def _natural_key(label: str) -> tuple[Any, ...]:
     return tuple(int(part) if i % 2 else part for i, part in enumerate(re.split(r"(\d+)", label)))
 
 
-def _restrict(adata: AnnData, adjacency: Any, restrict_to: tuple[str, Sequence[str]]) -> tuple[Any, np.ndarray]:
+def _restrict(
+    adata: AnnData, adjacency: Any, restrict_to: tuple[str, Sequence[str]]
+) -> tuple[Any, np.ndarray]:
     key, categories = restrict_to
     column = get_obs_column(adata, key, what="restrict_to key")
     if not isinstance(column.dtype, pd.CategoricalDtype):
@@ -109,8 +111,16 @@ def _restrict(adata: AnnData, adjacency: Any, restrict_to: tuple[str, Sequence[s
     return adjacency, mask
 
 
-def _run_leidenalg(graph: Any, *, resolution: float | None, use_weights: bool, n_iterations: int,
-                   partition_type: Any, seed: int, clustering_args: dict[str, Any]) -> list[int]:
+def _run_leidenalg(
+    graph: Any,
+    *,
+    resolution: float | None,
+    use_weights: bool,
+    n_iterations: int,
+    partition_type: Any,
+    seed: int,
+    clustering_args: dict[str, Any],
+) -> list[int]:
     import leidenalg
 
     args = dict(clustering_args, n_iterations=n_iterations)
@@ -123,8 +133,15 @@ def _run_leidenalg(graph: Any, *, resolution: float | None, use_weights: bool, n
     return leidenalg.find_partition(graph, partition_type, **args).membership
 
 
-def _run_igraph(graph: Any, *, resolution: float | None, use_weights: bool, n_iterations: int,
-                seed: int, clustering_args: dict[str, Any]) -> list[int]:
+def _run_igraph(
+    graph: Any,
+    *,
+    resolution: float | None,
+    use_weights: bool,
+    n_iterations: int,
+    seed: int,
+    clustering_args: dict[str, Any],
+) -> list[int]:
     import igraph
 
     args = dict(clustering_args, n_iterations=n_iterations)
@@ -233,14 +250,23 @@ def leiden(
     if flavor == "leidenalg":
         graph = igraph_from_adjacency(adjacency, directed=True if directed is None else directed)
         membership = _run_leidenalg(
-            graph, resolution=resolution, use_weights=use_weights, n_iterations=n_iterations,
-            partition_type=partition_type, seed=seed, clustering_args=clustering_args,
+            graph,
+            resolution=resolution,
+            use_weights=use_weights,
+            n_iterations=n_iterations,
+            partition_type=partition_type,
+            seed=seed,
+            clustering_args=clustering_args,
         )
     else:
         graph = igraph_from_adjacency(adjacency, directed=False)
         membership = _run_igraph(
-            graph, resolution=resolution, use_weights=use_weights, n_iterations=n_iterations,
-            seed=seed, clustering_args=clustering_args,
+            graph,
+            resolution=resolution,
+            use_weights=use_weights,
+            n_iterations=n_iterations,
+            seed=seed,
+            clustering_args=clustering_args,
         )
     labels = np.array(membership).astype("U")
     if restrict_to is not None:

@@ -62,13 +62,22 @@ class LouvainParams(StageParams):
         return self
 
 
-def _run_vtraag(graph: Any, *, resolution: float | None, use_weights: bool, partition_type: Any,
-                partition_kwargs: dict[str, Any], seed: int | None) -> list[int]:
+def _run_vtraag(
+    graph: Any,
+    *,
+    resolution: float | None,
+    use_weights: bool,
+    partition_type: Any,
+    partition_kwargs: dict[str, Any],
+    seed: int | None,
+) -> list[int]:
     try:
         import louvain as louvain_package
     except ImportError:
-        msg = ("flavor='vtraag' needs the 'louvain' package, which is not installed "
-               "(it must be compiled); use flavor='igraph' or tl.leiden instead")
+        msg = (
+            "flavor='vtraag' needs the 'louvain' package, which is not installed "
+            "(it must be compiled); use flavor='igraph' or tl.leiden instead"
+        )
         raise ParamError(msg) from None
     kwargs = dict(partition_kwargs)
     if partition_type is None:
@@ -182,8 +191,12 @@ def louvain(
     else:
         graph = igraph_from_adjacency(adjacency, directed=directed)
         membership = _run_vtraag(
-            graph, resolution=resolution, use_weights=use_weights, partition_type=partition_type,
-            partition_kwargs=dict(partition_kwargs or {}), seed=random_state,
+            graph,
+            resolution=resolution,
+            use_weights=use_weights,
+            partition_type=partition_type,
+            partition_kwargs=dict(partition_kwargs or {}),
+            seed=random_state,
         )
     labels = np.array(membership).astype("U")
     if restrict_to is not None:
@@ -193,7 +206,9 @@ def louvain(
         all_labels = adata.obs[restrict_key].astype("U").to_numpy(dtype=object)
         all_labels[mask] = [f"{'-'.join(categories)},{label}" for label in labels]
         labels = all_labels.astype("U")
-    adata.obs[key_added] = pd.Categorical(values=labels, categories=sorted(map(str, np.unique(labels)), key=_natural_key))
+    adata.obs[key_added] = pd.Categorical(
+        values=labels, categories=sorted(map(str, np.unique(labels)), key=_natural_key)
+    )
     adata.uns[key_added] = {"params": {"resolution": resolution, "random_state": random_state}}
     logger.info("found %d clusters; added obs[%r]", adata.obs[key_added].cat.categories.size, key_added)
     return adata if copy else None

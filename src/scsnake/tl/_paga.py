@@ -50,8 +50,10 @@ def _group_codes(adata: AnnData, groups: str | None) -> tuple[str, np.ndarray]:
     if groups is None:
         groups = next((k for k in ("leiden", "louvain") if k in adata.obs.columns), None)
         if groups is None:
-            msg = (f"paga needs groups: neither obs['leiden'] nor obs['louvain'] exists{close_matches('leiden', adata.obs.columns)}; "
-                   "run leiden first or pass groups='an_obs_column'")
+            msg = (
+                f"paga needs groups: neither obs['leiden'] nor obs['louvain'] exists{close_matches('leiden', adata.obs.columns)}; "
+                "run leiden first or pass groups='an_obs_column'"
+            )
             raise MissingKeyError(msg)
     column = get_obs_column(adata, groups, what="groups")
     if not isinstance(column.dtype, pd.CategoricalDtype):
@@ -62,7 +64,9 @@ def _group_codes(adata: AnnData, groups: str | None) -> tuple[str, np.ndarray]:
         column = adata.obs[groups]
     codes = np.asarray(column.cat.codes, dtype=np.int64)
     if (codes < 0).any():
-        msg = f"groups: obs[{groups!r}] has {int((codes < 0).sum())} missing value(s); every cell needs a group"
+        msg = (
+            f"groups: obs[{groups!r}] has {int((codes < 0).sum())} missing value(s); every cell needs a group"
+        )
         raise InputDataError(msg)
     return groups, codes
 
@@ -71,7 +75,11 @@ def _edge_counts(graph: Any, codes: np.ndarray) -> tuple[sparse.csr_matrix, np.n
     """Stored edges between groups (``counts[i, j]``: from group i to j) and the group sizes."""
     n_obs = codes.size
     n_groups = int(codes.max()) + 1 if n_obs else 0
-    pattern = sparse.csr_matrix(graph, copy=True) if sparse.issparse(graph) else sparse.csr_matrix(np.asarray(graph))
+    pattern = (
+        sparse.csr_matrix(graph, copy=True)
+        if sparse.issparse(graph)
+        else sparse.csr_matrix(np.asarray(graph))
+    )
     pattern.data = np.ones(pattern.data.size)  # every stored entry is an edge, as scanpy counts
     onehot = sparse.csr_matrix((np.ones(n_obs), (np.arange(n_obs), codes)), shape=(n_obs, n_groups))
     counts = (onehot.T @ pattern @ onehot).tocsr()
@@ -102,7 +110,9 @@ def _tree(weights: sparse.csr_matrix, connectivities: sparse.csr_matrix) -> spar
     return _with_values(mst, values)
 
 
-def _connectivities_v1_2(distances: Any, codes: np.ndarray) -> tuple[sparse.csr_matrix, sparse.csr_matrix, np.ndarray]:
+def _connectivities_v1_2(
+    distances: Any, codes: np.ndarray
+) -> tuple[sparse.csr_matrix, sparse.csr_matrix, np.ndarray]:
     """Observed / expected kNN edges between groups, capped at 1 (scanpy's model v1.2)."""
     counts, sizes = _edge_counts(distances, codes)
     n = int(sizes.sum())
@@ -119,7 +129,9 @@ def _connectivities_v1_2(distances: Any, codes: np.ndarray) -> tuple[sparse.csr_
     return connectivities, _tree(connectivities, connectivities), sizes
 
 
-def _connectivities_v1_0(connectivities: Any, codes: np.ndarray, n_neighbors: int) -> tuple[sparse.csr_matrix, sparse.csr_matrix, np.ndarray]:
+def _connectivities_v1_0(
+    connectivities: Any, codes: np.ndarray, n_neighbors: int
+) -> tuple[sparse.csr_matrix, sparse.csr_matrix, np.ndarray]:
     """Edges between groups over ``n_neighbors · sqrt(n_i n_j)`` (scanpy's model v1.0)."""
     counts, sizes = _edge_counts(connectivities, codes)
     between = _off_diagonal(counts)
@@ -137,7 +149,11 @@ def _n_neighbors(entry: dict[str, Any], connectivities: Any) -> int:
     params = entry.get("params")
     if params is not None and "n_neighbors" in params:
         return int(params["n_neighbors"])
-    nnz = connectivities.count_nonzero() if sparse.issparse(connectivities) else np.count_nonzero(connectivities)
+    nnz = (
+        connectivities.count_nonzero()
+        if sparse.issparse(connectivities)
+        else np.count_nonzero(connectivities)
+    )
     return int(nnz / connectivities.shape[0] / 2)
 
 

@@ -186,11 +186,18 @@ def rank_genes_groups(
         raise InputDataError(msg)
     if method == "logreg":
         n_top = x.shape[1] if n_genes is None else min(n_genes, x.shape[1])
-        records = logreg_records(adata, groupby, x, var_names, names, codes, n_top=n_top,
-                                 rankby_abs=rankby_abs, pts=pts, kwds=kwds)
+        records = logreg_records(
+            adata, groupby, x, var_names, names, codes, n_top=n_top, rankby_abs=rankby_abs, pts=pts, kwds=kwds
+        )
         adata.uns["rank_genes_groups" if key_added is None else key_added] = {
-            "params": {"groupby": groupby, "reference": reference, "method": method, "use_raw": use_raw,
-                       "layer": layer, "corr_method": corr_method},
+            "params": {
+                "groupby": groupby,
+                "reference": reference,
+                "method": method,
+                "use_raw": use_raw,
+                "layer": layer,
+                "corr_method": corr_method,
+            },
             **records,
         }
         return adata if copy else None

@@ -57,7 +57,9 @@ def logreg_records(
 
     column = adata.obs[groupby]
     categories = (
-        column.cat.categories if isinstance(column.dtype, pd.CategoricalDtype) else pd.Categorical(column).categories
+        column.cat.categories
+        if isinstance(column.dtype, pd.CategoricalDtype)
+        else pd.Categorical(column).categories
     )
     category_names = [str(c) for c in categories]
     # classes are category codes, as scanpy fits them (sklearn sorts the classes)

@@ -131,8 +131,16 @@ def score_genes(
     col_sums, col_nan = column_nansums(x)
     with np.errstate(invalid="ignore", divide="ignore"):
         gene_means = col_sums.astype(np.float64) / (x.shape[0] - col_nan)
-    control = control_genes(gene_means, genes, pool, var_names, ctrl_as_ref=ctrl_as_ref, ctrl_size=ctrl_size,
-                            n_bins=n_bins, random_state=random_state)
+    control = control_genes(
+        gene_means,
+        genes,
+        pool,
+        var_names,
+        ctrl_as_ref=ctrl_as_ref,
+        ctrl_size=ctrl_size,
+        n_bins=n_bins,
+        random_state=random_state,
+    )
     if control.size == 0:
         hint = " Try ctrl_as_ref=False." if ctrl_as_ref else ""
         msg = f"score_genes: no control genes found in any expression bin (gene_pool of {pool.size} genes).{hint}"
@@ -170,13 +178,19 @@ def control_genes(
         absent = var_names[genes[position < 0]][:5].tolist()
         msg = f"score_genes: genes of gene_list are not in gene_pool (or are all NaN): {absent}; add them to gene_pool"
         raise InputDataError(msg)
-    rng = random_state if isinstance(random_state, np.random.RandomState) else np.random.RandomState(random_state or 0)
+    rng = (
+        random_state
+        if isinstance(random_state, np.random.RandomState)
+        else np.random.RandomState(random_state or 0)
+    )
     in_list = np.isin(pool, genes)
     chosen = []
     for cut in np.unique(cuts[position]):
         candidates = pool[(cuts == cut) & ~in_list] if not ctrl_as_ref else pool[cuts == cut]
         if candidates.size == 0:
-            logger.warning("no control genes for bin %s; a larger gene_pool may help (size %d)", cut, pool.size)
+            logger.warning(
+                "no control genes for bin %s; a larger gene_pool may help (size %d)", cut, pool.size
+            )
         if ctrl_size < candidates.size:
             candidates = candidates[rng.choice(candidates.size, size=ctrl_size, replace=False)]
         chosen.append(candidates)
@@ -191,7 +205,9 @@ def _present(gene_list: Any, var_names: pd.Index) -> NDArray[np.intp]:
     if (idx < 0).any():
         absent = listed[idx < 0].tolist()
         shown = ", ".join(map(repr, absent[:10])) + (", …" if len(absent) > 10 else "")
-        msg = f"score_genes: {len(absent)} of {listed.size} genes are not in var_names and are ignored: {shown}"
+        msg = (
+            f"score_genes: {len(absent)} of {listed.size} genes are not in var_names and are ignored: {shown}"
+        )
         warnings.warn(msg, DataWarning, stacklevel=3)
     if not (idx >= 0).any():
         msg = f"score_genes: none of the {listed.size} genes of gene_list is in var_names"

@@ -35,8 +35,13 @@ LEAN_SPECTRAL_MIN_OBS = 200_000
 
 
 def spectral_start(
-    graph: sparse.spmatrix, n_components: int, n_epochs: int, random_state: np.random.RandomState,
-    data: Any = None, metric: Any = "euclidean", metric_kwds: dict[str, Any] | None = None,
+    graph: sparse.spmatrix,
+    n_components: int,
+    n_epochs: int,
+    random_state: np.random.RandomState,
+    data: Any = None,
+    metric: Any = "euclidean",
+    metric_kwds: dict[str, Any] | None = None,
 ) -> NDArray[np.float32]:
     """The start umap-learn's ``init="spectral"`` makes, with the lean eigensolver.
 
@@ -47,11 +52,14 @@ def spectral_start(
     """
     from ._umap_layout import layout_graph
 
-    adjacency = layout_graph(graph, n_epochs).tocsr().astype(np.float64)  # eigenvalues near 1 are 1e-5 apart: float32 is too coarse
+    adjacency = (
+        layout_graph(graph, n_epochs).tocsr().astype(np.float64)
+    )  # eigenvalues near 1 are 1e-5 apart: float32 is too coarse
     n_parts, labels = connected_components(adjacency)
     if n_parts > 1:
-        coords = _components_layout(adjacency, n_parts, labels, n_components, random_state, data, metric,
-                                    metric_kwds or {})
+        coords = _components_layout(
+            adjacency, n_parts, labels, n_components, random_state, data, metric, metric_kwds or {}
+        )
     else:
         coords = _connected_layout(adjacency, n_components, random_state)
     expansion = 10.0 / np.abs(coords).max()  # umap-learn's noisy_scale_coords
@@ -59,7 +67,9 @@ def spectral_start(
     return coords + random_state.normal(scale=0.0001, size=coords.shape).astype(np.float32)
 
 
-def _connected_layout(adjacency: sparse.csr_matrix, dim: int, random_state: np.random.RandomState) -> NDArray[np.float64]:
+def _connected_layout(
+    adjacency: sparse.csr_matrix, dim: int, random_state: np.random.RandomState
+) -> NDArray[np.float64]:
     """Eigenvectors 2 … dim + 1 of a connected graph's normalised Laplacian (umap-learn's
     ``_spectral_layout``, which first draws an n × (dim + 1) Gaussian start that eigsh does not use)."""
     from scipy.sparse.linalg import ArpackError
@@ -78,8 +88,14 @@ def _connected_layout(adjacency: sparse.csr_matrix, dim: int, random_state: np.r
 
 
 def _components_layout(
-    adjacency: sparse.csr_matrix, n_parts: int, labels: NDArray[np.int32], dim: int,
-    random_state: np.random.RandomState, data: Any, metric: Any, metric_kwds: dict[str, Any],
+    adjacency: sparse.csr_matrix,
+    n_parts: int,
+    labels: NDArray[np.int32],
+    dim: int,
+    random_state: np.random.RandomState,
+    data: Any,
+    metric: Any,
+    metric_kwds: dict[str, Any],
 ) -> NDArray[np.float32]:
     """umap-learn's ``multi_component_layout`` with :func:`_connected_layout` per component."""
     from sklearn.metrics import pairwise_distances
@@ -89,7 +105,9 @@ def _components_layout(
         from umap.spectral import component_layout
 
     if n_parts > 2 * dim:
-        meta = component_layout(data, n_parts, labels, dim, random_state, metric=metric, metric_kwds=metric_kwds)
+        meta = component_layout(
+            data, n_parts, labels, dim, random_state, metric=metric, metric_kwds=metric_kwds
+        )
     else:
         k = int(np.ceil(n_parts / 2.0))
         base = np.hstack([np.eye(k), np.zeros((k, dim - k))])
@@ -101,7 +119,9 @@ def _components_layout(
         data_range = distances[distances > 0.0].min() / 2.0
         size = int(members.sum())
         if size < 2 * dim or size <= dim + 1:
-            result[members] = random_state.uniform(low=-data_range, high=data_range, size=(size, dim)) + meta[label]
+            result[members] = (
+                random_state.uniform(low=-data_range, high=data_range, size=(size, dim)) + meta[label]
+            )
         else:
             part = _connected_layout(adjacency[members][:, members], dim, random_state)
             result[members] = part * (data_range / np.max(np.abs(part))) + meta[label]

@@ -218,14 +218,30 @@ def umap(
     n_epochs = (500 if adata.n_obs <= 10_000 else 200) if maxiter is None else maxiter
     generator = np.random.RandomState(seed)
     if isinstance(init_coords, str) and init_coords == "spectral" and adata.n_obs >= LEAN_SPECTRAL_MIN_OBS:
-        init_coords = spectral_start(connectivities, n_components, n_epochs, generator, data=x,
-                                     metric=neigh_params.get("metric", "euclidean"),
-                                     metric_kwds=neigh_params.get("metric_kwds", {}))
+        init_coords = spectral_start(
+            connectivities,
+            n_components,
+            n_epochs,
+            generator,
+            data=x,
+            metric=neigh_params.get("metric", "euclidean"),
+            metric_kwds=neigh_params.get("metric_kwds", {}),
+        )
     if method == "parallel":
         embedding = _embed_in_blocks(
-            x, connectivities, n_components=n_components, alpha=alpha, a=a, b=b, gamma=gamma,
-            negative_sample_rate=negative_sample_rate, n_epochs=n_epochs, init=init_coords, generator=generator,
-            metric=neigh_params.get("metric", "euclidean"), metric_kwds=neigh_params.get("metric_kwds", {}),
+            x,
+            connectivities,
+            n_components=n_components,
+            alpha=alpha,
+            a=a,
+            b=b,
+            gamma=gamma,
+            negative_sample_rate=negative_sample_rate,
+            n_epochs=n_epochs,
+            init=init_coords,
+            generator=generator,
+            metric=neigh_params.get("metric", "euclidean"),
+            metric_kwds=neigh_params.get("metric_kwds", {}),
         )
         params["method"] = "parallel"
     else:
@@ -255,8 +271,19 @@ def umap(
 
 
 def _embed_in_blocks(
-    x: Any, connectivities: Any, *, n_components: int, alpha: float, a: float, b: float, gamma: float,
-    negative_sample_rate: int, n_epochs: int, init: Any, generator: np.random.RandomState, metric: Any,
+    x: Any,
+    connectivities: Any,
+    *,
+    n_components: int,
+    alpha: float,
+    a: float,
+    b: float,
+    gamma: float,
+    negative_sample_rate: int,
+    n_epochs: int,
+    init: Any,
+    generator: np.random.RandomState,
+    metric: Any,
     metric_kwds: dict[str, Any],
 ) -> np.ndarray:
     """umap-learn's ``simplicial_set_embedding`` (Euclidean output, no densMAP) with the
@@ -269,7 +296,9 @@ def _embed_in_blocks(
 
     graph = layout_graph(connectivities, n_epochs)
     if isinstance(init, str) and init == "random":
-        embedding = generator.uniform(low=-10.0, high=10.0, size=(graph.shape[0], n_components)).astype(np.float32)
+        embedding = generator.uniform(low=-10.0, high=10.0, size=(graph.shape[0], n_components)).astype(
+            np.float32
+        )
     elif isinstance(init, str):  # spectral
         embedding = spectral_layout(x, graph, n_components, generator, metric=metric, metric_kwds=metric_kwds)
         embedding = noisy_scale_coords(embedding, generator, max_coord=10, noise=0.0001)
@@ -286,6 +315,15 @@ def _embed_in_blocks(
     low, high = np.min(embedding, 0), np.max(embedding, 0)
     embedding = (10.0 * (embedding - low) / (high - low)).astype(np.float32, order="C")
     return optimize_layout_blocks(
-        embedding, graph.row, graph.col, n_epochs, epochs_per_sample, a, b, rng_state, gamma=gamma,
-        initial_alpha=alpha, negative_sample_rate=negative_sample_rate,
+        embedding,
+        graph.row,
+        graph.col,
+        n_epochs,
+        epochs_per_sample,
+        a,
+        b,
+        rng_state,
+        gamma=gamma,
+        initial_alpha=alpha,
+        negative_sample_rate=negative_sample_rate,
     )

@@ -34,9 +34,15 @@ N_BLOCKS = 64
 @njit
 def _tau_rand_int(state: NDArray[np.int64]) -> int:
     """umap-learn's Tausworthe generator (``umap.utils.tau_rand_int``)."""
-    state[0] = (((state[0] & 4294967294) << 12) & 0xFFFFFFFF) ^ ((((state[0] << 13) & 0xFFFFFFFF) ^ state[0]) >> 19)
-    state[1] = (((state[1] & 4294967288) << 4) & 0xFFFFFFFF) ^ ((((state[1] << 2) & 0xFFFFFFFF) ^ state[1]) >> 25)
-    state[2] = (((state[2] & 4294967280) << 17) & 0xFFFFFFFF) ^ ((((state[2] << 3) & 0xFFFFFFFF) ^ state[2]) >> 11)
+    state[0] = (((state[0] & 4294967294) << 12) & 0xFFFFFFFF) ^ (
+        (((state[0] << 13) & 0xFFFFFFFF) ^ state[0]) >> 19
+    )
+    state[1] = (((state[1] & 4294967288) << 4) & 0xFFFFFFFF) ^ (
+        (((state[1] << 2) & 0xFFFFFFFF) ^ state[1]) >> 25
+    )
+    state[2] = (((state[2] & 4294967280) << 17) & 0xFFFFFFFF) ^ (
+        (((state[2] << 3) & 0xFFFFFFFF) ^ state[2]) >> 11
+    )
     return np.int32(state[0] ^ state[1] ^ state[2])  # umap-learn's is typed i4(i8[:])
 
 
@@ -57,9 +63,25 @@ def _dist_squared(x, y):  # pragma: no cover - numba
 
 @njit(parallel=True, fastmath=True)  # fastmath as umap-learn's epoch
 def _epoch(
-    embedding, start, head, tail, edge_starts, cell_starts, epochs_per_sample, epochs_per_negative_sample,
-    epoch_of_next_sample, epoch_of_next_negative_sample, rng_states, n, a, b, gamma, alpha,
-    moved_cells, moved_by, n_moved,
+    embedding,
+    start,
+    head,
+    tail,
+    edge_starts,
+    cell_starts,
+    epochs_per_sample,
+    epochs_per_negative_sample,
+    epoch_of_next_sample,
+    epoch_of_next_negative_sample,
+    rng_states,
+    n,
+    a,
+    b,
+    gamma,
+    alpha,
+    moved_cells,
+    moved_by,
+    n_moved,
 ):  # pragma: no cover - numba
     n_vertices, dim = embedding.shape
     for block in prange(edge_starts.size - 1):
@@ -133,7 +155,9 @@ def layout_graph(graph: Any, n_epochs: int) -> sparse.coo_matrix:
     return graph
 
 
-def _blocks(head: NDArray[np.integer], n_vertices: int, n_blocks: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+def _blocks(
+    head: NDArray[np.integer], n_vertices: int, n_blocks: int
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """Edge and cell boundaries of ``n_blocks`` blocks of whole cells with about equal edges."""
     counts = np.bincount(head, minlength=n_vertices)
     cumulative = np.concatenate([[0], np.cumsum(counts)])
@@ -182,9 +206,27 @@ def optimize_layout_blocks(
     alpha = initial_alpha
     for n in range(n_epochs):
         start[:] = embedding
-        _epoch(embedding, start, head, tail, edge_starts, cell_starts, epochs_per_sample,
-               epochs_per_negative_sample, epoch_of_next_sample, epoch_of_next_negative_sample, rng_states,
-               n, a, b, gamma, alpha, moved_cells, moved_by, n_moved)
+        _epoch(
+            embedding,
+            start,
+            head,
+            tail,
+            edge_starts,
+            cell_starts,
+            epochs_per_sample,
+            epochs_per_negative_sample,
+            epoch_of_next_sample,
+            epoch_of_next_negative_sample,
+            rng_states,
+            n,
+            a,
+            b,
+            gamma,
+            alpha,
+            moved_cells,
+            moved_by,
+            n_moved,
+        )
         _apply_moves(embedding, edge_starts, moved_cells, moved_by, n_moved)
         alpha = initial_alpha * (1.0 - float(n) / float(n_epochs))  # as umap-learn: after the epoch
     return embedding
