@@ -1,46 +1,81 @@
 # The two commands: `make run` (whole workflow on the demo data) and `make test`.
-# Both create .venv with the Python found on PATH (3.11+) and install the project into it.
+# Both create .venv with the Python found on PATH (3.11+) and install the exact versions of
+# envs/*.lock.txt into it (uv, itself pinned, does the installing; `make lock` updates the locks).
+# `make test-latest` runs the tests again on the newest releases (Python 3.13, no lock).
 
-PYTHON ?= python3
-VENV   := .venv
-BIN    := $(VENV)/bin
-CORES  ?= all
-export PATH := $(CURDIR)/$(BIN):$(PATH)
-export MPLBACKEND := Agg
+PYTHON        ?= python3
+# pyenv's shims refuse a version that is not selected: use pyenv's 3.13 directly where it has one.
+LATEST_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13) python3.13)
+CORES         ?= all
+CONFIG        ?=
+UV_VERSION    := 0.13.10
+VENV          := .venv
+BIN           := $(VENV)/bin
+LATEST        := .venv-latest
+LOCK_PYTHON   := 3.11
+LOCK_EXTRAS   := --extra test --extra slurm --extra lint
+# A config of your own (`make run CONFIG=my.yaml`) is given to the run and to the report alike.
+SNAKE_CONFIG  := $(if $(CONFIG),--configfile $(CONFIG))
+PYTEST        := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 NUMBA_NUM_THREADS=1 \
+	MPLBACKEND=Agg python -m pytest -n 2 --dist loadgroup
 
-.PHONY: run test report lint clean venv
+.PHONY: run test test-latest report lint lock clean
+
+# $(1): the venv; $(2): the Python that creates it. uv installs into it from there on.
+define make_venv
+	$(2) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ needed ($(2))"; exit 1; }
+	$(2) -m venv $(1)
+	$(1)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+endef
 
 $(BIN)/python:
-	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ needed (PYTHON=$(PYTHON))"; exit 1; }
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(call make_venv,$(VENV),$(PYTHON))
 
-# Stamps re-install when pyproject.toml changes.
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+# Stamps re-install when a lock or pyproject.toml changes.
+$(VENV)/.installed: envs/run.lock.txt pyproject.toml | $(BIN)/python
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r envs/run.lock.txt
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test,slurm]'
+$(VENV)/.installed-test: envs/test.lock.txt pyproject.toml | $(BIN)/python
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r envs/test.lock.txt
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $@ $(VENV)/.installed
 
-venv: $(VENV)/.installed
-
 run: $(VENV)/.installed
-	$(BIN)/snakemake --cores $(CORES)
-	$(BIN)/snakemake --report results/report.html
+	$(BIN)/snakemake --cores $(CORES) $(SNAKE_CONFIG)
+	$(BIN)/snakemake --report results/report.html $(SNAKE_CONFIG)
 
 report: $(VENV)/.installed
-	$(BIN)/snakemake --report results/report.html
+	$(BIN)/snakemake --report results/report.html $(SNAKE_CONFIG)
 
 # Two test workers, each with single-threaded BLAS/OpenMP/numba so they do not oversubscribe.
 test: $(VENV)/.installed-test
-	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 NUMBA_NUM_THREADS=1 \
-		$(BIN)/python -m pytest -n 2 --dist loadgroup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(PYTEST)
+
+# The newest releases of everything on Python 3.13 (resolved afresh each time, not locked).
+test-latest:
+	test -x $(LATEST)/bin/python || { $(call make_venv,$(LATEST),$(LATEST_PYTHON)); }
+	$(LATEST)/bin/uv pip install --quiet --python $(LATEST)/bin/python --upgrade -e '.[test,slurm]'
+	PATH="$(CURDIR)/$(LATEST)/bin:$$PATH" $(PYTEST)
 
 lint: $(VENV)/.installed-test
-	$(BIN)/python -m pip install --quiet ruff
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/snakefmt --check Snakefile workflow
+	cd $(CURDIR) && $(BIN)/snakemake --lint --cores 1
+
+# Re-resolve the locks: the newest releases that run on Python $(LOCK_PYTHON), pinned for every
+# Python and platform (the first pass finds them, the second writes a lock valid everywhere).
+lock: | $(BIN)/python
+	$(BIN)/uv pip compile --quiet --upgrade --python-version $(LOCK_PYTHON) --python-platform x86_64-manylinux_2_28 \
+		--no-header --no-annotate pyproject.toml $(LOCK_EXTRAS) -o envs/.pins.txt
+	$(BIN)/uv pip compile --quiet --universal --python-version $(LOCK_PYTHON) --no-header \
+		pyproject.toml $(LOCK_EXTRAS) -c envs/.pins.txt -o envs/test.lock.txt
+	$(BIN)/uv pip compile --quiet --universal --python-version $(LOCK_PYTHON) --no-header \
+		pyproject.toml --extra workflow -c envs/test.lock.txt -o envs/run.lock.txt
+	rm envs/.pins.txt
+	$(BIN)/python envs/conda_env.py envs/run.lock.txt > envs/scsnake.yaml
 
 clean:
 	rm -rf results logs .snakemake

@@ -8,9 +8,12 @@ min_version("8.0")
 # with --configfile replaces it (missing keys take the documented defaults), so a user's
 # sample sheet never gets the demo sample merged in.
 if not workflow.overwrite_configfiles:
+
     configfile: "config/config.yaml"
 
+
 report: "workflow/report/workflow.rst"
+
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/io.smk"
@@ -22,6 +25,6 @@ include: "workflow/rules/pl.smk"
 
 
 rule all:
+    default_target: True
     input:
         all_outputs(),
-    default_target: True

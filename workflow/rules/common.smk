@@ -9,23 +9,34 @@ from scsnake.config import analysed_samples, stage_params_json, validate_config
 from scsnake.errors import ConfigError
 from scsnake._artifacts import READS_COUNTS, READS_MATRIX
 from scsnake.stages import STAGES, enabled_side_stages, upstream
-from scsnake.stages._plots import figure_names, qc_figure_names
+from scsnake.stages._plots import (
+    caption_values,
+    figure_names,
+    qc_figure_names,
+    sample_config_json,
+)
+from snakemake import __version__ as SNAKEMAKE_VERSION
 
 try:
     for path in workflow.overwrite_configfiles or []:
-        read_yaml(path)  # YAML loading keeps the last of repeated keys silently: refuse them
+        read_yaml(
+            path
+        )  # YAML loading keeps the last of repeated keys silently: refuse them
     CONFIG = validate_config(config, base_dir=Path.cwd())
 except ConfigError as err:
     sys.stderr.write(f"{err}\n")
     sys.exit(2)
 
 SAMPLES = list(CONFIG.samples)  # the inputs: load and qc run on each
-ANALYSED = analysed_samples(CONFIG)  # normalize ... plots run on each: merge.name when merging, else SAMPLES
+ANALYSED = analysed_samples(
+    CONFIG
+)  # normalize ... plots run on each: merge.name when merging, else SAMPLES
 EXT = CONFIG.artifact_format
 
 
 wildcard_constraints:
-    sample="|".join(re.escape(name) for name in dict.fromkeys([*SAMPLES, *ANALYSED])) or "NO_SAMPLES",
+    sample="|".join(re.escape(name) for name in dict.fromkeys([*SAMPLES, *ANALYSED]))
+    or "NO_SAMPLES",
 
 
 def artifact(stage, sample="{sample}"):
@@ -142,12 +153,69 @@ def threads_beside_umap(threads=2):
     def count(wildcards):
         if not (workflow.is_main_process and workflow.local_exec) or UMAP_THREADS > 1:
             return threads
-        cores = getattr(workflow.global_resources.get("_cores"), "value", None)  # --cores
-        return threads if not isinstance(cores, int) else max(1, min(threads, cores - 1))
+        cores = getattr(
+            workflow.global_resources.get("_cores"), "value", None
+        )  # --cores
+        return (
+            threads if not isinstance(cores, int) else max(1, min(threads, cores - 1))
+        )
 
     return count
 
 
-# Shell prefix of every stage job: one thread per BLAS/numba pool as Snakemake allots.
-THREADS_ENV = "export OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads} NUMBA_NUM_THREADS={threads};"
-RUN = "scsnake run {rule} {params.inputs} --output {output.artifact:q} --params {params.stage:q} --compression " + CONFIG.compression
+def scsnake_command():
+    """How jobs call scsnake: the one installed with the Python running Snakemake.
+
+    Jobs then need no activated environment (``.venv/bin/snakemake`` with a bare PATH works).
+    Under ``--sdm conda`` the rule's environment is activated, so its own Python runs it.
+    """
+    deployment = getattr(workflow, "deployment_settings", None)
+    methods = {
+        str(m).lower() for m in getattr(deployment, "deployment_method", ()) or ()
+    }
+    python = (
+        "python" if any("conda" in m for m in methods) else shlex.quote(sys.executable)
+    )
+    return f"{python} -m scsnake"
+
+
+SCSNAKE = scsnake_command()
+
+
+def scsnake_shell(arguments):
+    """Shell command that runs ``scsnake <arguments>`` (see ``scsnake_command``)."""
+    return f"{SCSNAKE} {arguments}"
+
+
+def stage_shell(stage, extra="", threads="{threads}", output="{output.artifact:q}"):
+    """Shell command of a stage job: thread pools as Snakemake allots, the runner, the log.
+
+    ``extra`` adds runner options (``--table {output.table:q}``); ``threads`` may pin the
+    BLAS/numba pools to a number; ``output`` is what the runner writes.
+    """
+    pools = " ".join(
+        f"{name}={threads}"
+        for name in (
+            "OMP_NUM_THREADS",
+            "OPENBLAS_NUM_THREADS",
+            "MKL_NUM_THREADS",
+            "NUMBA_NUM_THREADS",
+        )
+    )
+    return (
+        f"export {pools}; {SCSNAKE} run {stage} {{params.inputs}} --output {output}"
+        f" --params {{params.stage:q}} --compression {CONFIG.compression} {extra} > {{log:q}} 2>&1"
+    )
+
+
+def figure_outputs(names, category):
+    """Named rule outputs of figures, each in the report with its caption and labels."""
+    return {
+        name: report(
+            f"results/{{sample}}/figures/{name}.{CONFIG.plots.format}",
+            caption=f"../report/{name}.rst",
+            category=category,
+            labels={"sample": "{sample}", "figure": name},
+        )
+        for name in names
+    }

@@ -7,21 +7,21 @@ rule integration:
         stage_input("integration"),
     output:
         artifact=stage_output("integration"),
-    params:
-        stage=stage_params("integration"),
-        inputs=input_flags("integration"),
-    threads: 2
     log:
         "logs/{sample}/integration.log",
     benchmark:
         "results/{sample}/benchmarks/integration.tsv"
+    conda:
+        "../../envs/scsnake.yaml"
+    threads: 2
     resources:
         mem_mb=mem_mb,
         runtime=runtime,
-    conda:
-        "../../envs/scsnake.yaml"
+    params:
+        stage=stage_params("integration"),
+        inputs=input_flags("integration"),
     shell:
-        THREADS_ENV + RUN + " > {log:q} 2>&1"
+        stage_shell("integration")
 
 
 rule integration_metrics:
@@ -34,18 +34,18 @@ rule integration_metrics:
             category="Integration",
             labels={"sample": "{sample}", "table": "integration methods compared"},
         ),
-    params:
-        stage=stage_params("integration_metrics"),
-        inputs=input_flags("integration_metrics"),
-    threads: 2
     log:
         "logs/{sample}/integration_metrics.log",
     benchmark:
         "results/{sample}/benchmarks/integration_metrics.tsv"
+    conda:
+        "../../envs/scsnake.yaml"
+    threads: 2
     resources:
         mem_mb=mem_mb,
         runtime=runtime,
-    conda:
-        "../../envs/scsnake.yaml"
+    params:
+        stage=stage_params("integration_metrics"),
+        inputs=input_flags("integration_metrics"),
     shell:
-        THREADS_ENV + "scsnake run {rule} {params.inputs} --output {output.table:q} --params {params.stage:q} > {log:q} 2>&1"
+        stage_shell("integration_metrics", output="{output.table:q}")

@@ -6,17 +6,17 @@ rule load:
         sample_input,
     output:
         artifact=stage_output("load"),
-    params:
-        stage=stage_params("load"),
-        inputs="",
     log:
         "logs/{sample}/load.log",
     benchmark:
         "results/{sample}/benchmarks/load.tsv"
+    conda:
+        "../../envs/scsnake.yaml"
     resources:
         mem_mb=mem_mb,
         runtime=runtime,
-    conda:
-        "../../envs/scsnake.yaml"
+    params:
+        stage=stage_params("load"),
+        inputs="",
     shell:
-        RUN + " --sample {wildcards.sample:q} > {log:q} 2>&1"
+        stage_shell("load", "--sample {wildcards.sample:q}")

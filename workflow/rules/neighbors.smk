@@ -6,18 +6,18 @@ rule neighbors:
         stage_input("neighbors"),
     output:
         artifact=stage_output("neighbors"),
-    params:
-        stage=stage_params("neighbors"),
-        inputs=input_flags("neighbors"),
-    threads: 2
     log:
         "logs/{sample}/neighbors.log",
     benchmark:
         "results/{sample}/benchmarks/neighbors.tsv"
+    conda:
+        "../../envs/scsnake.yaml"
+    threads: 2
     resources:
         mem_mb=mem_mb,
         runtime=runtime,
-    conda:
-        "../../envs/scsnake.yaml"
+    params:
+        stage=stage_params("neighbors"),
+        inputs=input_flags("neighbors"),
     shell:
-        THREADS_ENV + RUN + " > {log:q} 2>&1"
+        stage_shell("neighbors")

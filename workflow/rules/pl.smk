@@ -1,44 +1,27 @@
 # The report's files of each sample: QC figures (from the qc artifact), the other figures
 # (from final), and the validated config with the package versions. Captions quote the
 # parameter values through params.caption (scsnake.stages._plots.caption_values).
-from snakemake import __version__ as SNAKEMAKE_VERSION
-
-from scsnake.stages._plots import caption_values, sample_config_json
-
-
-def figure_outputs(names, category):
-    """Named rule outputs of figures, each in the report with its caption and labels."""
-    return {
-        name: report(
-            f"results/{{sample}}/figures/{name}.{CONFIG.plots.format}",
-            caption=f"../report/{name}.rst",
-            category=category,
-            labels={"sample": "{sample}", "figure": name},
-        )
-        for name in names
-    }
-
-
 rule qc_plots:
     input:
         artifact("qc"),
     output:
         **figure_outputs(QC_FIGURES, "QC"),
-    params:
-        stage=stage_params("plots"),
-        caption=caption_values(CONFIG, "qc_plots"),
-        outdir=lambda wildcards: f"results/{wildcards.sample}/figures",
     log:
         "logs/{sample}/qc_plots.log",
     benchmark:
         "results/{sample}/benchmarks/qc_plots.tsv"
+    conda:
+        "../../envs/scsnake.yaml"
     resources:
         mem_mb=mem_mb,
         runtime=runtime,
-    conda:
-        "../../envs/scsnake.yaml"
+    params:
+        stage=stage_params("plots"),
+        caption=caption_values(CONFIG, "qc_plots"),
+        inputs=lambda wildcards, input: f"--input {shlex.quote(str(input[0]))}",
+        outdir=lambda wildcards: f"results/{wildcards.sample}/figures",
     shell:
-        "scsnake run qc_plots --input {input:q} --output {params.outdir:q} --params {params.stage:q} > {log:q} 2>&1"
+        stage_shell("qc_plots", output="{params.outdir:q}")
 
 
 rule plots:
@@ -46,22 +29,22 @@ rule plots:
         stage_input("plots"),
     output:
         **figure_outputs(FIGURES, "Figures"),
+    log:
+        "logs/{sample}/plots.log",
+    benchmark:
+        "results/{sample}/benchmarks/plots.tsv"
+    conda:
+        "../../envs/scsnake.yaml"
+    resources:
+        mem_mb=mem_mb,
+        runtime=runtime,
     params:
         stage=stage_params("plots"),
         caption=caption_values(CONFIG, "plots"),
         inputs=input_flags("plots"),
         outdir=lambda wildcards: f"results/{wildcards.sample}/figures",
-    log:
-        "logs/{sample}/plots.log",
-    benchmark:
-        "results/{sample}/benchmarks/plots.tsv"
-    resources:
-        mem_mb=mem_mb,
-        runtime=runtime,
-    conda:
-        "../../envs/scsnake.yaml"
     shell:
-        "scsnake run plots {params.inputs} --output {params.outdir:q} --params {params.stage:q} > {log:q} 2>&1"
+        stage_shell("plots", output="{params.outdir:q}")
 
 
 rule run_info:
@@ -80,13 +63,15 @@ rule run_info:
             category="Run",
             labels={"sample": "{sample}", "file": "package versions"},
         ),
-    params:
-        config=lambda wildcards: sample_config_json(CONFIG, wildcards.sample),
-        snakemake=SNAKEMAKE_VERSION,
     log:
         "logs/{sample}/run_info.log",
     conda:
         "../../envs/scsnake.yaml"
+    params:
+        config=lambda wildcards: sample_config_json(CONFIG, wildcards.sample),
+        snakemake=SNAKEMAKE_VERSION,
     shell:
-        "scsnake run-info --params {params.config:q} --config {output.config:q} --versions {output.versions:q}"
-        " --snakemake {params.snakemake:q} > {log:q} 2>&1"
+        scsnake_shell(
+            "run-info --params {params.config:q} --config {output.config:q} --versions {output.versions:q}"
+            " --snakemake {params.snakemake:q} > {log:q} 2>&1"
+        )

@@ -8,43 +8,49 @@ rule qc:
     output:
         artifact=stage_output("qc"),
         table="results/{sample}/qc_cells.csv",
-    params:
-        stage=stage_params("qc"),
-        inputs=input_flags("qc"),
-    threads: 1
     log:
         "logs/{sample}/qc.log",
     benchmark:
         "results/{sample}/benchmarks/qc.tsv"
+    conda:
+        "../../envs/scsnake.yaml"
+    threads: 1
     resources:
         mem_mb=mem_mb,
         runtime=runtime,
-    conda:
-        "../../envs/scsnake.yaml"
+    params:
+        stage=stage_params("qc"),
+        inputs=input_flags("qc"),
     shell:
-        THREADS_ENV + RUN + " --table {output.table:q} > {log:q} 2>&1"
+        stage_shell("qc", "--table {output.table:q}")
 
 
 rule merge:
     input:
         [artifact("qc", sample) for sample in SAMPLES],
     output:
-        artifact=directory(artifact("merge", CONFIG.merge.name)) if EXT == "zarr" else artifact("merge", CONFIG.merge.name),
-    params:
-        stage=stage_params("merge"),
-        inputs=" ".join(f"--input {shlex.quote(artifact('qc', sample))}" for sample in SAMPLES),
-    threads: 1
+        artifact=(
+            directory(artifact("merge", CONFIG.merge.name))
+            if EXT == "zarr"
+            else artifact("merge", CONFIG.merge.name)
+        ),
     log:
         f"logs/{CONFIG.merge.name}/merge.log",
     benchmark:
         f"results/{CONFIG.merge.name}/benchmarks/merge.tsv"
+    conda:
+        "../../envs/scsnake.yaml"
+    threads: 1
     resources:
         mem_mb=mem_mb,
         runtime=runtime,
-    conda:
-        "../../envs/scsnake.yaml"
+    params:
+        stage=stage_params("merge"),
+        inputs=" ".join(
+            f"--input {shlex.quote(artifact('qc', sample))}" for sample in SAMPLES
+        ),
     shell:
-        THREADS_ENV + RUN + " > {log:q} 2>&1"
+        stage_shell("merge")
 
 
 rule normalize:
@@ -52,21 +58,21 @@ rule normalize:
         stage_input("normalize"),
     output:
         artifact=stage_output("normalize"),
-    params:
-        stage=stage_params("normalize"),
-        inputs=input_flags("normalize"),
-    threads: 1
     log:
         "logs/{sample}/normalize.log",
     benchmark:
         "results/{sample}/benchmarks/normalize.tsv"
+    conda:
+        "../../envs/scsnake.yaml"
+    threads: 1
     resources:
         mem_mb=mem_mb,
         runtime=runtime,
-    conda:
-        "../../envs/scsnake.yaml"
+    params:
+        stage=stage_params("normalize"),
+        inputs=input_flags("normalize"),
     shell:
-        THREADS_ENV + RUN + " > {log:q} 2>&1"
+        stage_shell("normalize")
 
 
 rule hvg:
@@ -74,21 +80,21 @@ rule hvg:
         stage_input("hvg"),
     output:
         artifact=stage_output("hvg"),
-    params:
-        stage=stage_params("hvg"),
-        inputs=input_flags("hvg"),
-    threads: 1
     log:
         "logs/{sample}/hvg.log",
     benchmark:
         "results/{sample}/benchmarks/hvg.tsv"
+    conda:
+        "../../envs/scsnake.yaml"
+    threads: 1
     resources:
         mem_mb=mem_mb,
         runtime=runtime,
-    conda:
-        "../../envs/scsnake.yaml"
+    params:
+        stage=stage_params("hvg"),
+        inputs=input_flags("hvg"),
     shell:
-        THREADS_ENV + RUN + " > {log:q} 2>&1"
+        stage_shell("hvg")
 
 
 rule pca:
@@ -96,18 +102,18 @@ rule pca:
         stage_input("pca"),
     output:
         artifact=stage_output("pca"),
-    params:
-        stage=stage_params("pca"),
-        inputs=input_flags("pca"),
-    threads: 2
     log:
         "logs/{sample}/pca.log",
     benchmark:
         "results/{sample}/benchmarks/pca.tsv"
+    conda:
+        "../../envs/scsnake.yaml"
+    threads: 2
     resources:
         mem_mb=mem_mb,
         runtime=runtime,
-    conda:
-        "../../envs/scsnake.yaml"
+    params:
+        stage=stage_params("pca"),
+        inputs=input_flags("pca"),
     shell:
-        THREADS_ENV + RUN + " > {log:q} 2>&1"
+        stage_shell("pca")

@@ -6,21 +6,21 @@ rule umap:
         stage_input("umap"),
     output:
         artifact=stage_output("umap"),
-    params:
-        stage=stage_params("umap"),
-        inputs=input_flags("umap"),
-    threads: UMAP_THREADS  # umap-learn's layout is serial with a fixed seed; umap.method: parallel uses more
     log:
         "logs/{sample}/umap.log",
     benchmark:
         "results/{sample}/benchmarks/umap.tsv"
+    conda:
+        "../../envs/scsnake.yaml"
+    threads: UMAP_THREADS  # umap-learn's layout is serial with a fixed seed; umap.method: parallel uses more
     resources:
         mem_mb=mem_mb,
         runtime=runtime,
-    conda:
-        "../../envs/scsnake.yaml"
+    params:
+        stage=stage_params("umap"),
+        inputs=input_flags("umap"),
     shell:
-        THREADS_ENV + RUN + " > {log:q} 2>&1"
+        stage_shell("umap")
 
 
 rule leiden:
@@ -28,22 +28,27 @@ rule leiden:
         stage_input("leiden"),
     output:
         artifact=stage_output("leiden"),
-        table=report("results/{sample}/clustering.csv", caption="../report/clustering.rst", category="Clustering", labels={"sample": "{sample}", "table": "resolutions"}),
-    params:
-        stage=stage_params("leiden"),
-        inputs=input_flags("leiden"),
-    threads: 1
+        table=report(
+            "results/{sample}/clustering.csv",
+            caption="../report/clustering.rst",
+            category="Clustering",
+            labels={"sample": "{sample}", "table": "resolutions"},
+        ),
     log:
         "logs/{sample}/leiden.log",
     benchmark:
         "results/{sample}/benchmarks/leiden.tsv"
+    conda:
+        "../../envs/scsnake.yaml"
+    threads: 1
     resources:
         mem_mb=mem_mb,
         runtime=runtime,
-    conda:
-        "../../envs/scsnake.yaml"
+    params:
+        stage=stage_params("leiden"),
+        inputs=input_flags("leiden"),
     shell:
-        THREADS_ENV + RUN + " --table {output.table:q} > {log:q} 2>&1"
+        stage_shell("leiden", "--table {output.table:q}")
 
 
 rule markers:
@@ -51,22 +56,27 @@ rule markers:
         stage_input("markers"),
     output:
         artifact=stage_output("markers"),
-        table=report("results/{sample}/markers.csv", caption="../report/markers.rst", category="Markers", labels={"sample": "{sample}", "table": "top markers"}),
-    params:
-        stage=stage_params("markers"),
-        inputs=input_flags("markers"),
-    threads: threads_beside_umap(2)
+        table=report(
+            "results/{sample}/markers.csv",
+            caption="../report/markers.rst",
+            category="Markers",
+            labels={"sample": "{sample}", "table": "top markers"},
+        ),
     log:
         "logs/{sample}/markers.log",
     benchmark:
         "results/{sample}/benchmarks/markers.tsv"
+    conda:
+        "../../envs/scsnake.yaml"
+    threads: threads_beside_umap(2)
     resources:
         mem_mb=mem_mb,
         runtime=runtime,
-    conda:
-        "../../envs/scsnake.yaml"
+    params:
+        stage=stage_params("markers"),
+        inputs=input_flags("markers"),
     shell:
-        THREADS_ENV + RUN + " --table {output.table:q} > {log:q} 2>&1"
+        stage_shell("markers", "--table {output.table:q}")
 
 
 rule final:
@@ -74,21 +84,22 @@ rule final:
         stage_input("final"),
     output:
         artifact=stage_output("final"),
-    params:
-        stage=stage_params("final"),
-        inputs=input_flags("final"),
-    threads: 1
     log:
         "logs/{sample}/final.log",
     benchmark:
         "results/{sample}/benchmarks/final.tsv"
+    conda:
+        "../../envs/scsnake.yaml"
+    threads: 1
     resources:
         mem_mb=mem_mb,
         runtime=runtime,
-    conda:
-        "../../envs/scsnake.yaml"
+    params:
+        stage=stage_params("final"),
+        inputs=input_flags("final"),
     shell:
-        THREADS_ENV + RUN + " > {log:q} 2>&1"
+        stage_shell("final")
+
 
 # Optional side stages (enabled: true in their config section); final gathers them.
 
@@ -98,21 +109,26 @@ rule annotate:
         stage_input("annotate"),
     output:
         artifact=stage_output("annotate"),
-        table=report("results/{sample}/cell_types.csv", caption="../report/cell_types.rst", category="Markers", labels={"sample": "{sample}", "table": "cell types"}),
-    params:
-        stage=stage_params("annotate"),
-        inputs=input_flags("annotate"),
+        table=report(
+            "results/{sample}/cell_types.csv",
+            caption="../report/cell_types.rst",
+            category="Markers",
+            labels={"sample": "{sample}", "table": "cell types"},
+        ),
     log:
         "logs/{sample}/annotate.log",
     benchmark:
         "results/{sample}/benchmarks/annotate.tsv"
+    conda:
+        "../../envs/scsnake.yaml"
     resources:
         mem_mb=mem_mb,
         runtime=runtime,
-    conda:
-        "../../envs/scsnake.yaml"
+    params:
+        stage=stage_params("annotate"),
+        inputs=input_flags("annotate"),
     shell:
-        THREADS_ENV.replace("{threads}", "1") + RUN + " --table {output.table:q} > {log:q} 2>&1"
+        stage_shell("annotate", "--table {output.table:q}", threads=1)
 
 
 rule tsne:
@@ -120,21 +136,21 @@ rule tsne:
         stage_input("tsne"),
     output:
         artifact=stage_output("tsne"),
-    params:
-        stage=stage_params("tsne"),
-        inputs=input_flags("tsne"),
-    threads: 2
     log:
         "logs/{sample}/tsne.log",
     benchmark:
         "results/{sample}/benchmarks/tsne.tsv"
+    conda:
+        "../../envs/scsnake.yaml"
+    threads: 2
     resources:
         mem_mb=mem_mb,
         runtime=runtime,
-    conda:
-        "../../envs/scsnake.yaml"
+    params:
+        stage=stage_params("tsne"),
+        inputs=input_flags("tsne"),
     shell:
-        THREADS_ENV + RUN + " > {log:q} 2>&1"
+        stage_shell("tsne")
 
 
 rule draw_graph:
@@ -142,21 +158,21 @@ rule draw_graph:
         stage_input("draw_graph"),
     output:
         artifact=stage_output("draw_graph"),
-    params:
-        stage=stage_params("draw_graph"),
-        inputs=input_flags("draw_graph"),
-    threads: 1
     log:
         "logs/{sample}/draw_graph.log",
     benchmark:
         "results/{sample}/benchmarks/draw_graph.tsv"
+    conda:
+        "../../envs/scsnake.yaml"
+    threads: 1
     resources:
         mem_mb=mem_mb,
         runtime=runtime,
-    conda:
-        "../../envs/scsnake.yaml"
+    params:
+        stage=stage_params("draw_graph"),
+        inputs=input_flags("draw_graph"),
     shell:
-        THREADS_ENV + RUN + " > {log:q} 2>&1"
+        stage_shell("draw_graph")
 
 
 rule paga:
@@ -164,21 +180,21 @@ rule paga:
         stage_input("paga"),
     output:
         artifact=stage_output("paga"),
-    params:
-        stage=stage_params("paga"),
-        inputs=input_flags("paga"),
-    threads: 1
     log:
         "logs/{sample}/paga.log",
     benchmark:
         "results/{sample}/benchmarks/paga.tsv"
+    conda:
+        "../../envs/scsnake.yaml"
+    threads: 1
     resources:
         mem_mb=mem_mb,
         runtime=runtime,
-    conda:
-        "../../envs/scsnake.yaml"
+    params:
+        stage=stage_params("paga"),
+        inputs=input_flags("paga"),
     shell:
-        THREADS_ENV + RUN + " > {log:q} 2>&1"
+        stage_shell("paga")
 
 
 rule dpt:
@@ -186,18 +202,18 @@ rule dpt:
         stage_input("dpt"),
     output:
         artifact=stage_output("dpt"),
-    params:
-        stage=stage_params("dpt"),
-        inputs=input_flags("dpt"),
-    threads: 1
     log:
         "logs/{sample}/dpt.log",
     benchmark:
         "results/{sample}/benchmarks/dpt.tsv"
+    conda:
+        "../../envs/scsnake.yaml"
+    threads: 1
     resources:
         mem_mb=mem_mb,
         runtime=runtime,
-    conda:
-        "../../envs/scsnake.yaml"
+    params:
+        stage=stage_params("dpt"),
+        inputs=input_flags("dpt"),
     shell:
-        THREADS_ENV + RUN + " > {log:q} 2>&1"
+        stage_shell("dpt")
