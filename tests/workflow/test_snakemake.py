@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
-from workflow_helpers import TINY_CONFIG, snakemake, write_config
+from workflow_helpers import REPO, TINY_CONFIG, snakemake, write_config
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slow, pytest.mark.xdist_group("workflow")]
 
@@ -88,6 +91,30 @@ def test_bad_config_fails_before_any_job(tmp_path: Path) -> None:
     assert "qc.min_genez: unknown key" in proc.stderr
     assert "pca.n_comps" in proc.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_jobs_need_no_activated_environment(tmp_path: Path) -> None:
+    """The environment's own `snakemake` script with a bare PATH: jobs find scsnake all the same."""
+    env = {key: value for key, value in os.environ.items() if key not in ("PATH", "VIRTUAL_ENV")}
+    env["PATH"] = "/usr/bin:/bin"
+    config = write_config(tmp_path, TINY_CONFIG)
+    script = Path(sys.executable).parent / "snakemake"
+    cmd = [
+        str(script),
+        "results/tiny/qc.h5ad",
+        "-s",
+        str(REPO / "Snakefile"),
+        "-d",
+        str(tmp_path),
+        "--cores",
+        "1",
+    ]
+    proc = subprocess.run(
+        [*cmd, "--configfile", str(config)],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert ad.read_h5ad(tmp_path / "results/tiny/qc.h5ad").n_obs > 0
 
 
 def test_two_samples_run_independently(tmp_path: Path) -> None:
