@@ -11,7 +11,7 @@ from pydantic import NonNegativeFloat, NonNegativeInt, model_validator
 from scsnake._matrix import check_finite, get_matrix, is_sparse
 from scsnake._params import StageParams, validated
 from scsnake.errors import InputDataError, ParamError
-from scsnake.pp._filter_inplace import _compact, _compactable, _matrices
+from scsnake.pp._filter_inplace import _compact, _compactable, _matrices, _named_layers
 from scsnake.pp._filter_kernels import (
     _axis_stats_dense,
     _major_stats_csr,
@@ -135,7 +135,8 @@ def _subset(adata: AnnData, keep: np.ndarray, axis: Literal[0, 1]) -> None:
         return
     matrices = _matrices(adata)
     x = adata.X if _can_take(adata.X) else None
-    layers = dict(adata.layers) if all(map(_can_take, adata.layers.values())) else {}  # else anndata does all
+    layers = _named_layers(adata)
+    layers = layers if all(map(_can_take, layers.values())) else {}  # else anndata does all
     if x is not None:  # detached first: anndata checks the shapes of what it holds
         adata.X = None
     for key in layers:

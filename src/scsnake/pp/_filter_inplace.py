@@ -17,7 +17,12 @@ from scsnake.pp._filter_kernels import _compact_major_csr, _compact_minor_csr, _
 if TYPE_CHECKING:
     from anndata import AnnData
 
-__all__ = ["_compact", "_compactable", "_matrices"]
+__all__ = ["_compact", "_compactable", "_matrices", "_named_layers"]
+
+
+def _named_layers(adata: AnnData) -> dict[str, Any]:
+    """The layers of ``adata`` without ``X``, which anndata >= 0.13 also lists, as ``layers[None]``."""
+    return {key: value for key, value in adata.layers.items() if key is not None}
 
 
 def _buffers(x: Any) -> list[np.ndarray]:
@@ -29,7 +34,7 @@ def _buffers(x: Any) -> list[np.ndarray]:
 
 def _matrices(adata: AnnData) -> list[tuple[str, Any]]:
     """Every matrix of ``adata`` with its slot, to find the ones that share memory."""
-    out = [("X", adata.X), *((f"layers/{k}", v) for k, v in adata.layers.items())]
+    out = [("X", adata.X), *((f"layers/{k}", v) for k, v in _named_layers(adata).items())]
     if adata.raw is not None:
         out.append(("raw/X", adata.raw.X))
     for slot in ("obsm", "varm", "obsp", "varp"):
