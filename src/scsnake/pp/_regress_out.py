@@ -170,7 +170,7 @@ def _categories(column: pd.Series) -> tuple[NDArray[np.int64], int] | None:
     else:
         return None
     n_categories = len(values.categories)
-    codes = np.asarray(values.codes, dtype=np.int64)
+    codes = np.array(values.codes, dtype=np.int64)  # a copy: Categorical.codes is read-only
     codes[codes < 0] = n_categories  # scanpy's regressor is 0 for these cells
     return codes, n_categories
 

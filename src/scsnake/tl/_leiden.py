@@ -111,6 +111,17 @@ def _restrict(
     return adjacency, mask
 
 
+def _restricted_labels(
+    adata: AnnData, restrict_to: tuple[str, Sequence[str]], mask: np.ndarray, labels: np.ndarray
+) -> np.ndarray:
+    """The labels of ``obs[key]``, with the cells of ``mask`` relabelled ``<categories>,<label>``."""
+    key, categories = restrict_to
+    # a copy: with pandas' copy-on-write (pandas >= 3) the array a Series gives is read-only
+    all_labels = adata.obs[key].astype("U").to_numpy(dtype=object, copy=True)
+    all_labels[mask] = [f"{'-'.join(categories)},{label}" for label in labels]
+    return all_labels.astype("U")
+
+
 def _run_leidenalg(
     graph: Any,
     *,
@@ -270,13 +281,9 @@ def leiden(
         )
     labels = np.array(membership).astype("U")
     if restrict_to is not None:
-        restrict_key, categories = restrict_to
         if key_added == "leiden":
             key_added += "_R"
-        all_labels = adata.obs[restrict_key].astype("U").to_numpy(dtype=object)
-        prefix = f"{'-'.join(categories)},"
-        all_labels[mask] = [prefix + label for label in labels]
-        labels = all_labels.astype("U")
+        labels = _restricted_labels(adata, restrict_to, mask, labels)
     adata.obs[key_added] = pd.Categorical(
         values=labels, categories=sorted(map(str, np.unique(labels)), key=_natural_key)
     )

@@ -16,7 +16,7 @@ from scsnake._rng import as_seed
 from scsnake.errors import InputDataError, ParamError
 
 from ._graph import choose_graph, igraph_from_adjacency
-from ._leiden import _IgraphRng, _natural_key, _restrict
+from ._leiden import _IgraphRng, _natural_key, _restrict, _restricted_labels
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -200,12 +200,9 @@ def louvain(
         )
     labels = np.array(membership).astype("U")
     if restrict_to is not None:
-        restrict_key, categories = restrict_to
         if key_added == "louvain":
             key_added += "_R"
-        all_labels = adata.obs[restrict_key].astype("U").to_numpy(dtype=object)
-        all_labels[mask] = [f"{'-'.join(categories)},{label}" for label in labels]
-        labels = all_labels.astype("U")
+        labels = _restricted_labels(adata, restrict_to, mask, labels)
     adata.obs[key_added] = pd.Categorical(
         values=labels, categories=sorted(map(str, np.unique(labels)), key=_natural_key)
     )
