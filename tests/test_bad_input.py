@@ -74,7 +74,9 @@ def _log_normalised(n_obs: int = 60, n_vars: int = 40, fmt: str = "csr") -> ad.A
 
 
 def _load_params(path: Path | str, **sample: Any) -> str:
-    config = validate_config({"samples": {"s": {"input": str(path), **sample}}}, base_dir="/")
+    # the input is not opened here: these tests check what the load job itself refuses
+    raw = {"samples": {"s": {"input": str(path), **sample}}}
+    config = validate_config(raw, base_dir="/", open_inputs=False)
     return stage_params_json(config, "load", "s")
 
 

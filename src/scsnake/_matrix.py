@@ -30,6 +30,10 @@ __all__ = [
 ]
 
 
+#: Up to this many values, :func:`check_counts` uses numpy (no numba import, no compilation).
+_FEW_VALUES = 1 << 17
+
+
 def is_sparse(x: Any) -> bool:
     """True for any scipy sparse matrix or array."""
     return sparse.issparse(x)
@@ -123,15 +127,21 @@ def check_nonempty(x: Any, *, where: str = "X", step: str = "this step") -> None
 def check_counts(x: Any, *, where: str = "X", step: str = "this step") -> None:
     """Raise :class:`InputDataError` unless ``x`` holds non-negative integer counts.
 
-    One pass over the values, without a temporary of their size.
+    One pass over the values, without a temporary of their size; a few values (a slice read
+    to validate an input) are checked with numpy, without importing numba.
     """
     check_finite(x, where=where)
     values = _values(x)
     if values.size == 0:
         return
-    from ._matrix_kernels import count_problems  # numba: imported when counts are checked
+    if values.size <= _FEW_VALUES:
+        values = np.ravel(values)
+        n_negative, low = int(np.count_nonzero(values < 0)), values.min()
+        n_fraction = 0 if values.dtype.kind in "iub" else int(np.count_nonzero(values != np.floor(values)))
+    else:
+        from ._matrix_kernels import count_problems  # numba: imported when counts are checked
 
-    n_negative, low, n_fraction = count_problems(np.ravel(values, order="K"))
+        n_negative, low, n_fraction = count_problems(np.ravel(values, order="K"))
     if n_negative:
         msg = f"{step} needs raw counts, but {where} has {n_negative} negative value(s) (min {float(low):g}); pass the counts layer (e.g. layer='counts')"
         raise InputDataError(msg)

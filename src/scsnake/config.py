@@ -26,7 +26,7 @@ from .stages._graph import LeidenStageParams, NeighborsStageParams, UmapStagePar
 from .stages._hvg import DispersionHvg, HvgParams
 from .stages._integration import IntegrationParams
 from .stages._integration_metrics import IntegrationMetricsParams
-from .stages._load import LoadParams
+from .stages._load import LoadParams, input_problems
 from .stages._markers import MarkersParams
 from .stages._merge import MergeParams
 from .stages._normalize import NormalizeParams
@@ -195,12 +195,15 @@ class WorkflowConfig(StageParams):
         return problems
 
 
-def validate_config(raw: Any, *, base_dir: Path | str = ".") -> WorkflowConfig:
+def validate_config(raw: Any, *, base_dir: Path | str = ".", open_inputs: bool = True) -> WorkflowConfig:
     """Validate a config mapping; raise :class:`ConfigError` listing every problem.
 
     Each problem names the key path, the bad value and what is allowed. ``samples`` may be
     the path of a TSV sample sheet; it and the sample input paths are relative to ``base_dir``
-    (the working directory), and the inputs are checked to exist.
+    (the working directory), and the inputs are checked to exist. With ``open_inputs`` each
+    input is also opened as ``load`` reads it, reading only its headers and first stored values:
+    a truncated file, an empty 10x directory, an empty matrix or values that are not raw counts
+    are refused here, before any job.
     """
     if raw is None:
         raw = {}
@@ -208,16 +211,17 @@ def validate_config(raw: Any, *, base_dir: Path | str = ".") -> WorkflowConfig:
         msg = f"config: expected a mapping of sections, got {type(raw).__name__}"
         raise ConfigError(msg)
     problems: list[str] = []
+    load = _load_section(raw) if open_inputs else None
     samples = raw.get("samples")
     if isinstance(samples, str):  # a TSV sample sheet: its problems name the file, row and column
-        rows, problems = read_sample_sheet(samples, Path(base_dir))
+        rows, problems = read_sample_sheet(samples, Path(base_dir), load=load)
         raw = {**raw, "samples": rows} if rows else {k: v for k, v in raw.items() if k != "samples"}
     try:
         config = WorkflowConfig.model_validate(raw, context={"sheet_problems": bool(problems)})
     except ValidationError as err:
         problems += format_validation_error(err, model=WorkflowConfig)
         config = None
-    problems += _missing_inputs(samples, Path(base_dir))
+    problems += _input_problems(samples, Path(base_dir), load)
     if problems:
         msg = "invalid config:\n" + "\n".join(f"  - {p}" for p in problems)
         raise ConfigError(msg)
@@ -225,8 +229,16 @@ def validate_config(raw: Any, *, base_dir: Path | str = ".") -> WorkflowConfig:
     return config
 
 
-def _missing_inputs(samples: Any, base_dir: Path) -> list[str]:
-    """Problems for sample inputs that do not exist (samples that are otherwise valid)."""
+def _load_section(raw: dict[str, Any]) -> LoadParams:
+    """The ``load`` section inputs are opened with (its defaults when invalid: reported anyway)."""
+    try:
+        return LoadParams.model_validate(raw.get("load") or {})
+    except ValidationError:
+        return LoadParams()
+
+
+def _input_problems(samples: Any, base_dir: Path, load: LoadParams | None) -> list[str]:
+    """Problems of the inputs of samples that are otherwise valid (:func:`input_problems`)."""
     if not isinstance(samples, dict):
         return []
     problems = []
@@ -235,10 +247,7 @@ def _missing_inputs(samples: Any, base_dir: Path) -> list[str]:
             sample = SampleSpec.model_validate(row if row is not None else {})
         except ValidationError:
             continue  # already reported
-        if not sample.is_synthetic and not (base_dir / sample.input).exists():
-            problems.append(
-                f"samples.{name}.input: path does not exist (got {sample.input!r}, relative to {base_dir})"
-            )
+        problems += input_problems(sample, f"samples.{name}", base_dir, load)
     return problems
 
 

@@ -44,25 +44,24 @@ def _counts_file(tmp_path: Path, name: str = "counts.h5ad") -> Path:
     return path
 
 
-def test_truncated_input_fails_in_load_and_writes_nothing(tmp_path: Path) -> None:
+def test_truncated_input_is_refused_before_any_job(tmp_path: Path) -> None:
     path = _counts_file(tmp_path)
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     output = _failed_run(tmp_path, _config(samples={"s": {"input": str(path)}}))
-    assert str(path) in output
-    assert "Error in rule load" in output
-    assert _artifacts(tmp_path) == {"s/benchmarks/load.tsv"} or _artifacts(tmp_path) == set()
+    assert f"samples.s.input: cannot read {path} as h5ad: OSError" in output
+    assert "Error in rule" not in output and _artifacts(tmp_path) == set()
 
 
 def test_file_in_the_wrong_format_for_its_suffix(tmp_path: Path) -> None:
     path = tmp_path / "cells.h5ad"
     path.write_text("cell,gene1\nAAAC,1\n")
     output = _failed_run(tmp_path, _config(samples={"s": {"input": str(path)}}))
-    assert str(path) in output
-    assert not any(name.endswith(".h5ad") for name in _artifacts(tmp_path))
+    assert f"samples.s.input: cannot read {path} as h5ad" in output and "the file is not HDF5" in output
+    assert _artifacts(tmp_path) == set()
 
 
-def test_input_that_is_not_counts_is_refused_at_load(tmp_path: Path) -> None:
+def test_input_that_is_not_counts_is_refused_before_any_job(tmp_path: Path) -> None:
     import scsnake as ss
 
     adata = make_counts(300, 200, fmt="csr", seed=1)
@@ -71,8 +70,8 @@ def test_input_that_is_not_counts_is_refused_at_load(tmp_path: Path) -> None:
     path = tmp_path / "lognorm.h5ad"
     adata.write_h5ad(path)
     output = _failed_run(tmp_path, _config(samples={"s": {"input": str(path)}}))
-    assert f"sample 's': {path} does not hold raw counts: X has non-integer values" in output
-    assert not any(name.endswith(".h5ad") for name in _artifacts(tmp_path))
+    assert f"samples.s.input: {path} does not hold raw counts: X has non-integer values" in output
+    assert _artifacts(tmp_path) == set()  # the load job's own check: tests/test_bad_input.py
 
 
 def test_filter_removing_every_cell_names_the_threshold(tmp_path: Path) -> None:

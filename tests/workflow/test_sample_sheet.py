@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from factories import make_counts
+from input_files import write_10x_h5, write_10x_mtx
 from scsnake.config import WorkflowConfig, analysed_samples, stage_params_json, validate_config
 from scsnake.errors import ConfigError
 from scsnake.runner import parse_params
@@ -29,10 +31,11 @@ def _errors(raw: Any, base_dir: Path) -> str:
 
 @pytest.fixture
 def inputs(tmp_path: Path) -> Path:
-    """A working directory with three (empty) sample inputs in ``data/``."""
-    (tmp_path / "data" / "s1_filtered").mkdir(parents=True)
-    for name in ("s2.h5", "s3.h5ad"):
-        (tmp_path / "data" / name).write_bytes(b"")
+    """A working directory with three small sample inputs in ``data/`` (they are opened when validated)."""
+    counts = make_counts(20, 10)
+    write_10x_mtx(tmp_path / "data" / "s1_filtered", counts)
+    write_10x_h5(tmp_path / "data" / "s2.h5", counts)
+    counts.write_h5ad(tmp_path / "data" / "s3.h5ad")
     return tmp_path
 
 

@@ -22,7 +22,10 @@ try:
         read_yaml(
             path
         )  # YAML loading keeps the last of repeated keys silently: refuse them
-    CONFIG = validate_config(config, base_dir=Path.cwd())
+    # inputs are opened (headers, first values) once, by the main process; cluster jobs skip it
+    CONFIG = validate_config(
+        config, base_dir=Path.cwd(), open_inputs=workflow.is_main_process
+    )
 except ConfigError as err:
     sys.stderr.write(f"{err}\n")
     sys.exit(2)

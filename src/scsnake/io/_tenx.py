@@ -99,6 +99,22 @@ def _read_table(path: Path, what: str) -> pd.DataFrame:
         raise InputDataError(msg) from None
 
 
+def tenx_mtx_files(path: Path, prefix: str = "") -> dict[str, Path]:
+    """The matrix, features and barcodes files of the 10x mtx directory ``path``.
+
+    Raises :class:`InputDataError` listing what the directory holds when one is missing.
+    """
+    files = mtx_files(path, prefix)
+    if files is None or files["features"] is None or files["barcodes"] is None:
+        present = ", ".join(sorted(p.name for p in path.iterdir())) or "nothing"
+        msg = (
+            f"{path} is not a 10x mtx directory: expected {prefix}matrix.mtx[.gz], {prefix}genes.tsv or "
+            f"{prefix}features.tsv[.gz] and {prefix}barcodes.tsv[.gz] (found: {present})"
+        )
+        raise InputDataError(msg)
+    return files
+
+
 @checked_reader
 @validated(Read10xMtxParams)
 def read_10x_mtx(
@@ -146,14 +162,7 @@ def read_10x_mtx(
         msg = f"read_10x_mtx needs a directory, but {path} is a file; use read() for a single .mtx file"
         raise InputDataError(msg)
     prefix = prefix or ""
-    files = mtx_files(path, prefix)
-    if files is None or files["features"] is None or files["barcodes"] is None:
-        present = ", ".join(sorted(p.name for p in path.iterdir())) or "nothing"
-        msg = (
-            f"{path} is not a 10x mtx directory: expected {prefix}matrix.mtx[.gz], {prefix}genes.tsv or "
-            f"{prefix}features.tsv[.gz] and {prefix}barcodes.tsv[.gz] (found: {present})"
-        )
-        raise InputDataError(msg)
+    files = tenx_mtx_files(path, prefix)
     is_legacy = files["features"].name.startswith(f"{prefix}genes.tsv")
     coo = _mmread(files["matrix"])
     genes = _read_table(files["features"], "features")

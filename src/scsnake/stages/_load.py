@@ -22,13 +22,21 @@ from pydantic import (
 
 from .._matrix import check_counts
 from .._params import StageParams
-from ..errors import InputDataError
+from ..errors import InputDataError, ParamError
 from ._qc import QcParams
 
 if TYPE_CHECKING:
     from anndata import AnnData
 
-__all__ = ["InputFormat", "LoadParams", "QcOverrides", "SampleSpec", "SyntheticSpec", "load"]
+__all__ = [
+    "InputFormat",
+    "LoadParams",
+    "QcOverrides",
+    "SampleSpec",
+    "SyntheticSpec",
+    "input_problems",
+    "load",
+]
 
 InputFormat = Literal[
     "auto", "synthetic", "h5ad", "zarr", "loom", "10x_h5", "10x_mtx", "csv", "tsv", "txt", "mtx"
@@ -211,14 +219,64 @@ def load(sample: SampleSpec, params: LoadParams, *, name: str, random_state: int
     return adata
 
 
+#: What to do about a sample that is not raw counts.
+_COUNTS_FIX = "The workflow starts from raw counts (e.g. Cell Ranger's filtered_feature_bc_matrix); point the sample at them"
+
+
+def _counts_problem(x: Any, where: str = "X") -> str | None:
+    """Why ``x`` is not raw counts (``X has 3 negative value(s) (min -1)``), or None."""
+    try:
+        check_counts(x, where=where)
+    except InputDataError as err:
+        return str(err).split(", but ", 1)[-1].split("; pass", 1)[0]
+    return None
+
+
 def _require_counts(adata: AnnData, name: str, source: str) -> None:
     """Refuse a sample whose ``X`` is not raw counts: every stage after ``load`` assumes them."""
+    reason = _counts_problem(adata.X)
+    if reason is not None:
+        msg = f"sample {name!r}: {source} does not hold raw counts: {reason}. {_COUNTS_FIX}"
+        raise InputDataError(msg)
+
+
+def input_problems(
+    sample: SampleSpec, where: str, base_dir: Path, params: LoadParams | None = None
+) -> list[str]:
+    """Problems of a sample's input, found before any job: one config error line each.
+
+    The input must exist (relative to ``base_dir``). With ``params`` (the ``load`` section) it
+    is also opened as ``load`` reads it, reading only headers and its first stored values
+    (:func:`scsnake.io._probe.probe`): it must open, hold cells and genes, and look like raw
+    counts. ``where`` is the sample's key path (``samples.pbmc``, or its sample-sheet row).
+    """
+    from ..io._probe import probe  # h5py, zarr: imported when inputs are checked
+
+    if sample.is_synthetic:
+        return []
+    path = base_dir / sample.input
+    if not path.exists():
+        return [f"{where}.input: path does not exist (got {sample.input!r}, relative to {base_dir})"]
+    if params is None:
+        return []
     try:
-        check_counts(adata.X, where="X")
+        found = probe(path, format=sample.format, genome=params.genome, gex_only=params.gex_only)  # type: ignore[arg-type]
+    except ParamError as err:  # the genome does not fit the file
+        genome = "null" if params.genome is None else repr(params.genome)
+        return [f"load.genome: {genome} does not fit {where}.input: {err}"]
     except InputDataError as err:
-        reason = str(err).split(", but ", 1)[-1].split("; pass", 1)[0]
-        msg = (
-            f"sample {name!r}: {source} does not hold raw counts: {reason}. The workflow starts from raw "
-            "counts (e.g. Cell Ranger's filtered_feature_bc_matrix); point the sample at them"
-        )
-        raise InputDataError(msg) from None
+        return [f"{where}.input: {err}"]
+    if found.n_obs == 0 or found.n_vars == 0:
+        n_obs = "?" if found.n_obs is None else found.n_obs
+        return [
+            f"{where}.input: {path} holds an empty matrix ({n_obs} cells × {found.n_vars} genes); "
+            "point the sample at a matrix with cells and genes"
+        ]
+    reason = _counts_problem(found.values, found.where)
+    if reason is not None:
+        return [
+            f"{where}.input: {path} does not hold raw counts: {reason} (in its first {found.values.size} "
+            f"stored values). {_COUNTS_FIX}"
+        ]
+    return []
+

@@ -124,8 +124,11 @@ def _obs(adatas: list[AnnData], names: list[str], index: pd.Index, batch_key: st
     obs.index = index
     for column in obs.columns:
         values = obs[column]
-        if is_object_dtype(values) and values.map(lambda v: isinstance(v, str) or v is None or v != v).all():
-            obs[column] = pd.Categorical(values)  # categories that differed per sample, joined
+        # categories that differed per sample, joined: object (pandas < 3) or str (pandas >= 3) text
+        if isinstance(values.dtype, pd.StringDtype) or (
+            is_object_dtype(values) and values.map(lambda v: isinstance(v, str) or v is None or v != v).all()
+        ):
+            obs[column] = pd.Categorical(values)
         elif is_object_dtype(values) and values.map(lambda v: isinstance(v, bool | np.bool_) or v != v).all():
             obs[column] = values.astype("boolean")  # flags missing in some samples
     sizes = [a.n_obs for a in adatas]

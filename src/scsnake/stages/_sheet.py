@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from .._params import format_validation_error
-from ._load import SampleSpec, SyntheticSpec
+from ._load import LoadParams, SampleSpec, SyntheticSpec, input_problems
 from ._qc import QcParams
 
 __all__ = ["SAMPLE_NAME", "read_sample_sheet"]
@@ -34,12 +34,15 @@ _INT = re.compile(r"-?(0|[1-9]\d*)")
 _FLOAT = re.compile(r"-?(0|[1-9]\d*)(\.\d+)?([eE][-+]?\d+)?")
 
 
-def read_sample_sheet(path: str, base_dir: Path) -> tuple[dict[str, dict[str, Any]], list[str]]:
+def read_sample_sheet(
+    path: str, base_dir: Path, *, load: LoadParams | None = None
+) -> tuple[dict[str, dict[str, Any]], list[str]]:
     """Read a TSV sample sheet into ``{name: sample row}`` and the problems found.
 
     Every problem names the file, and the row (1 = the first sample), sample and column it is
     in: ``samples (samples.tsv) row 3 'S3'.format: …``. Rows with a problem are left out of
-    the mapping; sample inputs are checked to exist (relative to ``base_dir``).
+    the mapping; sample inputs are checked to exist (relative to ``base_dir``) and, given the
+    ``load`` section, opened as ``load`` reads them (:func:`~scsnake.stages._load.input_problems`).
     """
     where = f"samples ({path})"
     file = base_dir / path
@@ -80,7 +83,7 @@ def read_sample_sheet(path: str, base_dir: Path) -> tuple[dict[str, dict[str, An
         row_problems = _row_problems(name, row, first_row)
         spec = _row_spec(cells, metadata, types, row, row_problems)
         if not row_problems:
-            row_problems += _validate_row(spec, row, base_dir)
+            row_problems += _validate_row(spec, row, base_dir, load)
         first_row.setdefault(name, number)
         if row_problems:
             problems += row_problems
@@ -189,11 +192,9 @@ def _column_type(values: list[str]) -> type:
     return str
 
 
-def _validate_row(spec: dict[str, Any], row: str, base_dir: Path) -> list[str]:
+def _validate_row(spec: dict[str, Any], row: str, base_dir: Path, load: LoadParams | None) -> list[str]:
     try:
         sample = SampleSpec.model_validate(spec)
     except ValidationError as err:
         return [f"{row}.{line}" for line in format_validation_error(err, model=SampleSpec)]
-    if not sample.is_synthetic and not (base_dir / sample.input).exists():
-        return [f"{row}.input: path does not exist (got {sample.input!r}, relative to {base_dir})"]
-    return []
+    return input_problems(sample, row, base_dir, load)
