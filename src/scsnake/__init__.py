@@ -17,13 +17,26 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
 if TYPE_CHECKING:
-    from . import datasets, get, io, metrics, pl, pp, tl
+    from . import datasets, external, get, io, metrics, pl, pp, tl
     from .io import read, write
     from .neighbors import neighbors
 
-__all__ = ["__version__", "datasets", "get", "io", "metrics", "neighbors", "pl", "pp", "read", "tl", "write"]
+__all__ = [
+    "__version__",
+    "datasets",
+    "external",
+    "get",
+    "io",
+    "metrics",
+    "neighbors",
+    "pl",
+    "pp",
+    "read",
+    "tl",
+    "write",
+]
 
-_SUBMODULES = {"datasets", "get", "io", "metrics", "pl", "pp", "tl"}
+_SUBMODULES = {"datasets", "external", "get", "io", "metrics", "pl", "pp", "tl"}
 
 
 def __getattr__(name: str) -> Any:
