@@ -105,8 +105,10 @@ def _kendall_tau_split(a: np.ndarray, b: np.ndarray) -> int:
         msg = f"a group of {a.size} cells is too small to split (needs ≥ {2 * MIN_SPLIT_LENGTH + 2}); raise min_group_size or lower n_branchings"
         raise InputDataError(msg)
     m = MIN_SPLIT_LENGTH
-    pos = float(kendalltau(a[:m], b[:m])[0])
-    neg = float(kendalltau(a[m:], b[m:])[0])
+    # in float64 (the same order, so the same tau): scipy >= 1.18 rounds it to float32 for float32 input
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    pos = float(kendalltau(a64[:m], b64[:m])[0])
+    neg = float(kendalltau(a64[m:], b64[m:])[0])
     scores = _kendall_tau_scores(a, b, pos, neg, m)
     return m + int(np.argmax(scores))
 
