@@ -164,7 +164,8 @@ def run_stage(
     else:
         mark_full(adata)
         # layers that are the input's X as read (normalize's counts): a pointer, not a second copy
-        kept = [key for key, layer in adata.layers.items() if layer is matrix_before[0]]
+        # (anndata >= 0.13 lists X itself as layers[None]: not a layer to point at)
+        kept = [k for k, layer in adata.layers.items() if k is not None and layer is matrix_before[0]]
         if kept and matrix_source is not None:
             written = point_layers(
                 adata, kept, source=matrix_source[0], artifact_id=matrix_source[1], output=output
