@@ -21,6 +21,7 @@ include: "workflow/rules/pp.smk"
 include: "workflow/rules/integration.smk"
 include: "workflow/rules/neighbors.smk"
 include: "workflow/rules/tl.smk"
+include: "workflow/rules/custom.smk"
 include: "workflow/rules/pl.smk"
 
 
@@ -28,3 +29,9 @@ rule all:
     default_target: True
     input:
         all_outputs(),
+
+
+# The warnings the stages recorded (a sample that lost most of its cells, a gene set that
+# matches no gene), on the terminal at the end of the run; also in results/summary.html.
+onsuccess:
+    print_warnings()

@@ -56,3 +56,15 @@ def test_every_lock_line_is_pinned() -> None:
         for line in (REPO / f"envs/{lock}.lock.txt").read_text().splitlines():
             requirement = line.split("#", 1)[0].strip()
             assert not requirement or "==" in requirement, (lock, line)
+
+
+def test_neighbors_is_the_module_whatever_the_import_order() -> None:
+    """As in scanpy: ``ss.neighbors`` is the module, the function is ``ss.pp.neighbors``."""
+    code = (
+        "import types, scsnake as ss\n"
+        "first = ss.neighbors\n"
+        "import scsnake.neighbors, scsnake.pp\n"
+        "assert isinstance(first, types.ModuleType) and ss.neighbors is first\n"
+        "assert callable(ss.pp.neighbors) and ss.pp.neighbors is ss.neighbors.neighbors\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=300)

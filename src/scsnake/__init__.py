@@ -17,9 +17,8 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
 if TYPE_CHECKING:
-    from . import datasets, external, get, io, metrics, pl, pp, tl
+    from . import datasets, external, get, io, metrics, neighbors, pl, pp, tl
     from .io import read, write
-    from .neighbors import neighbors
 
 __all__ = [
     "__version__",
@@ -36,7 +35,8 @@ __all__ = [
     "write",
 ]
 
-_SUBMODULES = {"datasets", "external", "get", "io", "metrics", "pl", "pp", "tl"}
+# As in scanpy, ``ss.neighbors`` is the module; the function is ``ss.pp.neighbors``.
+_SUBMODULES = {"datasets", "external", "get", "io", "metrics", "neighbors", "pl", "pp", "tl"}
 
 
 def __getattr__(name: str) -> Any:
@@ -46,7 +46,5 @@ def __getattr__(name: str) -> Any:
         return import_module(f".{name}", __name__)
     if name in {"read", "write"}:
         return getattr(import_module(".io", __name__), name)
-    if name == "neighbors":
-        return import_module(".neighbors", __name__).neighbors
     msg = f"module 'scsnake' has no attribute {name!r}"
     raise AttributeError(msg)

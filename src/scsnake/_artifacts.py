@@ -1,8 +1,8 @@
 """Lean workflow artifacts: stages that leave the matrix alone do not rewrite it.
 
 ``X`` and ``layers`` (at 100k cells × 20k genes about 4.5 GB) are set by ``normalize``
-and not changed by the stages after it until ``final``. Those stages (:data:`MATRIX_KEEPING`)
-write their artifact without them and record where they are instead::
+and not changed by the stages after it until ``final``. Those stages (declared with
+``keeps_matrix``, :class:`scsnake.stages.Stage`) write their artifact without them and record where they are instead::
 
     uns["scsnake"]["matrix"] = {"path": "normalize.h5ad", "artifact_id": "<id>"}
 
@@ -10,7 +10,7 @@ write their artifact without them and record where they are instead::
 matrix's artifact was written with (``uns["scsnake"]["artifact_id"]``, new at every full
 write), so a matrix artifact rewritten since is refused instead of silently combined. A
 stage reading a lean artifact gets the matrix attached unless it reads only the graph
-(:data:`MATRIX_FREE`); ``final`` writes everything again, so the result opens anywhere: it
+(its declaration's ``reads``); ``final`` writes everything again, so the result opens anywhere: it
 copies the stored matrix elements file to file (:func:`matrix_copies`, :func:`copy_elements`)
 instead of reading and re-encoding them.
 
@@ -40,11 +40,6 @@ if TYPE_CHECKING:
     from anndata import AnnData
 
 __all__ = [
-    "COPIES_MATRIX",
-    "MATRIX_FREE",
-    "MATRIX_KEEPING",
-    "READS_COUNTS",
-    "READS_MATRIX",
     "attach_layers",
     "attach_matrix",
     "copy_elements",
@@ -55,32 +50,6 @@ __all__ = [
     "matrix_pointer",
     "point_layers",
 ]
-
-#: Stages whose function never changes ``X`` or ``layers``: they write lean artifacts.
-MATRIX_KEEPING = frozenset(
-    {
-        "hvg",
-        "pca",
-        "integration",
-        "neighbors",
-        "umap",
-        "leiden",
-        "markers",
-        "annotate",
-        "tsne",
-        "draw_graph",
-        "paga",
-        "dpt",
-    }
-)
-#: Stages that use only obs/obsm/obsp/uns of their input: a lean input stays lean.
-MATRIX_FREE = frozenset({"integration", "leiden", "paga", "dpt", "draw_graph"})
-#: Stages that write a lean input's matrix unchanged in full: copied file to file, not read.
-COPIES_MATRIX = frozenset({"final"})
-#: Stages after ``normalize`` that read the matrix (from a lean input: from ``normalize``'s artifact).
-READS_MATRIX = frozenset((MATRIX_KEEPING - MATRIX_FREE) | {"final", "integration_metrics"})
-#: Stages after ``normalize`` that may read its counts layer (the ``X`` of its input artifact).
-READS_COUNTS = frozenset({"hvg", "pca", "final", "integration_metrics"})
 
 
 def _meta(adata: AnnData) -> dict[str, Any]:
@@ -142,11 +111,13 @@ def lean_copy(adata: AnnData, *, matrix_path: Path, artifact_id: str, output: Pa
 
 @contextlib.contextmanager
 def _open_store(path: Path) -> Iterator[Any]:
-    """An h5ad file (h5py) or zarr directory, read-only."""
+    """An h5ad file (h5py) or zarr directory, read-only (of any zarr version or format:
+    :func:`~scsnake.io._zarr.open_zarr_group`)."""
     if path.is_dir():
-        import zarr
+        from .io._zarr import open_zarr_group
 
-        yield zarr.open_group(str(path), mode="r")
+        with open_zarr_group(path) as group:
+            yield group
         return
     import h5py
 
@@ -218,8 +189,9 @@ def matrix_copies(adata: AnnData, artifact: Path, output: Path) -> list[tuple[Pa
     its matrix artifact, and the layers that one keeps as another artifact's ``X``.
 
     The sources are checked as :func:`attach_matrix` checks them, without reading the matrix.
-    None if ``artifact`` is not lean or a source is not stored as ``output`` is (an h5ad
-    file or a zarr directory), so the matrix must be read and written instead.
+    None if ``artifact`` is not lean or a source is not stored as ``output`` will be (an h5ad
+    file, or a zarr directory of the format written here: an artifact of an environment with
+    another anndata may have the other), so the matrix must be read and written instead.
     """
     pointer = matrix_pointer(adata)
     if pointer is None:
@@ -233,7 +205,9 @@ def matrix_copies(adata: AnnData, artifact: Path, output: Path) -> list[tuple[Pa
     copies = [(source, "X", "X"), *((source, f"layers/{key}", f"layers/{key}") for key in keys)]
     for key, layer in pointed.items():
         copies.append((_checked_source(adata, source, layer, f"layers[{key!r}]"), "X", f"layers/{key}"))
-    kind = "h5ad" if output.name.lower().endswith(".h5ad") else "zarr"
+    from .io._zarr import WRITE_FORMAT
+
+    kind = "h5ad" if output.name.lower().endswith(".h5ad") else f"zarr{WRITE_FORMAT}"
     if any(_storage_kind(path) != kind for path, _, _ in copies):
         return None
     return copies
@@ -241,7 +215,7 @@ def matrix_copies(adata: AnnData, artifact: Path, output: Path) -> list[tuple[Pa
 
 def _storage_kind(path: Path) -> str | None:
     if path.is_dir():
-        return "zarr"
+        return "zarr3" if (path / "zarr.json").is_file() else "zarr2"
     return "h5ad" if path.name.lower().endswith(".h5ad") else None
 
 
@@ -251,13 +225,15 @@ def copy_elements(staged: Path, copies: list[tuple[Path, str, str]]) -> None:
     if staged.is_dir():
         import zarr
 
+        from .io._zarr import consolidate
+
         group = zarr.open_group(str(staged), mode="r+")
         for source, element, target in copies:
             parent = target.rpartition("/")[0]
             if parent and parent not in group:
                 group.create_group(parent).attrs.update(_DICT_ENCODING)
             shutil.copytree(source / element, staged / target)
-        zarr.consolidate_metadata(str(staged))
+        consolidate(staged)
         return
     import h5py
 
@@ -290,7 +266,9 @@ def point_layers(adata: AnnData, keys: list[str], *, source: Path, artifact_id: 
     """
     import anndata as ad
 
-    layers = {k: v for k, v in adata.layers.items() if k not in keys}
+    from .io._formats import named_layers
+
+    layers = {k: v for k, v in named_layers(adata).items() if k not in keys}
     out = ad.AnnData(
         X=adata.X,
         obs=adata.obs,

@@ -8,16 +8,19 @@ from collections.abc import Mapping, Sequence
 from types import UnionType
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from .errors import ParamError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["StageParams", "format_validation_error", "validated"]
+__all__ = ["Seed", "StageParams", "format_validation_error", "validated"]
 
 F = TypeVar("F", bound="Callable[..., Any]")
+
+#: A seed numpy's generators and every seeded library accept.
+Seed = Annotated[int, Field(ge=0, lt=2**32)]
 
 #: Keywords that control where results go, not what they are: never validated.
 UNVALIDATED = frozenset({"adata", "copy", "inplace", "data"})

@@ -1,4 +1,4 @@
-"""``scsnake`` command line: ``run``, ``run-info``, ``validate``, ``schema``, ``provenance``."""
+"""``scsnake`` command line: ``run``, ``run-info``, ``summary``, ``validate``, ``schema``, ``provenance``."""
 
 from __future__ import annotations
 
@@ -27,6 +27,12 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--sample", default=None, help="sample name (load)")
     run.add_argument("--compression", default="none", choices=["none", "gzip", "lzf"])
     run.add_argument("--table", default=None, type=Path, help="markers: also write the top-marker CSV here")
+    run.add_argument(
+        "--view",
+        default=None,
+        type=Path,
+        help="also write the stage's table as an HTML page (the report shows it)",
+    )
 
     info = sub.add_parser(
         "run-info", help="write a sample's validated config and the package versions (report)"
@@ -35,6 +41,21 @@ def _build_parser() -> argparse.ArgumentParser:
     info.add_argument("--config", required=True, type=Path, help="config.yaml to write")
     info.add_argument("--versions", required=True, type=Path, help="versions.csv to write")
     info.add_argument("--snakemake", default=None, help="version of the Snakemake running the workflow")
+
+    summary = sub.add_parser(
+        "summary", help="write the run summary of the samples and their warnings (report)"
+    )
+    summary.add_argument(
+        "--artifact",
+        action="append",
+        default=[],
+        metavar="SAMPLE=PATH",
+        help="an artifact of a sample (repeat; samples in order; missing files are skipped)",
+    )
+    summary.add_argument("--csv", required=True, type=Path, help="summary.csv to write (one row per sample)")
+    summary.add_argument(
+        "--html", required=True, type=Path, help="summary.html to write (the report's table)"
+    )
 
     validate = sub.add_parser("validate", help="validate a config file; print every problem")
     validate.add_argument("config", type=Path, nargs="?", default=Path("config/config.yaml"))
@@ -77,6 +98,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             sample=args.sample,
             compression=args.compression,
             table=args.table,
+            view=args.view,
         )
     elif args.command == "run-info":
         from .stages._plots import write_run_info
@@ -87,6 +109,10 @@ def _dispatch(args: argparse.Namespace) -> int:
             versions_path=args.versions,
             snakemake_version=args.snakemake,
         )
+    elif args.command == "summary":
+        from .stages._summary import parse_artifacts, write_summary
+
+        write_summary(parse_artifacts(args.artifact), csv=args.csv, html_path=args.html)
     elif args.command == "validate":
         from .config import load_config
 

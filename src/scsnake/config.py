@@ -9,18 +9,18 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     BeforeValidator,
     Field,
-    NonNegativeInt,
     ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 
-from ._params import StageParams, format_validation_error
+from ._params import Seed, StageParams, format_validation_error
 from ._yaml import read_yaml
 from .errors import ConfigError
-from .stages import STAGES, SampleSpec
+from .stages import STAGES, SampleSpec, batch_key, stage
 from .stages._annotate import AnnotateParams
+from .stages._custom import CustomStageSpec, custom_stage_problems, source_sha256, with_registered_defaults
 from .stages._final import FinalParams
 from .stages._graph import LeidenStageParams, NeighborsStageParams, UmapStageParams
 from .stages._hvg import DispersionHvg, HvgParams
@@ -65,7 +65,7 @@ SampleSheet = Annotated[
 class WorkflowConfig(StageParams):
     """Everything in ``config/config.yaml``: global settings, the sample sheet, one section per stage."""
 
-    seed: NonNegativeInt = 0
+    seed: Seed = 0
     """Seed of every random step (simulation, PCA solver, kNN search, UMAP, Leiden)."""
     artifact_format: Literal["h5ad", "zarr"] = "h5ad"
     """Format of the per-stage artifacts ``results/<sample>/<stage>.<format>``."""
@@ -93,6 +93,10 @@ class WorkflowConfig(StageParams):
     dpt: DptStageParams = DptStageParams()
     final: FinalParams = FinalParams()
     plots: PlotsParams = PlotsParams()
+    custom_stages: Annotated[dict[str, CustomStageSpec], BeforeValidator(with_registered_defaults)] = Field(
+        default_factory=dict
+    )
+    """Stages of your own: ``name: {function, model, after, params}`` (see README, "Stages of your own")."""
 
     @field_validator("samples")
     @classmethod
@@ -126,6 +130,7 @@ class WorkflowConfig(StageParams):
             *self._qc_override_problems(),
             *self._merge_problems(sheet_failed),
             *self._integration_problems(),
+            *custom_stage_problems(self, STAGES),
         ]
         if problems:
             raise ValueError("\n  - ".join(problems))
@@ -256,75 +261,28 @@ def load_config(path: Path | str) -> WorkflowConfig:
     return validate_config(read_yaml(path), base_dir=Path.cwd())
 
 
-def stage_params_json(config: WorkflowConfig, stage: str, sample: str | None = None) -> str:
+def stage_params_json(config: WorkflowConfig, name: str, sample: str | None = None) -> str:
     """Canonical JSON of one stage's parameters (sorted keys, defaults filled in).
 
-    Seeded stages get ``random_state`` = the config's ``seed`` unless set; ``load`` gets
-    the sample's sheet row too, ``qc`` the sample's overrides (when ``sample`` is given).
-    Values other sections decide are filled in (:func:`_derived`: the batch key of ``hvg``,
-    ``pca`` and ``neighbors`` under merge and integration). Snakemake's params trigger
-    re-runs a stage exactly when this text changes.
+    Seeded stages get ``random_state`` = the config's ``seed`` unless set; then the stage's
+    declared ``derive`` fills in what the sample sheet and other sections decide (``load``:
+    the sample's row; ``qc``: its overrides; the batch key of ``hvg``, ``pca`` and
+    ``neighbors`` under merge and integration). A custom stage's spec carries the hash of its
+    function's source. Snakemake's params trigger re-runs a stage exactly when this text changes.
     """
-    if stage == "qc" and sample in config.samples:
-        section = config.samples[sample].qc_params(config.qc)
+    declaration = stage(name, config)
+    if name in config.custom_stages:
+        spec = config.custom_stages[name]
+        values = spec.model_dump(mode="json") | {"name": name, "source_sha256": source_sha256(spec.function)}
     else:
-        section = getattr(config, stage)
-    values: dict[str, Any] = section.model_dump(mode="json")
-    if STAGES[stage].seeded and values.get("random_state") is None:
+        values = getattr(config, declaration.section or name).model_dump(mode="json")
+    if declaration.seeded and values.get("random_state") is None:
         values["random_state"] = config.seed
-    if stage == "load":
-        if sample is None:
-            msg = "stage_params_json('load') needs the sample name"
-            raise ValueError(msg)
-        row = config.samples[sample].model_dump(
-            mode="json", exclude={"qc"}
-        )  # qc overrides re-run qc, not load
-        values = {"sample": row, "options": values, "seed": config.seed}
-    values = _derived(config, stage, values)
+    if declaration.derive is not None:
+        values = declaration.derive(config, values, sample)
     return json.dumps(values, sort_keys=True, separators=(",", ":"))
-
-
-def batch_key(config: WorkflowConfig) -> str:
-    """The ``obs`` column of the batches to integrate: ``integration.batch_key``, else ``merge.batch_key``."""
-    return config.integration.batch_key or config.merge.batch_key
 
 
 def analysed_samples(config: WorkflowConfig) -> list[str]:
     """The names normalize → … → plots run on: ``merge.name`` when merging, else every sample."""
     return [config.merge.name] if config.merge.enabled else list(config.samples)
-
-
-def _derived(config: WorkflowConfig, stage: str, values: dict[str, Any]) -> dict[str, Any]:
-    """A stage's values with what the ``merge`` and ``integration`` sections decide for it."""
-    method = config.integration.method
-    if stage == "hvg" and config.merge.enabled and values["batch_key"] is None:
-        values["batch_key"] = config.merge.batch_key  # batch-aware HVGs on merged samples
-    elif stage == "pca" and method == "combat":
-        values["combat_key"] = batch_key(config)
-    elif stage == "neighbors" and method == "harmony":
-        values["use_rep"] = "X_pca_harmony"
-    elif stage == "neighbors" and method == "bbknn":
-        values["bbknn"] = {"batch_key": batch_key(config), **config.integration.bbknn.model_dump(mode="json")}
-    elif stage == "integration":  # the Harmony stage: only what changes its result
-        values = {k: values[k] for k in ("method", "harmony", "random_state")} | {
-            "batch_key": batch_key(config)
-        }
-    elif stage == "integration_metrics":  # the sections it takes its settings from, seeds filled in
-
-        def seeded(section: StageParams, **kwargs: Any) -> dict[str, Any]:
-            dumped = section.model_dump(mode="json", **kwargs)
-            return dumped | {
-                "random_state": config.seed if dumped["random_state"] is None else dumped["random_state"]
-            }
-
-        integration = seeded(config.integration, exclude={"method", "compare"}) | {
-            "batch_key": batch_key(config)
-        }
-        values = {
-            "integration": integration,
-            "pca": seeded(config.pca) | {"combat_key": None},
-            "neighbors": seeded(config.neighbors),
-            "leiden": seeded(config.leiden, include={"resolution", "flavor", "n_iterations", "random_state"}),
-            "random_state": integration["random_state"],
-        }
-    return values

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 __all__ = [
     "AdjustedParamWarning",
+    "CellLossWarning",
     "ConfigError",
     "DataWarning",
+    "EmptyGeneSetWarning",
     "InputDataError",
     "MissingKeyError",
     "ParamError",
@@ -46,3 +48,11 @@ class DataWarning(ScsnakeWarning):
 
 class AdjustedParamWarning(ScsnakeWarning):
     """A parameter was impossible for the data and was adjusted automatically."""
+
+
+class CellLossWarning(DataWarning):
+    """A stage removed more than half of its input's cells (thresholds that may not fit the data)."""
+
+
+class EmptyGeneSetWarning(DataWarning):
+    """A gene set (``qc.qc_vars``) matches none of the genes: its percentage is 0 in every cell."""

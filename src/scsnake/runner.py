@@ -16,9 +16,6 @@ from typing import TYPE_CHECKING, Any
 from pydantic import TypeAdapter, ValidationError
 
 from ._artifacts import (
-    COPIES_MATRIX,
-    MATRIX_FREE,
-    MATRIX_KEEPING,
     attach_layers,
     attach_matrix,
     copy_elements,
@@ -29,9 +26,10 @@ from ._artifacts import (
     point_layers,
 )
 from ._params import format_validation_error
-from .errors import InputDataError, MissingKeyError, ParamError
+from ._stage_warnings import RecordedWarnings, recording_warnings, warn_cell_loss
+from .errors import CellLossWarning, InputDataError, MissingKeyError, ParamError
 from .stages import STAGES, Stage
-from .stages._plots import PlotsParams, qc_plots
+from .stages._custom import custom_declaration
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -39,7 +37,6 @@ if TYPE_CHECKING:
     from anndata import AnnData
 
 __all__ = [
-    "FIGURE_RULES",
     "PROVENANCE_PACKAGES",
     "checksum",
     "package_versions",
@@ -50,28 +47,12 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+#: Packages whose versions every artifact's provenance and the report's ``versions.csv`` record.
 PROVENANCE_PACKAGES = (
-    "scsnake",
-    "anndata",
-    "numpy",
-    "scipy",
-    "pandas",
-    "scikit-learn",
-    "numba",
-    "umap-learn",
-    "pynndescent",
-    "igraph",
-    "leidenalg",
-    "h5py",
-    "zarr",
-    "matplotlib",
-)
-
-
-#: Figure rules that are not stages (no section of their own): rule → what it runs.
-FIGURE_RULES = {
-    "qc_plots": Stage("qc_plots", PlotsParams, qc_plots, after=("qc",), needs=("uns/qc",), artifact=False),
-}
+    "scsnake", "anndata", "numpy", "scipy", "pandas", "scikit-learn", "numba", "umap-learn",
+    "pynndescent", "igraph", "leidenalg", "openTSNE", "h5py", "zarr", "matplotlib", "pydantic",
+    "snakemake",
+)  # fmt: skip
 
 
 def run_stage(
@@ -83,14 +64,15 @@ def run_stage(
     sample: str | None = None,
     compression: str = "none",
     table: Path | None = None,
+    view: Path | None = None,
 ) -> None:
     """Run stage ``name`` on ``inputs`` and write ``output`` atomically.
 
     Parameters
     ----------
     name
-        A registered stage (see :data:`scsnake.stages.STAGES`) or a figure rule
-        (:data:`FIGURE_RULES`: ``qc_plots`` draws the QC figures from the ``qc`` artifact).
+        A stage (see :data:`scsnake.stages.STAGES`), or a custom stage (``custom_stages``:
+        its spec is in ``params_json``).
     inputs
         The main input artifact first (none for ``load``), then side branches as
         ``<stage>=<path>`` (``final`` gathers ``umap=…``, ``tsne=…``); for ``merge``, the
@@ -106,60 +88,98 @@ def run_stage(
         Artifact compression: ``none``, ``gzip`` or ``lzf``.
     table
         For stages with a table (``markers``, ``leiden``): also write it to this CSV path.
+    view
+        For stages with a table: also write it as an HTML page here (the report shows it).
+
+    Every scsnake warning raised meanwhile is logged and listed in the stage's provenance
+    record (``warnings``), as is a :class:`~scsnake.errors.CellLossWarning` when the stage
+    kept less than half of its input's cells (:mod:`scsnake._stage_warnings`).
     """
+    with recording_warnings() as caught:
+        _run_stage(
+            name,
+            inputs=inputs,
+            output=output,
+            params_json=params_json,
+            sample=sample,
+            compression=compression,
+            table=table,
+            view=view,
+            caught=caught,
+        )
+
+
+def _run_stage(
+    name: str,
+    *,
+    inputs: list[Path | str],
+    output: Path,
+    params_json: str,
+    sample: str | None,
+    compression: str,
+    table: Path | None,
+    view: Path | None,
+    caught: RecordedWarnings,
+) -> None:
+    """:func:`run_stage`, with the scsnake warnings raised recorded in ``caught``."""
     from .io._write import write_completed
 
-    stage = FIGURE_RULES.get(name) or STAGES[name]
+    stage = declaration(name, params_json)
     params = parse_params(stage, params_json)
     # what the artifact was made from; their checksums (provenance) are computed while the stage runs
     source = (
-        [params["sample"].input]
-        if name == "load"
+        [params.sample.input]
+        if stage.kind == "source"
         else [str(Path(str(i).partition("=")[2] or i)) for i in inputs]
     )
-    records = stage.artifact and not stage.returns_table
-    hashing = _HASHER.submit(_checksums, source) if records else None
+    hashing = _HASHER.submit(_checksums, source) if stage.kind not in ("table", "figures") else None
     output.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
+    n_cells_in: int | None = None  # cells of the main input artifact
     matrix_source: tuple[Path, str] | None = None  # lean output: where its matrix lives
     matrix_before: tuple[Any, dict[str, Any]] = (None, {})
     copies: list[tuple[Path, str, str]] | None = None  # the matrix, copied file to file into the output
-    if (name == "load") != (len(inputs) == 0):
-        expected = "no input (it reads the sample)" if name == "load" else "an input artifact"
+    if (stage.kind == "source") != (len(inputs) == 0):
+        expected = "no input (it reads the sample)" if stage.kind == "source" else "an input artifact"
         msg = f"stage {name!r} takes {expected}, got {len(inputs)}"
         raise ParamError(msg)
-    if name == "load":
-        adata = stage.func(
-            params["sample"], params["options"], name=sample or "sample", random_state=params["seed"]
-        )
-    elif stage.gathers:  # merge: the same stage's artifact of every sample, in order
+    if stage.kind == "source":
+        adata = stage.func(params.sample, params.options, name=sample or "sample", random_state=params.seed)
+    elif stage.kind == "gather":  # merge: the same stage's artifact of every sample, in order
         paths = [Path(item) for item in inputs]
         adata = stage.func([_read_stage_input(name, path) for path in paths], params)
     else:
         main = Path(inputs[0])
         adata = _read_stage_input(name, main)
+        n_cells_in = adata.n_obs
         check_needs(stage, adata, main)
-        copies = matrix_copies(adata, main, output) if name in COPIES_MATRIX else None
+        copies = matrix_copies(adata, main, output) if stage.copies_matrix else None
         if copies is None:
-            matrix_source = _matrix_source(name, adata, main, params)
+            matrix_source = _matrix_source(stage, adata, main, params)
             matrix_before = (adata.X, dict(adata.layers))
         branches = dict(_branch(item) for item in inputs[1:])
         kwargs: dict[str, Any] = {up: _read_light(path) for up, path in branches.items()}
         if stage.seeded:
             kwargs["random_state"] = params.random_state if params.random_state is not None else 0
-        if stage.returns_table:
-            _write_table(stage.func(adata, params, **kwargs), output)
+        if stage.kind == "table":
+            frame = stage.func(adata, params, **kwargs)
+            _write_table(frame, output)
+            _write_view(frame, view, output)
             logger.info("%s: wrote %s in %.1f s", name, output, time.perf_counter() - started)
             return
-        if not stage.artifact:
+        if stage.kind == "figures":
             stage.func(adata, params, outdir=output, **kwargs)
             logger.info("%s: wrote figures to %s in %.1f s", name, output, time.perf_counter() - started)
             return
         adata = stage.func(adata, params, **kwargs)
+    if n_cells_in is not None and not caught.has(CellLossWarning):  # unless the stage said why
+        warn_cell_loss(name, n_cells_in, adata.n_obs)
     record = provenance(name, params_json, source, time.perf_counter() - started, sums=hashing.result())
+    if caught:
+        record["warnings"] = caught.messages()
     adata.uns.setdefault("scsnake", {}).setdefault("provenance", {})[name] = record
     written = adata
-    if name in MATRIX_KEEPING and matrix_source is not None and _same_matrix(adata, *matrix_before):
+    if stage.keeps_matrix and matrix_source is not None and _same_matrix(adata, *matrix_before):
         written = lean_copy(adata, matrix_path=matrix_source[0], artifact_id=matrix_source[1], output=output)
     else:
         mark_full(adata)
@@ -178,7 +198,9 @@ def run_stage(
         if stage.table is None:
             msg = f"stage {name!r} writes no table; drop --table"
             raise ParamError(msg)
-        _write_table(stage.table(adata, params), table)
+        frame = stage.table(adata, params)
+        _write_table(frame, table)
+        _write_view(frame, view, table)
     logger.info(
         "%s: wrote %s (%d cells × %d genes) in %.1f s",
         name,
@@ -189,55 +211,33 @@ def run_stage(
     )
 
 
-def _matrix_source(name: str, adata: AnnData, main: Path, params: Any) -> tuple[Path, str] | None:
-    """Where the input's matrix lives (path and artifact id), attaching what ``name`` reads
+def declaration(name: str, params_json: str) -> Stage:
+    """The stage ``name``: a built-in one, or a custom stage declared by its parameters' spec."""
+    if name in STAGES:
+        return STAGES[name]
+    try:
+        after = json.loads(params_json).get("after")
+    except (json.JSONDecodeError, AttributeError):
+        after = None
+    if not isinstance(after, str):
+        msg = f"unknown stage {name!r} (stages: {', '.join(STAGES)}; a custom stage's --params names its 'after')"
+        raise ParamError(msg)
+    return custom_declaration(name, after)
+
+
+def _matrix_source(stage: Stage, adata: AnnData, main: Path, params: Any) -> tuple[Path, str] | None:
+    """Where the input's matrix lives (path and artifact id), attaching what ``stage`` reads
     of it; None if the input has no artifact id (older files)."""
     pointer = matrix_pointer(adata)
-    parts = _matrix_parts(name, adata, params)
+    parts = stage.matrix_parts(adata, params)
     if pointer is None:
-        if parts == "all" or name not in MATRIX_KEEPING:  # a full output needs every layer
+        if parts == "all" or not stage.keeps_matrix:  # a full output needs every layer
             attach_layers(adata, main)
         artifact_id = adata.uns.get("scsnake", {}).get("artifact_id")
         return None if artifact_id is None else (main, artifact_id)
     if parts is None:
         return (main.parent / pointer["path"]).resolve(), pointer["artifact_id"]
     return attach_matrix(adata, main, layers=parts == "all"), pointer["artifact_id"]
-
-
-def _matrix_parts(name: str, adata: AnnData, params: Any) -> str | None:
-    """What stage ``name`` reads of a lean input's matrix: None, ``"X"`` or ``"all"`` (X and layers).
-
-    The embeddings read a representation in ``obsm`` (the matrix only if it is ``X``, as
-    :func:`~scsnake.neighbors.choose_representation` picks it); markers and annotation read
-    ``X``; the others everything.
-    """
-    if name in MATRIX_FREE:
-        return None
-    if name in ("neighbors", "umap", "tsne"):
-        from .neighbors._neighbors import N_PCS
-
-        if name == "umap":
-            neighbors = adata.uns.get("neighbors", {})
-            use_rep = neighbors.get("params", {}).get("use_rep") if isinstance(neighbors, dict) else None
-        else:
-            use_rep = getattr(params, "use_rep", None)
-        if use_rep is None and adata.n_vars > N_PCS and getattr(params, "n_pcs", None) != 0:
-            use_rep = "X_pca"
-        return None if use_rep is not None and use_rep != "X" and use_rep in adata.obsm else "X"
-    if name in ("markers", "annotate"):
-        return "X"
-    if name == "hvg":  # the counts layer only for the flavors of counts
-        return (
-            "all"
-            if getattr(params, "flavor", "") in ("seurat_v3", "seurat_v3_paper", "pearson_residuals")
-            else "X"
-        )
-    if name == "pca":  # the counts layer only for Pearson residuals
-        normalize = adata.uns.get("normalize", {})
-        return (
-            "all" if isinstance(normalize, dict) and normalize.get("method") == "pearson_residuals" else "X"
-        )
-    return "all"
 
 
 def _same_matrix(adata: AnnData, x: Any, layers: dict[str, Any]) -> bool:
@@ -249,7 +249,7 @@ def _same_matrix(adata: AnnData, x: Any, layers: dict[str, Any]) -> bool:
 def _branch(item: Path | str) -> tuple[str, Path]:
     """``umap=results/s/umap.h5ad`` → ``("umap", Path(...))``."""
     name, sep, path = str(item).partition("=")
-    if not sep or name not in STAGES:
+    if not sep or not name.isidentifier():
         msg = f"side input {str(item)!r} must be <stage>=<path> with a stage name"
         raise ParamError(msg)
     return name, Path(path)
@@ -263,14 +263,6 @@ def parse_params(stage: Stage, params_json: str) -> Any:
         msg = f"{stage.name}: --params is not valid JSON ({err})"
         raise ParamError(msg) from None
     try:
-        if stage.name == "load":
-            from .stages import SampleSpec
-
-            return {
-                "sample": SampleSpec.model_validate(raw.get("sample", {})),
-                "options": stage.params.model_validate(raw.get("options", {})),
-                "seed": int(raw.get("seed", 0)),
-            }
         return TypeAdapter(stage.params).validate_python(raw)
     except ValidationError as err:
         lines = format_validation_error(err, prefix=stage.name, model=stage.params)
@@ -282,19 +274,10 @@ def check_needs(stage: Stage, adata: AnnData, path: Path) -> None:
     for need in stage.needs:
         attr, key = need.split("/", 1)
         if key not in getattr(adata, attr):
-            writer = next((s.name for s in STAGES.values() if need in _WRITES.get(s.name, ())), None)
+            writer = next((s.name for s in STAGES.values() if need in s.writes), None)
             by = f" (written by `{writer}`)" if writer else ""
             msg = f"{stage.name} needs {attr}[{key!r}]{by}; not found in {path}"
             raise MissingKeyError(msg)
-
-
-_WRITES = {
-    "qc": ("uns/qc",),
-    "pca": ("obsm/X_pca",),
-    "neighbors": ("obsp/connectivities", "obsp/distances"),
-    "umap": ("obsm/X_umap",),
-    "markers": ("uns/rank_genes_groups",),
-}
 
 
 def _read_stage_input(name: str, path: Path) -> AnnData:
@@ -319,24 +302,25 @@ def _read_input(path: Path) -> AnnData:
 
 
 def _read_light(path: Path) -> AnnData:
-    """An artifact's ``obs``, ``obsm`` and ``uns`` only: side inputs never load ``X``."""
+    """An artifact's annotations (obs, var, obsm, obsp, varm, uns): side inputs never load ``X``."""
     import anndata as ad
     from anndata.io import read_elem
 
     if not path.exists():
         msg = f"input artifact not found: {path}"
         raise InputDataError(msg)
+    keys = ("obs", "var", "obsm", "obsp", "varm", "uns")
     if path.suffix == ".zarr":
         import zarr
 
         store = zarr.open_group(str(path), mode="r")
-        parts = {k: read_elem(store[k]) for k in ("obs", "obsm", "uns") if k in store}
+        parts = {k: read_elem(store[k]) for k in keys if k in store}
     else:
         import h5py
 
         with h5py.File(path, "r") as store:
-            parts = {k: read_elem(store[k]) for k in ("obs", "obsm", "uns") if k in store}
-    return ad.AnnData(obs=parts["obs"], obsm=parts.get("obsm", {}), uns=parts.get("uns", {}))
+            parts = {k: read_elem(store[k]) for k in keys if k in store}
+    return ad.AnnData(**{k: v for k, v in parts.items() if v is not None})
 
 
 def checksum(path: Path | str) -> str:
@@ -391,19 +375,24 @@ def provenance(
     }
 
 
+def _write_view(frame: Any, view: Path | None, csv: Path) -> None:
+    """Write the HTML view of a table (:func:`~scsnake.stages._tables.write_table_view`) if asked."""
+    if view is not None:
+        from .stages._tables import write_table_view
+
+        write_table_view(frame, view, csv=csv)
+
+
 def _write_table(frame: Any, path: Path) -> None:
     """Write a CSV atomically (temporary sibling, then rename)."""
     write_atomic(path, lambda tmp: frame.to_csv(tmp, index=False))
 
 
 def write_atomic(path: Path, write: Callable[[Path], Any]) -> None:
-    """Call ``write(tmp)`` on a temporary sibling of ``path``, then rename it to ``path``."""
-    import os
+    """Call ``write(tmp)`` on a temporary sibling of ``path`` that then replaces ``path``
+    (:func:`scsnake.io._write.staged_write`: removed if ``write`` fails)."""
+    from .io._write import staged_write
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    try:
+    with staged_write(path, path.suffix) as tmp:
         write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)

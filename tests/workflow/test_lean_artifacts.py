@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from scipy import sparse
 
-from scsnake._artifacts import READS_COUNTS, READS_MATRIX
 from scsnake.config import stage_params_json, validate_config
 from scsnake.errors import InputDataError
+from scsnake.io._formats import named_layers
 from scsnake.runner import run_stage
 
 CONFIG = validate_config(
@@ -67,7 +67,7 @@ def test_final_is_complete_and_equals_the_normalised_matrix(run: dict[str, Path]
     qc = ad.read_h5ad(run["qc"])
     assert "matrix" not in final.uns["scsnake"] and "layers" not in final.uns["scsnake"]
     assert (final.X != normalize.X).nnz == 0
-    assert set(final.layers) == {"counts"}
+    assert set(named_layers(final)) == {"counts"}
     assert (final.layers["counts"] != qc.X).nnz == 0
     assert {"X_pca", "X_umap"} <= set(final.obsm) and "leiden" in final.obs
     assert "rank_genes_groups" in final.uns and "highly_variable" in final.var
@@ -114,7 +114,12 @@ def test_a_rewritten_or_missing_counts_artifact_is_refused(tmp_path: Path) -> No
         run_stage("hvg", inputs=[normalize], output=hvg, params_json=params)
 
 
-def test_zarr_artifacts_are_lean_too(tmp_path: Path) -> None:
+def test_zarr_artifacts_are_lean_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import zarr
+
+    from scsnake import _artifacts, runner
+    from scsnake.io import read
+
     paths = _pipeline(tmp_path, "zarr")
     lean = ad.read_zarr(paths["pca"])
     assert lean.X is None and lean.uns["scsnake"]["matrix"]["path"] == "normalize.zarr"
@@ -123,6 +128,20 @@ def test_zarr_artifacts_are_lean_too(tmp_path: Path) -> None:
     assert sparse.issparse(final.X) and (final.X != normalize.X).nnz == 0
     assert normalize.uns["scsnake"]["layers"]["counts"]["path"] == "qc.zarr"
     assert (final.layers["counts"] != ad.read_zarr(paths["qc"]).X).nnz == 0
+
+    def no_reading(*args: object, **kwargs: object) -> None:
+        raise AssertionError("final read the matrix")
+
+    # final copies the stored matrix (chunks or shards) without reading it, in either zarr format
+    monkeypatch.setattr(runner, "attach_matrix", no_reading)
+    monkeypatch.setattr(_artifacts, "_read_pointed", no_reading)
+    copied = tmp_path / "copied" / "final.zarr"
+    inputs = [paths["markers"], f"umap={paths['umap']}"]
+    run_stage("final", inputs=inputs, output=copied, params_json="{}", compression="gzip")
+    assert zarr.open_array(copied / "X" / "data", mode="r").compressors == ()  # stored as it was
+    assert "gzip" in repr(zarr.open_array(copied / "obsm" / "X_pca", mode="r").compressors).lower()
+    got = read(copied)  # through the rewritten consolidated metadata
+    assert (got.X != normalize.X).nnz == 0 and (got.layers["counts"] != ad.read_zarr(paths["qc"]).X).nnz == 0
 
 
 def test_a_rewritten_matrix_artifact_is_refused(tmp_path: Path) -> None:
@@ -170,7 +189,11 @@ def test_lean_and_full_runs_give_the_same_results(run: dict[str, Path], tmp_path
 def test_each_stage_reads_only_the_parts_of_the_matrix_it_uses() -> None:
     from types import SimpleNamespace
 
-    from scsnake.runner import _matrix_parts
+    from scsnake.config import WorkflowConfig
+    from scsnake.stages import STAGES, matrix_holder
+
+    def _matrix_parts(name: str, adata: ad.AnnData, params: object) -> str | None:
+        return STAGES[name].matrix_parts(adata, params)
 
     adata = ad.AnnData(obs={"a": np.arange(4)}, var={"b": np.arange(60)}, obsm={"X_pca": np.zeros((4, 2))})
     assert _matrix_parts("leiden", adata, None) is None
@@ -185,13 +208,21 @@ def test_each_stage_reads_only_the_parts_of_the_matrix_it_uses() -> None:
     assert _matrix_parts("pca", adata, None) == "X"
     assert _matrix_parts("hvg", adata, SimpleNamespace(flavor="seurat")) == "X"
     assert _matrix_parts("hvg", adata, SimpleNamespace(flavor="seurat_v3")) == "all"
-    adata.uns["normalize"] = {"method": "pearson_residuals"}
-    assert _matrix_parts("pca", adata, None) == "all"
+    residuals = SimpleNamespace(residuals=SimpleNamespace(theta=100.0, clip=None, counts_layer="counts"))
+    assert _matrix_parts("pca", adata, residuals) == "all"
     assert (
         _matrix_parts("tsne", adata[:, :10].copy(), SimpleNamespace(use_rep=None, n_pcs=None)) == "X"
     )  # ≤ 50 genes: X
     # the workflow lists the counts artifact as an input of exactly the stages that may read it
-    assert {s for s in READS_MATRIX if s == "hvg" or _matrix_parts(s, adata, None) == "all"} == READS_COUNTS
+    config = WorkflowConfig()
+    after_normalize = {
+        s
+        for s, d in STAGES.items()
+        if d.kind not in ("source", "gather") and matrix_holder(config, s) == "normalize"
+    }
+    reading = {s for s in after_normalize if STAGES[s].reads_matrix}
+    may_read_counts = {s for s in reading if s == "hvg" or _matrix_parts(s, adata, None) == "all"}
+    assert may_read_counts == {s for s, d in STAGES.items() if d.reads_counts}
 
 
 def test_final_copies_the_stored_matrix_without_reading_it(
@@ -222,7 +253,7 @@ def test_final_copies_the_stored_matrix_without_reading_it(
             np.testing.assert_array_equal(got[f"layers/counts/{key}"][:], qc[f"X/{key}"][:])
         assert got["obsm/X_pca"].compression == "gzip"  # what final writes itself is compressed
     adata = ad.read_h5ad(final)
-    assert set(adata.layers) == {"counts"} and "matrix" not in adata.uns["scsnake"]
+    assert set(named_layers(adata)) == {"counts"} and "matrix" not in adata.uns["scsnake"]
     assert (adata.X != ad.read_h5ad(paths["normalize"]).X).nnz == 0
 
 

@@ -24,10 +24,9 @@ from factories import make_counts
 from scsnake.cli import main
 from scsnake.config import load_config, stage_params_json, validate_config
 from scsnake.errors import MissingKeyError
-from scsnake.runner import run_stage
+from scsnake.runner import PROVENANCE_PACKAGES, run_stage
 from scsnake.stages._plots import (
     QC_FIGURES,
-    VERSION_PACKAGES,
     caption_values,
     figure_names,
     qc_figure_names,
@@ -51,7 +50,12 @@ def test_qc_keeps_the_metrics_of_every_input_cell(fmt: str, dtype: type) -> None
     n_genes, total = (x > 0).sum(1), x.sum(1, dtype=np.float64)
     pct_mt = 100 * x[:, :2].sum(1) / total  # MT-0, MT-1
     params = QcParams(
-        min_genes=12, max_counts=int(np.quantile(total, 0.9)), max_pct_mt=8.0, min_cells=1, percent_top=[]
+        qc_vars={"mt": "^MT-", "ribo": "^RPS"},  # the genes of make_counts (no haemoglobin genes)
+        min_genes=12,
+        max_counts=int(np.quantile(total, 0.9)),
+        max_pct_mt=8.0,
+        min_cells=1,
+        percent_top=[],
     )
     expected = (n_genes >= 12) & (total <= params.max_counts) & (pct_mt <= 8.0)
     assert 0 < expected.sum() < len(expected)  # the thresholds bite
@@ -183,7 +187,7 @@ def test_run_info_writes_the_validated_config_and_versions(
     assert "max_disp: .inf" in text and "resolution: 0.3" in text
     versions = pd.read_csv(versions_path, dtype=str)
     assert list(versions.columns) == ["package", "version"]
-    assert versions["package"].tolist() == ["python", *VERSION_PACKAGES]
+    assert versions["package"].tolist() == ["python", *PROVENANCE_PACKAGES]
     assert set(versions["package"]) >= REQUIRED_VERSIONS
     found = dict(zip(versions["package"], versions["version"], strict=True))
     assert (
@@ -259,7 +263,7 @@ def test_report_holds_qc_cluster_sizes_config_versions_and_parameter_values(tmp_
     changed = copy.deepcopy(config)
     changed["leiden"] = {"resolution": 0.9}
     planned = _planned(snakemake(tmp_path, "--dry-run", config=write_config(tmp_path, changed)).stdout)
-    assert planned == {"leiden", "markers", "final", "plots", "run_info"}
+    assert planned == {"leiden", "markers", "final", "plots", "run_info", "summary"}
     changed["qc"] = {**changed["qc"], "min_genes": 30}
     planned = _planned(snakemake(tmp_path, "--dry-run", config=write_config(tmp_path, changed)).stdout)
-    assert {"qc", "qc_plots", "plots", "run_info"} <= planned
+    assert {"qc", "qc_plots", "plots", "run_info", "summary"} <= planned

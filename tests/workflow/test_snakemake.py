@@ -14,7 +14,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
-from workflow_helpers import REPO, TINY_CONFIG, snakemake, write_config
+from workflow_helpers import REPO, TINY_CONFIG, planned_rules, snakemake, write_config
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slow, pytest.mark.xdist_group("workflow")]
 
@@ -72,14 +72,14 @@ def test_changing_one_parameter_reruns_only_dependents(finished_run: Path, tmp_p
     config = copy.deepcopy(TINY_CONFIG)
     config["leiden"] = {"resolution": 0.3}
     proc = snakemake(workdir, "--dry-run", config=write_config(workdir, config))
-    planned = _planned_rules(proc.stdout)
+    planned = planned_rules(proc.stdout)
     # run_info records the validated config, so it follows every change; the QC figures do not
     assert planned == {"leiden", "markers", "final", "plots", "run_info", "all"}, proc.stdout
 
 
 def test_unchanged_config_plans_nothing(finished_run: Path) -> None:
     proc = snakemake(finished_run, "--dry-run", config=finished_run / "config.yaml")
-    assert _planned_rules(proc.stdout) == set(), proc.stdout
+    assert planned_rules(proc.stdout) == set(), proc.stdout
 
 
 def test_bad_config_fails_before_any_job(tmp_path: Path) -> None:
@@ -145,21 +145,6 @@ def test_same_config_gives_identical_results(finished_run: Path, tmp_path: Path)
     np.testing.assert_array_equal(first.obsm["X_pca"], second.obsm["X_pca"])
     assert (first.obs["leiden"] == second.obs["leiden"]).all()
     assert (first.obsp["connectivities"] != second.obsp["connectivities"]).nnz == 0
-
-
-def _planned_rules(dry_run_output: str) -> set[str]:
-    """Rule names of the jobs a dry run would execute (from its 'Job stats' table)."""
-    lines = dry_run_output.splitlines()
-    if "Nothing to be done" in dry_run_output:
-        return set()
-    start = next(i for i, line in enumerate(lines) if line.startswith("Job stats"))
-    planned = set()
-    for line in lines[start + 3 :]:
-        parts = line.split()
-        if len(parts) != 2 or parts[0] == "total":
-            break
-        planned.add(parts[0])
-    return planned
 
 
 def test_report_has_every_figure_and_the_marker_table(finished_run: Path) -> None:

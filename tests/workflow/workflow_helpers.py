@@ -56,3 +56,18 @@ def snakemake(
         logs = "\n".join(f"--- {p}\n{p.read_text()}" for p in sorted(workdir.glob("logs/*/*.log")))
         pytest.fail(f"snakemake failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}\n{logs}")
     return proc
+
+
+def planned_rules(dry_run_output: str) -> set[str]:
+    """Rule names of the jobs a dry run would execute (from its 'Job stats' table)."""
+    lines = dry_run_output.splitlines()
+    if "Nothing to be done" in dry_run_output:
+        return set()
+    start = next(i for i, line in enumerate(lines) if line.startswith("Job stats"))
+    planned = set()
+    for line in lines[start + 3 :]:
+        parts = line.split()
+        if len(parts) != 2 or parts[0] == "total":
+            break
+        planned.add(parts[0])
+    return planned

@@ -4,24 +4,24 @@ import shlex
 import sys
 from pathlib import Path
 
-from scsnake._yaml import read_yaml
-from scsnake.config import analysed_samples, stage_params_json, validate_config
-from scsnake.errors import ConfigError
-from scsnake._artifacts import READS_COUNTS, READS_MATRIX
-from scsnake.stages import STAGES, enabled_side_stages, upstream
-from scsnake.stages._plots import (
+from scsnake.workflow import (
+    ConfigError,
+    analysed_samples,
     caption_values,
     figure_names,
+    job_inputs,
+    load_config_files,
     qc_figure_names,
     sample_config_json,
+    stage_params_json,
+    validate_config,
 )
+from scsnake.errors import ScsnakeError
+from scsnake.stages._summary import artifact_flags, warnings_text
 from snakemake import __version__ as SNAKEMAKE_VERSION
 
 try:
-    for path in workflow.overwrite_configfiles or []:
-        read_yaml(
-            path
-        )  # YAML loading keeps the last of repeated keys silently: refuse them
+    load_config_files(workflow.overwrite_configfiles or [])
     # inputs are opened (headers, first values) once, by the main process; cluster jobs skip it
     CONFIG = validate_config(
         config, base_dir=Path.cwd(), open_inputs=workflow.is_main_process
@@ -54,42 +54,43 @@ def stage_output(stage):
 
 
 def stage_input(stage):
-    """Artifacts of the stages this stage reads (scsnake.stages.upstream: the first is the main one).
+    """Rule inputs: the artifacts a job of ``stage`` reads (scsnake.workflow.job_inputs).
 
-    Stages that read the matrix from a lean artifact also list the artifact that holds it
-    (``normalize``), and those that may read its counts layer the one that holds that
-    (``qc``, or ``merge``), so Snakemake rebuilds them if they went missing. The others
-    leave it out: a job's memory request grows with the size of its inputs.
+    Besides its main and side inputs, a stage that reads the matrix of a lean artifact lists
+    the artifact that holds it, and one that may read the raw counts the artifact holding
+    those, so Snakemake rebuilds them if they went missing.
     """
-    paths = [artifact(up) for up in upstream(CONFIG, stage)]
-    if stage in READS_MATRIX and artifact("normalize") not in paths:
-        paths.append(artifact("normalize"))
-    if stage in READS_COUNTS:  # normalize keeps the counts layer as its input's X
-        paths.append(artifact(upstream(CONFIG, "normalize")[0]))
-    return paths
+    return [artifact(up) for _, up in job_inputs(CONFIG, stage)]
 
 
 def input_flags(stage):
-    """``--input`` flags for the runner: the main artifact, then side branches as ``stage=path``."""
-    names = upstream(CONFIG, stage)
+    """``--input`` flags of the job: the main artifact, then side branches as ``stage=path``."""
+    items = [
+        (role, up)
+        for role, up in job_inputs(CONFIG, stage)
+        if role in ("main", "branch")
+    ]
 
     def flags(wildcards):
-        paths = [artifact(up, wildcards.sample) for up in names]
-        items = [paths[0], *(f"{up}={p}" for up, p in zip(names[1:], paths[1:]))]
-        return " ".join(f"--input {shlex.quote(item)}" for item in items)
+        paths = [
+            (
+                artifact(up, wildcards.sample)
+                if role == "main"
+                else f"{up}={artifact(up, wildcards.sample)}"
+            )
+            for role, up in items
+        ]
+        return " ".join(f"--input {shlex.quote(path)}" for path in paths)
 
     return flags
 
 
 def stage_params(stage):
-    """Canonical JSON of the stage's config section: a change re-runs it and its dependents.
+    """Canonical JSON of the job's parameters: a change re-runs it and its dependents.
 
-    ``load`` and ``qc`` are per sample (its sheet row; its qc overrides).
+    They may depend on the sample (``load``: its sheet row; ``qc``: its overrides).
     """
-    if stage in ("load", "qc"):
-        return lambda wildcards: stage_params_json(CONFIG, stage, wildcards.sample)
-    text = stage_params_json(CONFIG, stage)
-    return lambda wildcards: text
+    return lambda wildcards: stage_params_json(CONFIG, stage, wildcards.sample)
 
 
 def sample_input(wildcards):
@@ -130,14 +131,16 @@ def all_outputs():
         outputs.extend(figure_paths(sample, QC_FIGURES))
     for sample in ANALYSED:
         outputs.append(artifact("final", sample))
-        outputs.append(f"results/{sample}/markers.csv")
-        outputs.append(f"results/{sample}/clustering.csv")
+        tables = ["markers", "clustering"]
         if CONFIG.annotate.enabled:
-            outputs.append(f"results/{sample}/cell_types.csv")
+            tables.append("cell_types")
         if CONFIG.integration.compare:
-            outputs.append(f"results/{sample}/integration_metrics.csv")
+            tables.append("integration_metrics")
+        for suffix in ("csv", "html"):  # each table and its view (table_outputs)
+            outputs.extend(f"results/{sample}/{table}.{suffix}" for table in tables)
         outputs.extend(figure_paths(sample, FIGURES))
         outputs.extend(run_info_paths(sample))
+    outputs.extend(SUMMARY_FILES)
     return outputs
 
 
@@ -222,3 +225,54 @@ def figure_outputs(names, category):
         )
         for name in names
     }
+
+
+def table_outputs(name, category, label):
+    """The named outputs of a stage's table, ``table``, the CSV (a download in the report),
+    and ``view``, the same table as an HTML page (``--view``), which the report shows.
+    """
+    return {
+        key: report(
+            f"results/{{sample}}/{name}.{suffix}",
+            caption=f"../report/{name}.rst",
+            category=category,
+            labels={"sample": "{sample}", "table": f"{label}{note}"},
+        )
+        for key, suffix, note in (("table", "csv", " (CSV)"), ("view", "html", ""))
+    }
+
+
+#: The run summary of every sample, written by the summary rule; the report opens with the HTML one.
+SUMMARY_FILES = ["results/summary.csv", "results/summary.html"]
+
+
+def summary_artifacts():
+    """The artifacts the run summary reads, per sample: ``qc`` (the QC counts and the warnings
+    of load and qc) of each input sample, ``final`` (the clusters and every other stage's
+    warnings) of each analysed one, the merged object included."""
+    return {
+        name: [
+            artifact(stage, name)
+            for stage, names in (("qc", SAMPLES), ("final", ANALYSED))
+            if name in names
+        ]
+        for name in dict.fromkeys([*SAMPLES, *ANALYSED])
+    }
+
+
+def summary_inputs():
+    """The summary rule's inputs: every artifact :func:`summary_artifacts` names."""
+    return [path for paths in summary_artifacts().values() for path in paths]
+
+
+def print_warnings():
+    """At the end of a successful run (``onsuccess``): every warning the stages recorded, on stderr.
+
+    Read from the artifacts as they are now, so the warnings of jobs that did not run this
+    time are repeated: a sample that lost most of its cells stays loud.
+    """
+    try:
+        text = warnings_text(summary_artifacts(), where=SUMMARY_FILES[1])
+    except ScsnakeError as err:
+        text = f"scsnake: could not read the warnings of the run: {err}\n"
+    sys.stderr.write(text)

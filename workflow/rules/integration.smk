@@ -28,11 +28,8 @@ rule integration_metrics:
     input:
         stage_input("integration_metrics"),
     output:
-        table=report(
-            "results/{sample}/integration_metrics.csv",
-            caption="../report/integration_metrics.rst",
-            category="Integration",
-            labels={"sample": "{sample}", "table": "integration methods compared"},
+        **table_outputs(
+            "integration_metrics", "Integration", "integration methods compared"
         ),
     log:
         "logs/{sample}/integration_metrics.log",
@@ -48,4 +45,8 @@ rule integration_metrics:
         stage=stage_params("integration_metrics"),
         inputs=input_flags("integration_metrics"),
     shell:
-        stage_shell("integration_metrics", output="{output.table:q}")
+        stage_shell(
+            "integration_metrics",
+            "--view {output.view:q}",
+            output="{output.table:q}",
+        )

@@ -1,5 +1,6 @@
 # The report's files of each sample: QC figures (from the qc artifact), the other figures
-# (from final), and the validated config with the package versions. Captions quote the
+# (from final), and the validated config with the package versions; the run summary of all
+# samples (QC counts, clusters, warnings), which the report opens with. Captions quote the
 # parameter values through params.caption (scsnake.stages._plots.caption_values).
 rule qc_plots:
     input:
@@ -74,4 +75,27 @@ rule run_info:
         scsnake_shell(
             "run-info --params {params.config:q} --config {output.config:q} --versions {output.versions:q}"
             " --snakemake {params.snakemake:q} > {log:q} 2>&1"
+        )
+
+
+rule summary:
+    input:
+        summary_inputs(),
+    output:
+        table=SUMMARY_FILES[0],
+        view=report(
+            SUMMARY_FILES[1],
+            caption="../report/summary.rst",
+            category="Run",
+            labels={"sample": "all samples", "file": "run summary"},
+        ),
+    log:
+        "logs/summary.log",
+    conda:
+        "../../envs/scsnake.yaml"
+    params:
+        artifacts=artifact_flags(summary_artifacts()),
+    shell:
+        scsnake_shell(
+            "summary {params.artifacts} --csv {output.table:q} --html {output.view:q} > {log:q} 2>&1"
         )

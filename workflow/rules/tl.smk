@@ -27,13 +27,8 @@ rule leiden:
     input:
         stage_input("leiden"),
     output:
+        **table_outputs("clustering", "Clustering", "resolutions"),
         artifact=stage_output("leiden"),
-        table=report(
-            "results/{sample}/clustering.csv",
-            caption="../report/clustering.rst",
-            category="Clustering",
-            labels={"sample": "{sample}", "table": "resolutions"},
-        ),
     log:
         "logs/{sample}/leiden.log",
     benchmark:
@@ -48,20 +43,15 @@ rule leiden:
         stage=stage_params("leiden"),
         inputs=input_flags("leiden"),
     shell:
-        stage_shell("leiden", "--table {output.table:q}")
+        stage_shell("leiden", "--table {output.table:q} --view {output.view:q}")
 
 
 rule markers:
     input:
         stage_input("markers"),
     output:
+        **table_outputs("markers", "Markers", "top markers"),
         artifact=stage_output("markers"),
-        table=report(
-            "results/{sample}/markers.csv",
-            caption="../report/markers.rst",
-            category="Markers",
-            labels={"sample": "{sample}", "table": "top markers"},
-        ),
     log:
         "logs/{sample}/markers.log",
     benchmark:
@@ -76,7 +66,7 @@ rule markers:
         stage=stage_params("markers"),
         inputs=input_flags("markers"),
     shell:
-        stage_shell("markers", "--table {output.table:q}")
+        stage_shell("markers", "--table {output.table:q} --view {output.view:q}")
 
 
 rule final:
@@ -108,13 +98,8 @@ rule annotate:
     input:
         stage_input("annotate"),
     output:
+        **table_outputs("cell_types", "Markers", "cell types"),
         artifact=stage_output("annotate"),
-        table=report(
-            "results/{sample}/cell_types.csv",
-            caption="../report/cell_types.rst",
-            category="Markers",
-            labels={"sample": "{sample}", "table": "cell types"},
-        ),
     log:
         "logs/{sample}/annotate.log",
     benchmark:
@@ -128,7 +113,9 @@ rule annotate:
         stage=stage_params("annotate"),
         inputs=input_flags("annotate"),
     shell:
-        stage_shell("annotate", "--table {output.table:q}", threads=1)
+        stage_shell(
+            "annotate", "--table {output.table:q} --view {output.view:q}", threads=1
+        )
 
 
 rule tsne:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -73,18 +70,15 @@ def _markers_frame(adata: AnnData, key: str) -> pd.DataFrame:
 
 
 def _write_csv(frame: pd.DataFrame, path: Path, *, index: bool, index_label: str | None = None) -> None:
-    """Write ``frame`` to a temporary sibling, then move it to ``path``."""
-    tmp = path.with_name(f"{path.stem}.tmp-{os.getpid()}-{secrets.token_hex(4)}{path.suffix}")
+    """Write ``frame`` to a temporary sibling that then replaces ``path`` (removed on failure)."""
+    from ._write import staged_write
+
     try:
-        frame.to_csv(tmp, index=index, index_label=index_label)
-        os.replace(tmp, path)
-    except BaseException as err:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        if isinstance(err, OSError):
-            msg = f"cannot write {path}: {describe_error(err)}"
-            raise InputDataError(msg) from None
-        raise
+        with staged_write(path, path.suffix) as tmp:
+            frame.to_csv(tmp, index=index, index_label=index_label)
+    except OSError as err:
+        msg = f"cannot write {path}: {describe_error(err)}"
+        raise InputDataError(msg) from None
 
 
 @validated(ExportCsvParams)

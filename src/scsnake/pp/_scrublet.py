@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 import numpy as np
 import pandas as pd
 from anndata import AnnData
-from pydantic import AfterValidator, Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
+from pydantic import AfterValidator, Field, NonNegativeFloat, PositiveFloat, PositiveInt
 
 from scsnake._matrix import check_counts, get_matrix, get_obs_column, is_sparse, view_to_actual
-from scsnake._params import StageParams, validated
+from scsnake._params import Seed, StageParams, validated
 from scsnake._rng import as_seed
 from scsnake.errors import DataWarning, InputDataError, MissingKeyError
 from scsnake.neighbors._neighbors import Metric
@@ -37,7 +37,6 @@ __all__ = ["ScrubletParams", "ScrubletSimulateDoubletsParams", "scrublet", "scru
 logger = logging.getLogger(__name__)
 
 Rate = Annotated[float, Field(gt=0, lt=1)]
-Seed = Annotated[NonNegativeInt, Field(lt=2**32)]
 
 
 def _check_adata_sim(value: Any) -> Any:

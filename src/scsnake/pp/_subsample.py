@@ -15,7 +15,7 @@ from pydantic import Field, NonNegativeInt, WithJsonSchema, field_validator, mod
 
 from scsnake._matrix import check_counts, is_sparse, view_to_actual
 from scsnake._numba import njit
-from scsnake._params import StageParams, validated
+from scsnake._params import Seed, StageParams, validated
 from scsnake._rng import as_seed
 from scsnake.errors import InputDataError, ParamError
 
@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DownsampleCountsParams", "SubsampleParams", "downsample_counts", "subsample"]
 
-Seed = Annotated[int, Field(ge=0, lt=2**32)]
 _COUNT = {"type": "integer", "minimum": 0}
 _COUNTS_SCHEMA = WithJsonSchema({"anyOf": [_COUNT, {"type": "array", "items": _COUNT}, {"type": "null"}]})
 

@@ -1,17 +1,29 @@
-"""The workflow's stages: one params model, one function and one registry entry each.
+"""The workflow's stages: each is one :class:`Stage` declaration in :data:`STAGES`.
 
-Every stage reads the artifact(s) of the stages in ``after`` (the first is its main input)
-and writes its own artifact ``results/<sample>/<stage>.<h5ad|zarr>``. ``load`` reads the
+Every stage reads the artifact(s) of its upstream stages (the first is its main input) and
+writes its own artifact ``results/<sample>/<stage>.<h5ad|zarr>``. ``load`` reads the
 sample's input instead; ``merge`` reads every sample's ``qc`` artifact and writes
-``results/<merge.name>/merge.<format>``; ``plots`` writes figures and
-``integration_metrics`` a table instead of an artifact.
+``results/<merge.name>/merge.<format>``; ``plots`` and ``qc_plots`` write figures and
+``integration_metrics`` a table instead of an artifact. Users add stages of their own
+(:mod:`scsnake.stages._custom`): they join ``final``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
+from ..neighbors._neighbors import NeighborsParams
+from ..pp._highly_variable_genes import HighlyVariableGenesParams
+from ..pp._pca import PcaParams
+from ..pp._qc import CalculateQcMetricsParams
+from ..tl._dpt import DptParams
+from ..tl._draw_graph import DrawGraphParams
+from ..tl._leiden import LeidenParams
+from ..tl._paga import PagaParams
+from ..tl._rank_genes_groups import RankGenesGroupsParams
+from ..tl._tsne import TsneParams
+from ..tl._umap import UmapParams
+from . import _dataflow as flow
 from ._annotate import AnnotateParams, annotate, annotation_table
 from ._final import FinalParams, final
 from ._graph import (
@@ -26,13 +38,14 @@ from ._graph import (
 from ._hvg import HvgParams, hvg
 from ._integration import IntegrationParams, integration
 from ._integration_metrics import IntegrationMetricsRun, integration_metrics
-from ._load import LoadParams, SampleSpec, SyntheticSpec, load
+from ._load import LoadRun, SampleSpec, SyntheticSpec, load
 from ._markers import MarkersParams, markers, markers_table
 from ._merge import MergeParams, merge
 from ._normalize import NormalizeParams, normalize
-from ._pca import PcaStageParams, pca
-from ._plots import FIGURES, PlotsParams, plots
+from ._pca import PcaRunParams, pca
+from ._plots import FIGURES, PlotsParams, plots, qc_plots
 from ._qc import QcParams, qc, qc_cells_table
+from ._stage import Stage
 from ._trajectory import (
     DptStageParams,
     DrawGraphStageParams,
@@ -50,140 +63,135 @@ __all__ = [
     "SampleSpec",
     "Stage",
     "SyntheticSpec",
+    "batch_key",
+    "counts_holder",
     "enabled_side_stages",
+    "matrix_holder",
     "stage",
     "upstream",
 ]
 
-
-@dataclass(frozen=True)
-class Stage:
-    """A workflow stage: its config section's model, its function and its place in the DAG."""
-
-    name: str
-    params: Any
-    """The pydantic model (or annotated union of models) of the config section, or a subclass
-    that adds what the workflow derives from other sections (``neighbors``: ``integration``)."""
-    func: Any
-    after: tuple[str, ...] = ()
-    """Upstream stages whose artifacts this stage reads; the first is the main input."""
-    needs: tuple[str, ...] = ()
-    """Slots the main input must have, as ``"<attr>/<key>"`` (e.g. ``"obsp/connectivities"``)."""
-    seeded: bool = False
-    """Takes ``random_state`` (default: the config's top-level ``seed``)."""
-    artifact: bool = True
-    """Writes an AnnData artifact (False: writes files such as figures)."""
-    optional: bool = False
-    """Off unless its section says ``enabled: true``; its results join ``final``."""
-    table: Any = None
-    """``table(adata, params) -> DataFrame`` written next to the artifact as ``<table_name>.csv``."""
-    table_name: str | None = None
-    gathers: bool = False
-    """Reads the ``after`` artifact of every sample (``merge``): ``func(adatas, params)``."""
-    returns_table: bool = False
-    """The function returns a table, written as the stage's output CSV (no artifact)."""
-
+batch_key = flow.batch_key
+_GRAPH = ("obsp/connectivities",)
+_PCA = ("obsm/X_pca",)
 
 _REGISTRY = (
-    Stage("load", LoadParams, load),
-    Stage("qc", QcParams, qc, after=("load",), seeded=True, table=qc_cells_table, table_name="qc_cells"),
-    Stage("merge", MergeParams, merge, after=("qc",), gathers=True),
-    Stage("normalize", NormalizeParams, normalize, after=("qc",)),
-    Stage("hvg", HvgParams, hvg, after=("normalize",)),
-    Stage("pca", PcaStageParams, pca, after=("hvg",), seeded=True),
-    Stage("integration", IntegrationParams, integration, after=("pca",), needs=("obsm/X_pca",), seeded=True),
+    Stage("load", LoadRun, load, kind="source", derive=flow.load_derive),
     Stage(
-        "integration_metrics",
-        IntegrationMetricsRun,
-        integration_metrics,
-        after=("pca",),
-        seeded=True,
-        artifact=False,
-        returns_table=True,
+        "qc", QcParams, qc, after=("load",), seeded=True, writes=("uns/qc",), table=qc_cells_table,
+        table_name="qc_cells", derive=flow.qc_derive, library=CalculateQcMetricsParams,
     ),
-    Stage("neighbors", NeighborsRunParams, neighbors, after=("pca",), needs=("obsm/X_pca",), seeded=True),
-    Stage("umap", UmapStageParams, umap, after=("neighbors",), needs=("obsp/connectivities",), seeded=True),
+    Stage("merge", MergeParams, merge, after=("qc",), kind="gather"),
+    Stage("normalize", NormalizeParams, normalize, route=flow.normalize_route, input_as_counts=True),
     Stage(
-        "leiden",
-        LeidenStageParams,
-        leiden,
-        after=("neighbors",),
-        needs=("obsp/connectivities",),
-        seeded=True,
-        table=clustering_table,
-        table_name="clustering",
+        "hvg", HvgParams, hvg, after=("normalize",), keeps_matrix=True, reads=flow.hvg_reads,
+        reads_counts=True, derive=flow.hvg_derive, library=HighlyVariableGenesParams,
     ),
-    Stage("markers", MarkersParams, markers, after=("leiden",), table=markers_table, table_name="markers"),
     Stage(
-        "annotate",
-        AnnotateParams,
-        annotate,
-        after=("markers",),
-        optional=True,
-        table=annotation_table,
-        table_name="cell_types",
+        "pca", PcaRunParams, pca, after=("hvg",), seeded=True, writes=_PCA, keeps_matrix=True,
+        reads=flow.pca_reads, reads_counts=True, derive=flow.pca_derive, library=PcaParams,
     ),
-    Stage("tsne", TsneStageParams, tsne, after=("pca",), needs=("obsm/X_pca",), seeded=True, optional=True),
     Stage(
-        "draw_graph",
-        DrawGraphStageParams,
-        draw_graph,
-        after=("neighbors",),
-        needs=("obsp/connectivities",),
-        seeded=True,
-        optional=True,
+        "integration", IntegrationParams, integration, after=("pca",), needs=_PCA, seeded=True,
+        keeps_matrix=True, reads=None, derive=flow.integration_derive,
     ),
-    Stage("paga", PagaStageParams, paga, after=("leiden",), needs=("obsp/connectivities",), optional=True),
     Stage(
-        "dpt",
-        DptStageParams,
-        dpt,
-        after=("leiden",),
-        needs=("obsp/connectivities",),
-        seeded=True,
-        optional=True,
+        "integration_metrics", IntegrationMetricsRun, integration_metrics, after=("pca",), kind="table",
+        seeded=True, reads_counts=True, derive=flow.integration_metrics_derive,
     ),
-    Stage("final", FinalParams, final, after=("markers", "umap"), needs=("uns/rank_genes_groups",)),
     Stage(
-        "plots",
-        PlotsParams,
-        plots,
-        after=("final",),
-        needs=("obsm/X_umap", "uns/rank_genes_groups"),
-        artifact=False,
+        "neighbors", NeighborsRunParams, neighbors, route=flow.neighbors_route, needs=_PCA, seeded=True,
+        writes=("obsp/connectivities", "obsp/distances"), keeps_matrix=True, reads=flow.embedding_reads,
+        derive=flow.neighbors_derive, library=NeighborsParams,
     ),
-)
+    Stage(
+        "umap", UmapStageParams, umap, route=flow.umap_route, needs=_GRAPH, seeded=True,
+        writes=("obsm/X_umap",), keeps_matrix=True, reads=flow.umap_reads, library=UmapParams,
+    ),
+    Stage(
+        "leiden", LeidenStageParams, leiden, after=("neighbors",), needs=_GRAPH, seeded=True,
+        table=clustering_table, table_name="clustering", keeps_matrix=True, reads=None, library=LeidenParams,
+    ),
+    Stage(
+        "markers", MarkersParams, markers, after=("leiden",), writes=("uns/rank_genes_groups",),
+        table=markers_table, table_name="markers", keeps_matrix=True, reads="X", library=RankGenesGroupsParams,
+    ),
+    Stage(
+        "annotate", AnnotateParams, annotate, after=("markers",), optional=True, table=annotation_table,
+        table_name="cell_types", keeps_matrix=True, reads="X",
+    ),
+    Stage(
+        "tsne", TsneStageParams, tsne, after=("pca",), needs=_PCA, seeded=True, optional=True,
+        keeps_matrix=True, reads=flow.embedding_reads, library=TsneParams,
+    ),
+    Stage(
+        "draw_graph", DrawGraphStageParams, draw_graph, after=("neighbors",), needs=_GRAPH, seeded=True,
+        optional=True, keeps_matrix=True, reads=None, library=DrawGraphParams,
+    ),
+    Stage(
+        "paga", PagaStageParams, paga, after=("leiden",), needs=_GRAPH, optional=True, keeps_matrix=True,
+        reads=None, library=PagaParams,
+    ),
+    Stage(
+        "dpt", DptStageParams, dpt, after=("leiden",), needs=_GRAPH, seeded=True, optional=True,
+        keeps_matrix=True, reads=None, library=DptParams,
+    ),
+    Stage(
+        "final", FinalParams, final, after=("markers", "umap"), route=lambda config: final_route(config),
+        needs=("uns/rank_genes_groups",), reads_counts=True, copies_matrix=True,
+    ),
+    Stage(
+        "plots", PlotsParams, plots, after=("final",), kind="figures", needs=("obsm/X_umap", "uns/rank_genes_groups"),
+    ),
+    Stage("qc_plots", PlotsParams, qc_plots, after=("qc",), kind="figures", needs=("uns/qc",), section="plots"),
+)  # fmt: skip
 
 #: Stage name → :class:`Stage`, in workflow order.
 STAGES: dict[str, Stage] = {s.name: s for s in _REGISTRY}
 
 
 def enabled_side_stages(config: Any) -> list[str]:
-    """Optional stages switched on in ``config`` (``paga`` also when UMAP starts from it)."""
+    """Optional stages switched on in ``config`` (``paga`` also when UMAP starts from it),
+    then the config's own stages (``custom_stages``)."""
     on = [s.name for s in _REGISTRY if s.optional and getattr(config, s.name).enabled]
     if config.umap.init_pos == "paga" and "paga" not in on:
         on.append("paga")
-    return on
+    return [*on, *getattr(config, "custom_stages", {})]
+
+
+def final_route(config: Any) -> list[str]:
+    """``final`` gathers ``markers`` (its main input), ``umap`` and every enabled side stage."""
+    return ["markers", "umap", *[s for s in enabled_side_stages(config) if s not in ("markers", "umap")]]
+
+
+def stage(name: str, config: Any = None) -> Stage:
+    """The stage called ``name``: a built-in one, or one of ``config``'s own stages."""
+    from ..errors import ParamError
+
+    if name in STAGES:
+        return STAGES[name]
+    custom = getattr(config, "custom_stages", {}) if config is not None else {}
+    if name in custom:
+        return custom[name].stage(name)
+    msg = f"unknown stage {name!r} (stages: {', '.join([*STAGES, *custom])})"
+    raise ParamError(msg)
 
 
 def upstream(config: Any, name: str) -> list[str]:
     """The stages whose artifacts ``name`` reads under ``config`` (the first is its main input)."""
-    if name == "umap" and config.umap.init_pos == "paga":
-        return ["paga"]
-    if name == "normalize" and config.merge.enabled:
-        return ["merge"]
-    if name == "neighbors" and config.integration.method == "harmony":
-        return ["integration"]
-    if name == "final":
-        return ["markers", "umap", *[s for s in enabled_side_stages(config) if s not in ("markers", "umap")]]
-    return list(STAGES[name].after)
+    return stage(name, config).upstream(config)
 
 
-def stage(name: str) -> Stage:
-    """The registered stage called ``name``."""
-    from ..errors import ParamError
+def matrix_holder(config: Any, name: str) -> str:
+    """The stage whose artifact holds the matrix that ``name``'s main input (maybe lean) has:
+    the nearest upstream stage that writes it in full."""
+    holder = upstream(config, name)[0]
+    while stage(holder, config).keeps_matrix:
+        holder = upstream(config, holder)[0]
+    return holder
 
-    if name not in STAGES:
-        msg = f"unknown stage {name!r} (stages: {', '.join(STAGES)})"
-        raise ParamError(msg)
-    return STAGES[name]
+
+def counts_holder(config: Any, name: str) -> str:
+    """The stage whose artifact holds the raw counts that ``name`` may read (as ``X``)."""
+    holder = matrix_holder(config, name)
+    return upstream(config, holder)[0] if stage(holder, config).input_as_counts else holder

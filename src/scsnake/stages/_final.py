@@ -20,8 +20,9 @@ class FinalParams(StageParams):
 def final(adata: AnnData, params: FinalParams, **branches: AnnData) -> AnnData:
     """Gather what the side branches (umap, tsne, paga, dpt…) added into the main object.
 
-    Every ``obsm`` key, ``uns`` key and ``obs`` column a branch has and the main object lacks
-    is copied, and the branches' provenance records join the main one's.
+    Every ``obs``/``var`` column and ``obsm``/``obsp``/``varm``/``uns`` key a branch has and
+    the main object lacks is copied (custom stages add any of them), and the branches'
+    provenance records join the main one's.
 
     Returns
     -------
@@ -33,12 +34,17 @@ def final(adata: AnnData, params: FinalParams, **branches: AnnData) -> AnnData:
         if not branch.obs_names.equals(adata.obs_names):
             msg = f"final: the {name} and markers artifacts hold different cells; re-run the workflow"
             raise InputDataError(msg)
-        for key in branch.obsm.keys() - adata.obsm.keys():
-            adata.obsm[key] = branch.obsm[key]
-        for key in branch.uns.keys() - adata.uns.keys():
-            adata.uns[key] = branch.uns[key]
-        for column in branch.obs.columns.difference(adata.obs.columns):
-            adata.obs[column] = branch.obs[column]
+        if not branch.var_names.equals(adata.var_names):
+            msg = f"final: the {name} and markers artifacts hold different genes; re-run the workflow"
+            raise InputDataError(msg)
+        for slot in ("obsm", "obsp", "varm", "uns"):
+            mine, theirs = getattr(adata, slot), getattr(branch, slot)
+            for key in theirs.keys() - mine.keys():
+                mine[key] = theirs[key]
+        for frame in ("obs", "var"):
+            mine, theirs = getattr(adata, frame), getattr(branch, frame)
+            for column in theirs.columns.difference(mine.columns):
+                mine[column] = theirs[column]
         for stage, record in branch.uns.get("scsnake", {}).get("provenance", {}).items():
             records.setdefault(stage, record)
     return adata

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import pandas as pd
 from pydantic import Field, PositiveFloat, PositiveInt
 
-from .._params import StageParams
+from .._params import Seed, StageParams
 from ._integration import BbknnOptions
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ class NeighborsStageParams(StageParams):
     """How distances become connectivities: UMAP's fuzzy simplicial set or a Gaussian kernel."""
     transformer: Literal["auto", "exact", "pynndescent"] = "auto"
     """kNN search: ``exact`` brute force, ``pynndescent`` (approximate) or ``auto`` (exact on small data)."""
-    random_state: int | None = None
+    random_state: Seed | None = None
     """Seed of the approximate search; None takes the config's ``seed``."""
 
 
@@ -83,7 +83,7 @@ class UmapStageParams(StageParams):
     method: Literal["umap", "parallel"] = "umap"
     """``umap``: umap-learn's serial seeded layout, as scanpy; ``parallel``: the same updates in
     blocks of cells on every core, deterministic for a seed (as good as, not identical to, umap-learn's)."""
-    random_state: int | None = None
+    random_state: Seed | None = None
     """Seed; None takes the config's ``seed``."""
 
 
@@ -94,14 +94,14 @@ class LeidenStageParams(StageParams):
     """Higher values give more, smaller clusters."""
     flavor: Literal["igraph", "leidenalg"] = "igraph"
     """Implementation: igraph's (fast; scanpy's recommended future default) or leidenalg."""
-    n_iterations: int = 2
+    n_iterations: Annotated[int, Field(ge=-1)] = 2
     """Iterations of the algorithm (-1: until no improvement, as leidenalg's default)."""
     key_added: str = "leiden"
     """``obs`` column of the cluster labels."""
     sweep: list[PositiveFloat] = []
     """More resolutions to try: each adds ``obs['<key_added>_res<r>']``; all are compared in
     ``results/<sample>/clustering.csv`` (clusters, modularity, silhouette) and the sweep figure."""
-    random_state: int | None = None
+    random_state: Seed | None = None
     """Seed; None takes the config's ``seed``."""
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 
 from .._matrix import get_obs_column
-from .._params import StageParams
+from .._params import Seed, StageParams
 from ..errors import InputDataError
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ class IntegrationParams(StageParams):
     """Options of ``method: harmony``."""
     bbknn: BbknnOptions = BbknnOptions()
     """Options of ``method: bbknn``."""
-    random_state: int | None = None
+    random_state: Seed | None = None
     """Seed of Harmony and of the comparison; None takes the config's ``seed``."""
 
 

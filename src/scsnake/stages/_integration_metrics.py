@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from .._params import StageParams
+from .._params import Seed, StageParams
 from ._graph import BbknnRun, LeidenStageParams, NeighborsRunParams, NeighborsStageParams
 from ._integration import METHODS, IntegrationParams, check_batches
-from ._pca import PcaStageParams
+from ._pca import PcaRunParams
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -42,13 +42,13 @@ class IntegrationMetricsRun(StageParams):
 
     integration: IntegrationParams = IntegrationParams()
     """Batch key, label key and the options of each method."""
-    pca: PcaStageParams = PcaStageParams()
+    pca: PcaRunParams = PcaRunParams()
     """PCA settings (``combat`` recomputes the PCA with ComBat on the batch key)."""
     neighbors: NeighborsStageParams = NeighborsStageParams()
     """kNN graph settings of every method."""
     leiden: LeidenStageParams = LeidenStageParams()
     """Resolution, flavor and iterations of the clustering of every method."""
-    random_state: int | None = None
+    random_state: Seed | None = None
     """Seed of Harmony, and of the steps whose section sets none; None takes the config's ``seed``."""
 
 
@@ -128,7 +128,7 @@ def _embeddings(
         return work.obsm["X_pca"]
 
     uncorrected = pca_of(None)
-    pearson = dict(adata.uns.get("normalize", {})).get("method") == "pearson_residuals"
+    pearson = params.pca.residuals is not None
     if pearson:
         logger.warning(
             "integration_metrics: no ComBat row (the PCA of Pearson residuals does not use ComBat)"

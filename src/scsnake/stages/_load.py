@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = [
     "InputFormat",
     "LoadParams",
+    "LoadRun",
     "QcOverrides",
     "SampleSpec",
     "SyntheticSpec",
@@ -280,3 +281,10 @@ def input_problems(
         ]
     return []
 
+
+class LoadRun(StageParams):
+    """What a ``load`` job runs with: the sample's sheet row, the ``load`` section and the seed."""
+
+    sample: SampleSpec
+    options: LoadParams = LoadParams()
+    seed: int = 0

@@ -7,13 +7,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import PositiveFloat, PositiveInt
 
-from .._params import StageParams
+from .._params import Seed, StageParams
 from ..errors import AdjustedParamWarning, InputDataError
 
 if TYPE_CHECKING:
     from anndata import AnnData
 
-__all__ = ["PcaStageParams", "pca"]
+__all__ = ["PcaRunParams", "PcaStageParams", "PearsonResidualOptions", "pca"]
 
 
 class PcaStageParams(StageParams):
@@ -35,11 +35,30 @@ class PcaStageParams(StageParams):
     """``obs`` column of batches to remove with ComBat from the PCA genes (None: no ComBat)."""
     combat_covariates: list[str] = []
     """``obs`` columns whose effects ComBat keeps (biological covariates)."""
-    random_state: int | None = None
+    random_state: Seed | None = None
     """Seed of the solver; None takes the config's top-level ``seed``."""
 
 
-def pca(adata: AnnData, params: PcaStageParams, *, random_state: int) -> AnnData:
+class PearsonResidualOptions(StageParams):
+    """How ``normalize`` (``method: pearson_residuals``) makes the PCA matrix from the counts."""
+
+    theta: PositiveFloat = 100.0
+    """Negative-binomial overdispersion."""
+    clip: PositiveFloat | None = None
+    """Clip residuals to ±clip (None: √n_cells)."""
+    counts_layer: str = "counts"
+    """Layer of the raw counts."""
+
+
+class PcaRunParams(PcaStageParams):
+    """What the ``pca`` stage runs with: its section, plus the Pearson residuals that the
+    ``normalize`` section asks for (``method: pearson_residuals``)."""
+
+    residuals: PearsonResidualOptions | None = None
+    """PCA of the analytic Pearson residuals of these counts instead of the scaled log values."""
+
+
+def pca(adata: AnnData, params: PcaRunParams, *, random_state: int) -> AnnData:
     """Scaled PCA on the selected genes, leaving the log-normalised ``X`` untouched.
 
     Returns
@@ -94,7 +113,7 @@ def pca(adata: AnnData, params: PcaStageParams, *, random_state: int) -> AnnData
     return adata
 
 
-def _pca_matrix(adata: AnnData, mask: Any, params: PcaStageParams) -> tuple[AnnData, bool]:
+def _pca_matrix(adata: AnnData, mask: Any, params: PcaRunParams) -> tuple[AnnData, bool]:
     """The PCA genes as their own AnnData (residuals or log values, corrected) and whether to scale them.
 
     ``X`` of ``adata`` is never changed: markers and plots keep the log-normalised values.
@@ -102,14 +121,14 @@ def _pca_matrix(adata: AnnData, mask: Any, params: PcaStageParams) -> tuple[AnnD
     from .. import pp
 
     genes = adata[:, mask] if mask is not None else adata
-    normalize = dict(adata.uns.get("normalize", {}))
-    if normalize.get("method") == "pearson_residuals":
-        layer = normalize.get("counts_layer", "counts")
+    residuals = getattr(params, "residuals", None)
+    if residuals is not None:
+        layer = residuals.counts_layer
         if layer not in adata.layers:
             msg = f"pca: normalize.method is pearson_residuals but layers[{layer!r}] (raw counts) is missing"
             raise InputDataError(msg)
         work = _with_matrix(genes, genes.layers[layer])
-        pp.normalize_pearson_residuals(work, theta=normalize.get("theta", 100.0), clip=normalize.get("clip"))
+        pp.normalize_pearson_residuals(work, theta=residuals.theta, clip=residuals.clip)
         return work, False  # residuals are already standardised: no scaling
     work = genes.copy()
     if params.regress_out:

@@ -46,12 +46,6 @@ CAPTION_SECTIONS = {
     "plots": ("hvg", "pca", "neighbors", "umap", "leiden", "markers", "plots"),
     "qc_plots": ("qc", "plots"),
 }
-#: Packages listed in ``versions.csv`` (besides Python), whether installed or not.
-VERSION_PACKAGES = (
-    "scsnake", "anndata", "numpy", "scipy", "pandas", "scikit-learn", "numba", "umap-learn",
-    "pynndescent", "igraph", "leidenalg", "openTSNE", "h5py", "zarr", "matplotlib", "pydantic",
-    "snakemake",
-)  # fmt: skip
 _QC_KEYS = ("n_genes_by_counts", "total_counts", "pct_counts_mt")
 
 
@@ -254,7 +248,7 @@ def write_run_info(
     from .._params import format_validation_error
     from ..config import WorkflowConfig
     from ..errors import ParamError
-    from ..runner import package_versions, write_atomic
+    from ..runner import PROVENANCE_PACKAGES, package_versions, write_atomic
 
     try:
         config = WorkflowConfig.model_validate(json.loads(config_json))
@@ -271,10 +265,10 @@ def write_run_info(
         f"# Re-run it with `snakemake --configfile {config_path}`.\n"
     )
     text = header + yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
-    versions = package_versions(VERSION_PACKAGES)
+    versions = package_versions(PROVENANCE_PACKAGES)
     if snakemake_version:
         versions["snakemake"] = snakemake_version
-    rows = [(name, versions.get(name, "not installed")) for name in ("python", *VERSION_PACKAGES)]
+    rows = [(name, versions.get(name, "not installed")) for name in ("python", *PROVENANCE_PACKAGES)]
     write_atomic(config_path, lambda tmp: tmp.write_text(text))
     write_atomic(
         versions_path, lambda tmp: pd.DataFrame(rows, columns=["package", "version"]).to_csv(tmp, index=False)

@@ -4,23 +4,28 @@ from __future__ import annotations
 
 import logging
 import re
+import warnings
 from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import pandas as pd
 from pydantic import Field, NonNegativeInt, PositiveInt, field_validator
 
-from .._params import StageParams
-from ..errors import InputDataError, MissingKeyError
+from .._params import Seed, StageParams
+from .._stage_warnings import warn_cell_loss
+from ..errors import EmptyGeneSetWarning, InputDataError, MissingKeyError
 
 if TYPE_CHECKING:
     from anndata import AnnData
 
-__all__ = ["DoubletParams", "QcParams", "qc", "qc_cells_table"]
+__all__ = ["GENE_FILTERS", "DoubletParams", "QcParams", "qc", "qc_cells_table"]
 
 logger = logging.getLogger(__name__)
 
 Percent = Annotated[float, Field(ge=0, le=100)]
+
+#: Keys of ``uns['qc']['removed']`` that count genes; the others count cells.
+GENE_FILTERS = ("min_cells",)
 
 
 class DoubletParams(StageParams):
@@ -63,7 +68,7 @@ class QcParams(StageParams):
     """Keep genes detected in at least this many cells."""
     doublets: DoubletParams = DoubletParams()
     """Doublet detection (off by default)."""
-    random_state: int | None = None
+    random_state: Seed | None = None
     """Seed of the doublet simulation; None takes the config's ``seed``."""
 
     @field_validator("qc_vars")
@@ -91,6 +96,13 @@ def qc(adata: AnnData, params: QcParams, *, random_state: int = 0) -> AnnData:
     thresholds (``params``), how many cells/genes each filter removed (``removed``) and
     ``before``: the QC metrics of every input cell and whether it ``passed`` (see
     :func:`qc_cells_table`).
+
+    Warns
+    -----
+    EmptyGeneSetWarning
+        A gene set of ``qc_vars`` matches no gene name (its percentage is 0 in every cell).
+    CellLossWarning
+        The filters removed more than half of the cells; the message says which removed how many.
     """
     from .. import pp
     from ..pp._filter import _subset
@@ -102,6 +114,8 @@ def qc(adata: AnnData, params: QcParams, *, random_state: int = 0) -> AnnData:
     for name, pattern in params.qc_vars.items():
         regex = re.compile(pattern)
         adata.var[name] = np.fromiter((bool(regex.search(g)) for g in names), dtype=bool, count=len(names))
+        if not adata.var[name].any():
+            _warn_empty_gene_set(name, pattern, names, params)
     percent_top = [n for n in params.percent_top if n <= adata.n_vars]
     pp.calculate_qc_metrics(
         adata, qc_vars=list(params.qc_vars), percent_top=percent_top or None, inplace=True
@@ -140,6 +154,13 @@ def qc(adata: AnnData, params: QcParams, *, random_state: int = 0) -> AnnData:
         keep[np.flatnonzero(keep)[doublets]] = False
         n_cells_kept = adata.n_obs
     before["passed"] = keep
+    causes = ", ".join(
+        f"qc.{key}{'' if key == 'doublets' else f'={getattr(params, key)!r}'} removed {n:,}"
+        for key, n in removed.items()
+        if n and key not in GENE_FILTERS
+    )
+    hint = "If the sample is low-depth, lower these thresholds (for this sample alone: samples.<name>.qc)"
+    warn_cell_loss("qc", n_cells_in, n_cells_kept, causes=causes, hint=hint)
     adata.uns["qc"] = {
         "params": params.model_dump_json(),
         "n_cells_before": n_cells_in,
@@ -151,6 +172,22 @@ def qc(adata: AnnData, params: QcParams, *, random_state: int = 0) -> AnnData:
     }
     logger.info("qc: kept %d of %d cells, %d of %d genes", n_cells_kept, n_cells_in, adata.n_vars, n_genes_in)
     return adata
+
+
+def _warn_empty_gene_set(name: str, pattern: str, genes: np.ndarray, params: QcParams) -> None:
+    """Warn that gene set ``name`` matches none of ``genes``, saying what that means for the filters."""
+    examples = ", ".join(repr(str(g)) for g in genes[:3])
+    filters = (
+        f", so qc.max_pct_mt={params.max_pct_mt!r} removes no cell"
+        if name == "mt" and params.max_pct_mt is not None
+        else ""
+    )
+    msg = (
+        f"qc.qc_vars.{name}: '{pattern}' matches none of the {len(genes):,} gene names (e.g. {examples}); "
+        f"pct_counts_{name} is 0 in every cell{filters}. Check the gene names (gene IDs instead of "
+        f"symbols? 10x: load.var_names: gene_symbols) or remove {name} from qc.qc_vars"
+    )
+    warnings.warn(msg, EmptyGeneSetWarning, stacklevel=3)
 
 
 #: QC metrics kept for every input cell in ``uns['qc']['before']`` (those present), and their dtypes.

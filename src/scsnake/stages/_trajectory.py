@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import numpy as np
 from pydantic import Field, PositiveFloat, PositiveInt, model_validator
 
-from .._params import StageParams
+from .._params import Seed, StageParams
 from ..errors import InputDataError
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ class TsneStageParams(StageParams):
     """Optimisation step size."""
     n_pcs: PositiveInt | None = None
     """Use this many PCs (None: all)."""
-    random_state: int | None = None
+    random_state: Seed | None = None
     """Seed; None takes the config's ``seed``."""
 
 
@@ -55,7 +55,7 @@ class DrawGraphStageParams(StageParams):
     """Compute the layout (``obsm['X_draw_graph_<layout>']``) and plot it."""
     layout: Literal["fa", "fr", "kk", "drl", "lgl", "rt"] = "fa"
     """``fa`` ForceAtlas2, or an igraph layout (``fr`` Fruchterman-Reingold, ``kk``, ``drl``…)."""
-    random_state: int | None = None
+    random_state: Seed | None = None
     """Seed; None takes the config's ``seed``."""
 
 
@@ -89,7 +89,7 @@ class DptStageParams(StageParams):
     """With ``root_group``: the ``obs`` column holding the group."""
     root_group: str | None = None
     """Group whose most extreme cell on the first diffusion component is the root."""
-    random_state: int | None = None
+    random_state: Seed | None = None
     """Seed of the eigen-solver start vector; None takes the config's ``seed``."""
 
     @model_validator(mode="after")

@@ -15,7 +15,7 @@ from scipy import sparse, stats
 
 from scsnake._matrix import get_matrix
 from scsnake._numba import njit
-from scsnake._params import StageParams, validated
+from scsnake._params import Seed, StageParams, validated
 from scsnake.errors import DataWarning, InputDataError, ParamError
 
 if TYPE_CHECKING:
@@ -27,7 +27,6 @@ __all__ = ["ScoreGenesCellCycleParams", "ScoreGenesParams", "score_genes", "scor
 logger = logging.getLogger(__name__)
 
 GeneList = str | Sequence[str] | SkipJsonSchema[np.ndarray | pd.Index]
-Seed = Annotated[int, Field(ge=0, lt=2**32)]
 
 
 class ScoreGenesParams(StageParams):
