@@ -54,6 +54,7 @@ from scsnake.errors import (
     MissingKeyError,
     ParamError,
 )
+from scsnake.io._zarr import WRITE_FORMAT
 from scsnake.runner import run_stage
 from scsnake.stages._pca import PcaStageParams
 from scsnake.stages._pca import pca as pca_stage
@@ -149,6 +150,16 @@ def zarr_dir(tmp_path: Path) -> Path:
     return path
 
 
+#: The metadata files of the root group as scsnake writes it: format 2 keeps the group, its
+#: attributes and the consolidated metadata apart, format 3 (anndata >= 0.13) all in zarr.json.
+ROOT_METADATA = [".zgroup", ".zattrs", ".zmetadata"] if WRITE_FORMAT == 2 else ["zarr.json"]
+
+
+def _first_chunk(array: Path) -> Path:
+    """The file of a stored 1-D array's first chunk (format 2) or shard (format 3)."""
+    return array / "0" if WRITE_FORMAT == 2 else array / "c" / "0"
+
+
 @pytest.mark.parametrize("fraction", [0.0, 0.01, 0.5, 0.99])
 def test_truncated_h5ad(h5ad_file: Path, fraction: float) -> None:
     with h5ad_file.open("r+b") as f:
@@ -182,7 +193,7 @@ def test_damaged_sparse_structure(tmp_path: Path, store: str) -> None:
         with h5py.File(path, "a") as f:
             f["X/indptr"][-1] = 3
     else:
-        (path / "X" / "indptr" / "0").unlink()  # zarr fills a missing chunk with zeros
+        _first_chunk(path / "X" / "indptr").unlink()  # zarr fills a missing chunk with zeros
     with pytest.raises(
         InputDataError,
         match=rf"cannot read {_path(path)}: X is a damaged sparse matrix \(its index pointer ends at",
@@ -201,13 +212,15 @@ def test_sparse_indices_out_of_range(h5ad_file: Path) -> None:
 
 
 def test_truncated_zarr_chunks(zarr_dir: Path) -> None:
-    for chunk in (zarr_dir / "X").glob("*/0"):
+    chunks = [_first_chunk(array) for array in (zarr_dir / "X").iterdir() if array.is_dir()]
+    assert len(chunks) == 3  # data, indices, indptr
+    for chunk in chunks:
         chunk.write_bytes(chunk.read_bytes()[: chunk.stat().st_size // 2])
     with pytest.raises(InputDataError, match=rf"cannot read {_path(zarr_dir)} as zarr: "):
         ss.io.read(zarr_dir)
 
 
-@pytest.mark.parametrize("name", [".zgroup", ".zattrs", ".zmetadata"])
+@pytest.mark.parametrize("name", ROOT_METADATA)
 def test_zarr_with_broken_metadata(zarr_dir: Path, name: str) -> None:
     (zarr_dir / name).write_text("{not json")
     with pytest.raises(InputDataError, match=rf"cannot read {_path(zarr_dir)} as zarr: JSONDecodeError"):
@@ -215,7 +228,7 @@ def test_zarr_with_broken_metadata(zarr_dir: Path, name: str) -> None:
 
 
 def test_zarr_without_root_group(zarr_dir: Path) -> None:
-    (zarr_dir / ".zgroup").unlink()
+    (zarr_dir / ROOT_METADATA[0]).unlink()
     with pytest.raises(InputDataError, match=rf"cannot read {_path(zarr_dir)} as zarr: GroupNotFoundError"):
         ss.io.read(zarr_dir)
 
@@ -575,8 +588,9 @@ def duplicated(tmp_path: Path) -> Path:
 def test_read_keeps_duplicated_names_with_one_warning_naming_the_file(duplicated: Path) -> None:
     with pytest.warns(DataWarning) as record:
         adata = ss.io.read(duplicated)
-    messages = [str(w.message) for w in record]
+    messages = [str(w.message) for w in record if "not unique" in str(w.message)]
     assert len(messages) == 2  # one per axis, anndata's own warnings are replaced
+    assert all(issubclass(w.category, DataWarning) for w in record if "not unique" in str(w.message))
     assert messages[0].startswith(
         f"Observation names are not unique in {duplicated} (1 duplicated, e.g. ['AAAC-1'])"
     )

@@ -15,6 +15,7 @@ import scsnake.io._loom as loom_module
 from factories import make_counts
 from scsnake.errors import InputDataError, MissingKeyError, ParamError
 from scsnake.io import detect_format, read, read_loom, write_loom
+from scsnake.io._formats import named_layers
 
 N_GENES, N_CELLS = 7, 9
 
@@ -63,7 +64,7 @@ def test_reads_layout_layers_and_attributes(loom_file: Path) -> None:
     assert adata.shape == (N_CELLS, N_GENES)
     assert sparse.issparse(adata.X) and adata.X.format == "csr" and adata.X.dtype == np.float32
     np.testing.assert_array_equal(adata.X.toarray(), m["spliced"].T)  # X_name="spliced"
-    assert set(adata.layers) == {"matrix", "spliced", "unspliced"}
+    assert set(named_layers(adata)) == {"matrix", "spliced", "unspliced"}
     for name in ("matrix", "spliced", "unspliced"):
         assert adata.layers[name].format == "csr"
         assert adata.layers[name].dtype == m[name].dtype  # layers keep their stored dtype
@@ -112,7 +113,7 @@ def test_block_reading_gives_the_same_matrix(loom_file: Path, monkeypatch: pytes
 def test_missing_x_layer_falls_back_on_matrix(loom_file: Path) -> None:
     adata = read_loom(loom_file, X_name="ambiguous")
     np.testing.assert_array_equal(adata.X.toarray(), _matrices()["matrix"].T)
-    assert set(adata.layers) == {"spliced", "unspliced"}  # no duplicate of /matrix
+    assert set(named_layers(adata)) == {"spliced", "unspliced"}  # no duplicate of /matrix
 
 
 def test_obsm_names_mapping_and_names(loom_file: Path) -> None:
@@ -173,6 +174,17 @@ def test_round_trip(tmp_path: Path, fmt: str, dtype: type) -> None:
         assert f["attrs/LOOM_SPEC_VERSION"][()].decode() == "3.0.0"
         assert {"row_graphs", "col_graphs"} <= set(f)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.loom"]
+
+
+def test_x_is_written_once(tmp_path: Path) -> None:
+    """anndata >= 0.13 lists X among the layers (``layers[None]``): it goes to /matrix only."""
+    adata = make_counts(n_cells=200, n_genes=100, fmt="dense")
+    adata.layers["unspliced"] = adata.X.copy()
+    path = tmp_path / "x.loom"
+    write_loom(adata, path)
+    with h5py.File(path) as f:
+        assert list(f["layers"]) == ["unspliced"]
+    assert path.stat().st_size < 2.5 * adata.X.nbytes  # X and one layer, no unnamed third copy
 
 
 def test_round_trip_without_cells(tmp_path: Path) -> None:

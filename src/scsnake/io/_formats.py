@@ -31,6 +31,7 @@ __all__ = [
     "io_registry_error",
     "is_hdf5",
     "mtx_files",
+    "named_layers",
     "sparse_problem",
 ]
 
@@ -185,6 +186,11 @@ def io_registry_error() -> type[Exception]:
     return IORegistryError
 
 
+def named_layers(adata: AnnData) -> dict[str, Any]:
+    """``adata.layers`` without ``X``, which anndata >= 0.13 lists among them as ``layers[None]``."""
+    return {key: value for key, value in adata.layers.items() if key is not None}
+
+
 def sparse_problem(x: Any) -> str | None:
     """What is wrong with a CSR/CSC matrix's structure (a damaged file), or None."""
     if not is_sparse(x) or x.format not in ("csr", "csc"):
@@ -205,7 +211,7 @@ def sparse_problem(x: Any) -> str | None:
 def _check_read(adata: AnnData, path: Path) -> None:
     """Refuse sparse matrices with a broken structure; warn once about duplicated names."""
     matrices = {"X": None if adata.isbacked else adata.X}
-    matrices |= {f"layers[{k!r}]": v for k, v in adata.layers.items()}
+    matrices |= {f"layers[{k!r}]": v for k, v in named_layers(adata).items()}
     for where, x in matrices.items():
         problem = sparse_problem(x)
         if problem is not None:

@@ -17,7 +17,7 @@ from scsnake._matrix import is_sparse
 from scsnake._params import StageParams, validated
 from scsnake.errors import InputDataError, MissingKeyError, ParamError, ScsnakeError
 
-from ._formats import check_exists, checked_reader, describe_error, is_hdf5
+from ._formats import check_exists, checked_reader, describe_error, is_hdf5, named_layers
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -362,7 +362,7 @@ def _write_matrix(group: h5py.Group, name: str, x: Any) -> None:
 
 
 def _check_writable(adata: AnnData, path: Path, obs_names: str, var_names: str) -> None:
-    matrices = {"X": adata.X} | {f"layers[{k!r}]": v for k, v in adata.layers.items()}
+    matrices = {"X": adata.X} | {f"layers[{k!r}]": v for k, v in named_layers(adata).items()}
     for label, x in matrices.items():
         if np.dtype(x.dtype).kind not in ("b", "i", "u", "f"):
             msg = f"cannot write {path}: loom files store only numeric matrices; {label} has dtype {x.dtype}"
@@ -374,7 +374,7 @@ def _check_writable(adata: AnnData, path: Path, obs_names: str, var_names: str) 
     keys = [
         *adata.obs.columns,
         *adata.var.columns,
-        *adata.layers.keys(),
+        *named_layers(adata),
         *adata.obsm.keys(),
         *adata.varm.keys(),
     ]
@@ -436,7 +436,7 @@ def write_loom(
                 "LOOM_SPEC_VERSION", data=_SPEC_VERSION, dtype=h5py.string_dtype("utf-8")
             )
             _write_matrix(f, "matrix", adata.X)
-            for name, layer in adata.layers.items():
+            for name, layer in named_layers(adata).items():
                 _write_matrix(f["layers"], name, layer)
             for group, frame, index_name, matrices in (
                 ("row_attrs", adata.var, var_names, adata.varm),

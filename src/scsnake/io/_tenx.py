@@ -61,7 +61,7 @@ def _mmread(path: Path) -> sparse.coo_matrix:
     from scipy.io import mmread
 
     try:
-        matrix = mmread(str(path))
+        matrix = mmread(str(path), spmatrix=True)  # scipy 1.18 warns that the default changes
     except (OSError, ValueError, EOFError, IndexError, RuntimeError) as err:
         msg = f"cannot read {path} as mtx (Matrix Market): {describe_error(err)}"
         raise InputDataError(msg) from None

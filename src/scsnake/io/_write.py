@@ -6,6 +6,7 @@ import contextlib
 import glob
 import logging
 import os
+import posixpath
 import re
 import secrets
 import shutil
@@ -88,25 +89,30 @@ def _remove(path: Path) -> None:
             path.unlink()
 
 
-def _zarr_compressor(compression: str | None) -> Any:
-    """The numcodecs compressor of zarr format 2 (readable by zarr 2 and 3): None is uncompressed."""
-    import numcodecs
+@contextlib.contextmanager
+def _nullable_strings_written() -> Iterator[None]:
+    """Let anndata write pandas' nullable string arrays (``string`` dtype), as anndata >= 0.13
+    does with pandas 3. anndata 0.12 refuses them by default, yet reads them back so from the
+    artifacts anndata 0.13 writes (its obs and var names, its text columns): a stage run with
+    anndata 0.12 on such an artifact writes its text as it was read. anndata reads it since 0.11."""
+    import anndata as ad
 
-    if compression == "gzip":
-        return numcodecs.GZip(level=4)
-    if compression == "lzf":  # h5py's lzf has no zarr codec; LZ4 is the fast equivalent
-        return numcodecs.Blosc(cname="lz4", clevel=5, shuffle=numcodecs.Blosc.SHUFFLE)
-    return None
+    with ad.settings.override(allow_write_nullable_strings=True):
+        yield
 
 
 def _write_zarr_dir(adata: AnnData, target: Path, compression: str | None) -> None:
+    """anndata's zarr in the format :data:`~scsnake.io._zarr.WRITE_FORMAT` names."""
     import anndata as ad
 
-    # Format 2 is chosen on purpose: its structured and string dtypes have a stable spec
-    # (zarr 3's v3 dtypes for them are flagged unstable), and zarr 2 and 3 both read it.
+    from ._zarr import WRITE_FORMAT, write_codec
+
+    if WRITE_FORMAT == 3:  # anndata's default: no setting to pass (its format-2 one is deprecated)
+        ad.io.write_zarr(target, adata, compressor=write_codec(compression))
+        return
     with ad.settings.override(zarr_write_format=2), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Writing zarr v2 data will no longer be the default")
-        ad.io.write_zarr(target, adata, compressor=_zarr_compressor(compression))
+        ad.io.write_zarr(target, adata, compressor=write_codec(compression))
 
 
 def _write_h5ad(adata: AnnData, path: Path, compression: str | None) -> None:
@@ -131,7 +137,8 @@ def _write_h5ad(adata: AnnData, path: Path, compression: str | None) -> None:
     def callback(
         write_func: Any, store: Any, name: str, elem: Any, *, dataset_kwargs: Any, iospec: Any
     ) -> None:
-        if (name == "/X" or name.startswith("/layers/")) and iospec.encoding_type in (
+        where = posixpath.join(store.name, name)  # anndata < 0.13 passes the path, 0.13 the key in store
+        if (where == "/X" or where.startswith("/layers/")) and iospec.encoding_type in (
             "csr_matrix",
             "csc_matrix",
         ):
@@ -276,10 +283,11 @@ def write_completed(
         with staged_write(path, suffix) as tmp:
             staging = tmp.with_name(tmp.name.removesuffix(".zip")) if suffix == ".zarr.zip" else tmp
             try:
-                if suffix == ".h5ad":
-                    _write_h5ad(adata, tmp, compression)
-                else:
-                    _write_zarr_dir(adata, staging, compression)
+                with _nullable_strings_written():
+                    if suffix == ".h5ad":
+                        _write_h5ad(adata, tmp, compression)
+                    else:
+                        _write_zarr_dir(adata, staging, compression)
                 if complete is not None:
                     complete(staging)
                 if suffix == ".zarr.zip":

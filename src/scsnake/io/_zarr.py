@@ -1,9 +1,12 @@
-"""Open zarr stores (directories and ``.zarr.zip``) for anndata, across zarr versions.
+"""Zarr stores across zarr and anndata versions: opening them for anndata, and what is written.
 
 Newer zarr releases write structured arrays (e.g. scanpy's ``uns['rank_genes_groups']['names']``)
 with the data type name ``struct`` and ``{"name", "data_type"}`` field objects; zarr 3.1 only
 reads ``structured`` with ``[name, data_type]`` pairs. :class:`_StructCompatStore` rewrites such
 metadata documents on the fly (read-only), so those stores open with the installed zarr.
+
+Writing follows anndata: format 3 (sharded arrays) from anndata 0.13, format 2 before
+(:data:`WRITE_FORMAT`, :func:`write_codec`).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -20,9 +24,23 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-__all__ = ["open_zarr_group"]
+__all__ = ["WRITE_FORMAT", "consolidate", "open_zarr_group", "write_codec"]
 
 ZARR_3 = int(zarr.__version__.split(".")[0]) >= 3
+
+
+def _anndata_version() -> tuple[int, int]:
+    from importlib.metadata import version
+
+    major, minor = version("anndata").split(".")[:2]
+    return int(major), int("".join(c for c in minor if c.isdigit()) or 0)
+
+
+#: The zarr format scsnake writes. anndata >= 0.13 writes format 3 (arrays in shards) and
+#: deprecates its setting for format 2, which 0.14 removes; older anndata writes format 2,
+#: whose string and structured dtypes have a stable spec and which zarr 2 and 3 both read.
+#: The readers here read both, whichever anndata and zarr wrote them.
+WRITE_FORMAT = 3 if _anndata_version() >= (0, 13) else 2
 
 _UTF32 = "fixed_length_utf32"
 
@@ -117,6 +135,39 @@ if ZARR_3:
             if not _translate(doc):
                 return buf
             return prototype.buffer.from_bytes(json.dumps(doc).encode())
+
+
+def write_codec(compression: str | None) -> Any:
+    """The compressor of :data:`WRITE_FORMAT` for ``compression``; None is uncompressed.
+
+    ``gzip`` is gzip (level 4); ``lzf`` (h5py's, which has no zarr codec) is Blosc-LZ4, its
+    fast equivalent.
+    """
+    if compression is None:
+        return None
+    if WRITE_FORMAT == 3:
+        from zarr.codecs import BloscCodec, GzipCodec
+
+        if compression == "gzip":
+            return GzipCodec(level=4)
+        return BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")
+    import numcodecs
+
+    if compression == "gzip":
+        return numcodecs.GZip(level=4)
+    return numcodecs.Blosc(cname="lz4", clevel=5, shuffle=numcodecs.Blosc.SHUFFLE)
+
+
+def consolidate(path: Path) -> None:
+    """Rewrite the consolidated metadata of the zarr directory ``path`` (after elements were
+    added to it): readers that use it see them."""
+    with warnings.catch_warnings():
+        # zarr warns on every format-3 store that consolidated metadata is not in the v3 spec
+        # yet (zarr-specs#373); anndata writes it and suppresses the same warning.
+        warnings.filterwarnings(
+            "ignore", "Consolidated metadata is currently not part in the Zarr format 3", UserWarning
+        )
+        zarr.consolidate_metadata(str(path))
 
 
 @contextlib.contextmanager
