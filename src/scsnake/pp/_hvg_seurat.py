@@ -47,12 +47,16 @@ def _mad(values: pd.Series) -> float:
 
 
 def _mean_bins(means: pd.Series, flavor: str, n_bins: int) -> pd.Series:
+    """Bin of each gene's mean: a categorical labelled ``"(lo, hi]"``, as scanpy ≥ 1.12 has it."""
     if flavor == "seurat":
-        return pd.cut(means, bins=n_bins)
-    edges = np.r_[-np.inf, np.percentile(means, np.arange(10, 105, 5)), np.inf]
-    # scanpy fails on repeated percentiles (many genes with the same mean); merging them
-    # gives the bins scanpy would use whenever it does not fail
-    return pd.cut(means, bins=edges, duplicates="drop")
+        bins = pd.cut(means, bins=n_bins)
+    else:
+        edges = np.r_[-np.inf, np.percentile(means, np.arange(10, 105, 5)), np.inf]
+        # scanpy fails on repeated percentiles (many genes with the same mean); merging them
+        # gives the bins scanpy would use whenever it does not fail
+        bins = pd.cut(means, bins=edges, duplicates="drop")
+    # text labels instead of Interval categories (which h5ad and zarr cannot store)
+    return bins.cat.rename_categories(bins.cat.categories.astype("string"))
 
 
 def dispersion_table(
