@@ -48,9 +48,15 @@ def test_two_cliques_by_hand(kwargs, fmt):
     assert labels.iloc[0] != labels.iloc[9]
     if kwargs["flavor"] == "leidenalg":  # leidenalg numbers clusters by size
         assert labels.iloc[0] == "0"
+    modularity = adata.uns["leiden"].pop("modularity")
     assert adata.uns["leiden"] == {
         "params": {"resolution": 1, "random_state": 0, "n_iterations": kwargs.get("n_iterations", -1)}
     }
+    if kwargs["flavor"] == "igraph":  # weighted: 15 + 6 edges of weight 1 and the 0.1 bridge
+        expected = 21 / 21.1 - (30.1**2 + 12.1**2) / 42.2**2
+    else:  # leidenalg's: unweighted, one arc per direction (30 + 12 inside, 31 + 13 ends per side)
+        expected = 42 / 44 - (31**2 + 13**2) / 44**2
+    assert modularity == pytest.approx(expected, rel=1e-12)
 
 
 @pytest.mark.parametrize("kwargs", FLAVORS, ids=["leidenalg", "igraph"])

@@ -131,7 +131,8 @@ def _run_leidenalg(
     partition_type: Any,
     seed: int,
     clustering_args: dict[str, Any],
-) -> list[int]:
+) -> Any:
+    """leidenalg's partition (a ``VertexClustering``)."""
     import leidenalg
 
     args = dict(clustering_args, n_iterations=n_iterations)
@@ -141,7 +142,7 @@ def _run_leidenalg(
         args["weights"] = np.array(graph.es["weight"]).astype(np.float64)
     args["seed"] = seed
     partition_type = leidenalg.RBConfigurationVertexPartition if partition_type is None else partition_type
-    return leidenalg.find_partition(graph, partition_type, **args).membership
+    return leidenalg.find_partition(graph, partition_type, **args)
 
 
 def _run_igraph(
@@ -152,7 +153,8 @@ def _run_igraph(
     n_iterations: int,
     seed: int,
     clustering_args: dict[str, Any],
-) -> list[int]:
+) -> Any:
+    """igraph's partition (a ``VertexClustering``)."""
     import igraph
 
     args = dict(clustering_args, n_iterations=n_iterations)
@@ -163,7 +165,7 @@ def _run_igraph(
     args.setdefault("objective_function", "modularity")
     igraph.set_random_number_generator(_IgraphRng(seed))
     try:
-        return graph.community_leiden(**args).membership
+        return graph.community_leiden(**args)
     finally:
         igraph.set_random_number_generator(random)
 
@@ -189,7 +191,7 @@ def leiden(
 ) -> AnnData | None:
     """Cluster the cells with the Leiden algorithm on the neighbour graph.
 
-    Runs exactly what scanpy 1.11 runs, so a graph and seed give scanpy's clusters:
+    Runs exactly what scanpy runs, so a graph and seed give scanpy's clusters:
     ``flavor="leidenalg"`` (the default, as in scanpy; no FutureWarning is raised)
     builds a directed graph unless ``directed=False`` and optimises
     ``RBConfigurationVertexPartition``; ``flavor="igraph"`` uses igraph's
@@ -237,6 +239,10 @@ def leiden(
         numbers clusters by size, largest first).
     ``adata.uns[key_added]['params']``
         ``resolution``, ``random_state``, ``n_iterations``.
+    ``adata.uns[key_added]['modularity']``
+        Modularity of the clusters as the flavor computes it (scanpy ≥ 1.12): igraph's on
+        the weighted, undirected graph at ``resolution``; leidenalg's on the graph without
+        weights (directed unless ``directed=False``) at resolution 1.
 
     Examples
     --------
@@ -260,7 +266,7 @@ def leiden(
     seed = as_seed(random_state)
     if flavor == "leidenalg":
         graph = igraph_from_adjacency(adjacency, directed=True if directed is None else directed)
-        membership = _run_leidenalg(
+        partition = _run_leidenalg(
             graph,
             resolution=resolution,
             use_weights=use_weights,
@@ -271,7 +277,7 @@ def leiden(
         )
     else:
         graph = igraph_from_adjacency(adjacency, directed=False)
-        membership = _run_igraph(
+        partition = _run_igraph(
             graph,
             resolution=resolution,
             use_weights=use_weights,
@@ -279,7 +285,7 @@ def leiden(
             seed=seed,
             clustering_args=clustering_args,
         )
-    labels = np.array(membership).astype("U")
+    labels = np.array(partition.membership).astype("U")
     if restrict_to is not None:
         if key_added == "leiden":
             key_added += "_R"
@@ -288,7 +294,8 @@ def leiden(
         values=labels, categories=sorted(map(str, np.unique(labels)), key=_natural_key)
     )
     adata.uns[key_added] = {
-        "params": {"resolution": resolution, "random_state": random_state, "n_iterations": n_iterations}
+        "params": {"resolution": resolution, "random_state": random_state, "n_iterations": n_iterations},
+        "modularity": partition.modularity,
     }
     logger.info("found %d clusters; added obs[%r]", adata.obs[key_added].cat.categories.size, key_added)
     return adata if copy else None
