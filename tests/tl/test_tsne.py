@@ -45,12 +45,23 @@ def test_keys_and_quality(implementation):
     assert emb.shape == (90, 2) and emb.dtype == np.float32 and np.isfinite(emb).all()
     assert adata.uns["tsne"]["params"] == {
         "perplexity": 10, "early_exaggeration": 12, "learning_rate": 50, "n_jobs": 1, "metric": "euclidean",
+        "n_components": 2,
     }  # fmt: skip
     assert trustworthiness(adata.X, emb, n_neighbors=5) > 0.9
     centres = np.array([emb[adata.obs["group"] == g].mean(0) for g in "012"])
     spread = max(emb[adata.obs["group"] == g].std(0).max() for g in "012")
     gaps = [np.linalg.norm(centres[i] - centres[j]) for i, j in [(0, 1), (0, 2), (1, 2)]]
     assert min(gaps) > 2 * spread
+
+
+@pytest.mark.parametrize("n_components", [1, 3])
+def test_n_components(implementation, n_components):
+    adata = blobs()
+    tsne(adata, perplexity=10, learning_rate=50, n_components=n_components)
+    emb = adata.obsm["X_tsne"]
+    assert emb.shape == (90, n_components) and np.isfinite(emb).all()
+    assert adata.uns["tsne"]["params"]["n_components"] == n_components
+    assert trustworthiness(adata.X, emb, n_neighbors=5) > 0.85
 
 
 def test_deterministic_for_a_seed(implementation):
@@ -88,6 +99,8 @@ def test_errors():
         tsne(adata, perplexity=40)
     with pytest.raises(ParamError, match="perplexity"):
         tsne(adata, perplexity=-1)
+    with pytest.raises(ParamError, match="n_components"):
+        tsne(adata, n_components=4)
     with pytest.raises(MissingKeyError, match="X_umap"):
         tsne(adata, use_rep="X_umap")
     many_genes = ad.AnnData(np.zeros((30, 60), dtype=np.float32))

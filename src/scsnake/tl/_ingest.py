@@ -76,8 +76,9 @@ def _reference_representation(ref: AnnData, params: dict[str, Any]) -> tuple[str
 def _project_pca(adata: AnnData, ref: AnnData, n_pcs: int | None) -> np.ndarray:
     """Scores of ``adata`` on the reference's loadings ``varm['PCs']``, centred like scanpy's ingest.
 
-    As in scanpy, each gene is centred on the *new* cells' mean (``zero_center``), not the
-    reference's. Sparse data stay sparse: ``X @ PCs - mean @ PCs``.
+    With ``zero_center``, each gene is centred on the *reference* cells' mean, as scanpy
+    ≥ 1.12.3 does (scverse/scanpy#4208; scanpy 1.11 used the new cells' own mean). Sparse
+    data stay sparse: ``X @ PCs - mean @ PCs``.
     """
     if "pca" not in ref.uns or "PCs" not in ref.varm:
         msg = "adata_ref has no uns['pca'] / varm['PCs']: run pca on the reference first (or drop 'pca' from embedding_method)"
@@ -87,7 +88,8 @@ def _project_pca(adata: AnnData, ref: AnnData, n_pcs: int | None) -> np.ndarray:
     basis = np.asarray(ref.varm["PCs"], dtype=np.float64)[:, :n_pcs]
     scores = np.asarray(x @ basis) if sparse.issparse(x) else np.asarray(x, dtype=np.float64) @ basis
     if pca_params.get("zero_center", True):
-        mean = np.asarray(x.mean(axis=0), dtype=np.float64).ravel()
+        ref_x = get_matrix(ref, layer=pca_params.get("layer"))
+        mean = np.asarray(ref_x.mean(axis=0, dtype=np.float64)).ravel()
         scores = scores - mean @ basis
     dtype = ref.obsm["X_pca"].dtype if "X_pca" in ref.obsm else np.float32
     return scores.astype(dtype, copy=False)
@@ -148,8 +150,8 @@ def ingest(
 ) -> AnnData | None:
     """Map labels and embeddings of a reference onto new cells.
 
-    The new cells are projected onto the reference's principal components, placed
-    among the reference cells by exact kNN search in the representation the reference's
+    The new cells are projected onto the reference's principal components (centred on
+    the reference's gene means, as in scanpy ≥ 1.12.3), placed among the reference cells by exact kNN search in the representation the reference's
     ``neighbors`` used, given the majority label of their neighbours, and embedded with
     umap-learn's ``transform`` on the reference's UMAP (scanpy's algorithm; scanpy
     searches approximately with pynndescent).

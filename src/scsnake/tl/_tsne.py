@@ -5,7 +5,8 @@ of early exaggeration with momentum 0.5, then 750 with momentum 0.8, exact neigh
 (3 × perplexity) for the affinities, no step-size clipping. ``learning_rate`` is passed
 to openTSNE unchanged: measured, that gives scikit-learn's spread and trustworthiness
 (the documented conversion, × 4, made 500 cells diverge: trustworthiness 0.74 vs 0.80).
-openTSNE picks Barnes-Hut gradients below 10,000 cells and FFT-interpolated ones above.
+openTSNE picks Barnes-Hut gradients below 10,000 cells and FFT-interpolated ones above
+(Barnes-Hut always for a 3-dimensional embedding: its FFT scheme has one or two).
 
 Measured on 2 shared, busy cores (mouse10k, 500 HVGs, 50 PCs; 20k = mouse10k plus a
 jittered copy; one thread; CPU seconds; trustworthiness at 15 neighbours on 5,000 cells):
@@ -69,6 +70,8 @@ class TsneParams(StageParams):
     """Threads; None means 1 (scanpy's default)."""
     key_added: str | None = None
     """Store under ``obsm[key_added]`` and ``uns[key_added]`` instead of ``X_tsne`` / ``tsne``."""
+    n_components: Annotated[int, Field(ge=1, le=3)] = 2
+    """Dimensions of the embedding (scikit-learn's Barnes-Hut t-SNE allows at most 3)."""
 
 
 def has_opentsne() -> bool:
@@ -83,11 +86,13 @@ def _opentsne_metric_ok(metric: str) -> bool:
     return metric in Sklearn.VALID_METRICS
 
 
-def _run_opentsne(x: Any, *, perplexity: float, metric: str, early_exaggeration: float,
-                  learning_rate: float, seed: int, n_jobs: int) -> np.ndarray:  # fmt: skip
+def _run_opentsne(x: Any, *, n_components: int, perplexity: float, metric: str,
+                  early_exaggeration: float, learning_rate: float, seed: int,
+                  n_jobs: int) -> np.ndarray:  # fmt: skip
     from openTSNE import TSNE
 
     model = TSNE(
+        n_components=n_components,
         perplexity=perplexity,
         metric=metric,
         early_exaggeration=early_exaggeration,
@@ -99,18 +104,21 @@ def _run_opentsne(x: Any, *, perplexity: float, metric: str, early_exaggeration:
         max_step_norm=None,
         initialization="pca",
         neighbors="exact" if x.shape[0] <= EXACT_MAX_OBS else "auto",
-        negative_gradient_method="auto",  # Barnes-Hut below 10,000 cells, FFT above
+        # Barnes-Hut below 10,000 cells, FFT above; FFT embeds in one or two dimensions only
+        negative_gradient_method="auto" if n_components <= 2 else "bh",
         random_state=seed,
         n_jobs=n_jobs,
     )
     return np.asarray(model.fit(x), dtype=np.float32)
 
 
-def _run_sklearn(x: Any, *, perplexity: float, metric: str, early_exaggeration: float,
-                 learning_rate: float, seed: int, n_jobs: int) -> np.ndarray:  # fmt: skip
+def _run_sklearn(x: Any, *, n_components: int, perplexity: float, metric: str,
+                 early_exaggeration: float, learning_rate: float, seed: int,
+                 n_jobs: int) -> np.ndarray:  # fmt: skip
     from sklearn.manifold import TSNE
 
     model = TSNE(
+        n_components=n_components,
         perplexity=perplexity,
         metric=metric,
         early_exaggeration=early_exaggeration,
@@ -136,6 +144,7 @@ def tsne(
     n_jobs: int | None = None,
     key_added: str | None = None,
     copy: bool = False,
+    n_components: int = 2,
 ) -> AnnData | None:
     """Embed the cells with t-SNE.
 
@@ -170,16 +179,18 @@ def tsne(
         ``obsm`` and ``uns`` key instead of ``X_tsne`` / ``tsne``.
     copy
         Return a changed copy instead of writing to ``adata``.
+    n_components
+        Dimensions of the embedding (1 to 3).
 
     Returns
     -------
     None, or the copy if ``copy=True``. Writes:
 
     ``adata.obsm['X_tsne']`` (or ``obsm[key_added]``)
-        The embedding, ``(n_obs, 2)``.
+        The embedding, ``(n_obs, n_components)``.
     ``adata.uns['tsne']['params']`` (or ``uns[key_added]``)
-        ``perplexity``, ``early_exaggeration``, ``learning_rate``, ``n_jobs``, ``metric``
-        and, if given, ``use_rep``.
+        ``perplexity``, ``early_exaggeration``, ``learning_rate``, ``n_jobs``, ``metric``,
+        ``n_components`` (as scanpy ≥ 1.12) and, if given, ``use_rep``.
     """
     from scsnake.neighbors._neighbors import N_PCS, choose_representation
 
@@ -199,8 +210,9 @@ def tsne(
         msg = f"perplexity={perplexity} must be less than the number of cells ({n_obs})"
         raise ParamError(msg)
     n_jobs = 1 if n_jobs is None else n_jobs
-    options = dict(perplexity=perplexity, metric=metric, early_exaggeration=early_exaggeration,
-                   learning_rate=learning_rate, seed=as_seed(random_state), n_jobs=n_jobs)  # fmt: skip
+    options = dict(n_components=n_components, perplexity=perplexity, metric=metric,
+                   early_exaggeration=early_exaggeration, learning_rate=learning_rate,
+                   seed=as_seed(random_state), n_jobs=n_jobs)  # fmt: skip
     use_opentsne = has_opentsne() and _opentsne_metric_ok(metric)
     logger.info("tsne: %s on %d × %d", "openTSNE" if use_opentsne else "scikit-learn", *x.shape)
     try:
@@ -210,7 +222,8 @@ def tsne(
         raise ParamError(msg) from err
 
     params = {"perplexity": perplexity, "early_exaggeration": early_exaggeration, "learning_rate": learning_rate,
-              "n_jobs": n_jobs, "metric": metric, "use_rep": use_rep}  # fmt: skip
+              "n_jobs": n_jobs, "metric": metric, "use_rep": use_rep,
+              "n_components": n_components}  # fmt: skip
     key_obsm, key_uns = ("X_tsne", "tsne") if key_added is None else (key_added, key_added)
     adata.obsm[key_obsm] = embedding
     adata.uns[key_uns] = {"params": {k: v for k, v in params.items() if v is not None}}
