@@ -1,4 +1,4 @@
-"""Plots against scanpy 1.11 on the same data: the numbers and labels drawn, and PAGA positions.
+"""Plots against scanpy (1.11 and 1.12) on the same data: the numbers and labels drawn, and PAGA positions.
 
 PAGA node positions are identical for every igraph layout both support (same seeding of
 numpy's legacy RandomState and Python's ``random``). Matrix/dot plot summaries, heatmap
@@ -8,6 +8,9 @@ data). scanpy's ``pca_variance_ratio`` writes ``n_pcs + 1`` labels; we write ``n
 
 from __future__ import annotations
 
+import functools
+import importlib
+import inspect
 import warnings
 
 import matplotlib
@@ -55,8 +58,25 @@ def base():
     return adata
 
 
+@pytest.fixture
+def scanpy_tree_layouts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """scanpy's PAGA tree layouts ("rt", "rt_circular") drawn as scanpy 1.11 draws them.
+
+    A documented difference (README, "Differences from scanpy"): scanpy 1.12.2 made
+    ``directed`` of ``get_igraph_from_adjacency`` a required argument (scverse/scanpy#4112,
+    backported in #4134), but ``pl.paga``'s tree layouts still call it without one, so
+    ``sc.pl.paga(layout="rt")`` raises TypeError there. Here scanpy gets its former default,
+    ``directed=False``; scsnake draws these layouts as scanpy 1.11 does.
+    """
+    utils = importlib.import_module("scanpy._utils")
+    build = utils.get_igraph_from_adjacency
+    if inspect.signature(build).parameters["directed"].default is inspect.Parameter.empty:
+        monkeypatch.setattr(utils, "get_igraph_from_adjacency", functools.partial(build, directed=False))
+
+
 @pytest.mark.parametrize("layout", ["fr", "kk", "drl", "circle", "rt", "rt_circular"])
 @pytest.mark.parametrize("random_state", [0, 3])
+@pytest.mark.usefixtures("scanpy_tree_layouts")
 def test_paga_positions_identical(base, layout, random_state):
     ours, theirs = base.copy(), base.copy()
     with warnings.catch_warnings():
