@@ -73,8 +73,9 @@ def test_changing_one_parameter_reruns_only_dependents(finished_run: Path, tmp_p
     config["leiden"] = {"resolution": 0.3}
     proc = snakemake(workdir, "--dry-run", config=write_config(workdir, config))
     planned = planned_rules(proc.stdout)
-    # run_info records the validated config, so it follows every change; the QC figures do not
-    assert planned == {"leiden", "markers", "final", "plots", "run_info", "all"}, proc.stdout
+    # run_info records the validated config and summary the clusters, so both follow the change;
+    # the QC figures do not
+    assert planned == {"leiden", "markers", "final", "plots", "run_info", "summary", "all"}, proc.stdout
 
 
 def test_unchanged_config_plans_nothing(finished_run: Path) -> None:
