@@ -12,14 +12,17 @@ from typing import Any
 
 from ._yaml import read_yaml
 from .config import WorkflowConfig, analysed_samples, stage_params_json, validate_config
-from .errors import ConfigError
+from .errors import ConfigError, ScsnakeError
 from .stages import counts_holder, enabled_side_stages, matrix_holder, stage, upstream
 from .stages._plots import caption_values, figure_names, qc_figure_names, sample_config_json
+from .stages._summary import artifact_flags, warnings_text
 
 __all__ = [
     "ConfigError",
+    "ScsnakeError",
     "WorkflowConfig",
     "analysed_samples",
+    "artifact_flags",
     "caption_values",
     "enabled_side_stages",
     "figure_names",
@@ -29,6 +32,7 @@ __all__ = [
     "sample_config_json",
     "stage_params_json",
     "validate_config",
+    "warnings_text",
 ]
 
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from scsnake.workflow import (
     ConfigError,
+    ScsnakeError,
+    artifact_flags,
     analysed_samples,
     caption_values,
     figure_names,
@@ -15,9 +17,8 @@ from scsnake.workflow import (
     sample_config_json,
     stage_params_json,
     validate_config,
+    warnings_text,
 )
-from scsnake.errors import ScsnakeError
-from scsnake.stages._summary import artifact_flags, warnings_text
 from snakemake import __version__ as SNAKEMAKE_VERSION
 
 try:
