@@ -221,7 +221,8 @@ def test_each_stage_reads_only_the_parts_of_the_matrix_it_uses() -> None:
         if d.kind not in ("source", "gather") and matrix_holder(config, s) == "normalize"
     }
     reading = {s for s in after_normalize if STAGES[s].reads_matrix}
-    may_read_counts = {s for s in reading if s == "hvg" or _matrix_parts(s, adata, None) == "all"}
+    widest = SimpleNamespace(flavor="seurat_v3", residuals=residuals.residuals, use_rep=None, n_pcs=None)
+    may_read_counts = {s for s in reading if _matrix_parts(s, adata, widest) == "all"}
     assert may_read_counts == {s for s, d in STAGES.items() if d.reads_counts}
 
 
