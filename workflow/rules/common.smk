@@ -91,7 +91,9 @@ def stage_params(stage):
 
     They may depend on the sample (``load``: its sheet row; ``qc``: its overrides).
     """
-    return lambda wildcards: stage_params_json(CONFIG, stage, wildcards.sample)
+    return lambda wildcards: stage_params_json(
+        CONFIG, stage, getattr(wildcards, "sample", None)
+    )
 
 
 def sample_input(wildcards):
