@@ -44,10 +44,10 @@ def _moments_dense(x, codes, n_groups):
     for i in range(n_cells):
         g = codes[i] if codes[i] >= 0 else n_groups
         for j in range(n_genes):
-            v = x[i, j]
+            v = np.float64(x[i, j])
             if v != 0:
-                sums[g, j] += np.float64(v)
-                sumsq[g, j] += np.float64(v * v)
+                sums[g, j] += v
+                sumsq[g, j] += v * v
                 nnz[g, j] += 1
     return sums, sumsq, nnz
 
@@ -60,11 +60,11 @@ def _moments_csr(indptr, indices, data, codes, n_groups, n_genes):
     for i in range(indptr.shape[0] - 1):
         g = codes[i] if codes[i] >= 0 else n_groups
         for p in range(indptr[i], indptr[i + 1]):
-            v = data[p]
+            v = np.float64(data[p])
             if v != 0:
                 j = indices[p]
-                sums[g, j] += np.float64(v)
-                sumsq[g, j] += np.float64(v * v)
+                sums[g, j] += v
+                sumsq[g, j] += v * v
                 nnz[g, j] += 1
     return sums, sumsq, nnz
 
@@ -77,13 +77,13 @@ def _moments_csc(indptr, indices, data, codes, n_groups):
     nnz = np.zeros((n_groups + 1, n_genes), dtype=np.int64)
     for j in range(n_genes):
         for p in range(indptr[j], indptr[j + 1]):
-            v = data[p]
+            v = np.float64(data[p])
             if v != 0:
                 g = codes[indices[p]]
                 if g < 0:
                     g = n_groups
-                sums[g, j] += np.float64(v)
-                sumsq[g, j] += np.float64(v * v)
+                sums[g, j] += v
+                sumsq[g, j] += v * v
                 nnz[g, j] += 1
     return sums, sumsq, nnz
 
@@ -92,8 +92,8 @@ def group_moments(x: Any, codes: NDArray[np.int64], n_groups: int) -> tuple[NDAr
     """Per-group sums, sums of squares and non-zero counts of each gene, in one pass.
 
     Returns three ``(n_groups + 1, n_genes)`` arrays; the last row holds ungrouped cells.
-    Sums are float64; squares are taken in the input's precision before summing (as
-    scanpy does for dense and CSR input), so every layout gives the same numbers.
+    Values are squared and summed in float64 (as scanpy ≥ 1.12.3; scanpy 1.11 squared
+    float32 data in float32), so every layout and input precision gives the same numbers.
     """
     if sparse.issparse(x) and x.format == "csr":
         return _moments_csr(x.indptr, x.indices, x.data, codes, n_groups, x.shape[1])
