@@ -284,7 +284,8 @@ def score_genes_cell_cycle(
     s, g2m = adata.obs["S_score"].to_numpy(), adata.obs["G2M_score"].to_numpy()
     phase = np.where(g2m > s, "G2M", "S").astype(object)
     phase[(s < 0) & (g2m < 0)] = "G1"
-    adata.obs["phase"] = pd.Series(phase, index=adata.obs_names, dtype=object)
+    # pandas' own dtype for text, as scanpy gets it: object on pandas 2, str on pandas 3
+    adata.obs["phase"] = pd.Series(phase, index=adata.obs_names)
     return adata if copy else None
 
 
