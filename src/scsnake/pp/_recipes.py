@@ -154,15 +154,6 @@ def _dispersion_genes(
         return norm >= ranked[n_top_genes - 1]
 
 
-def _median_total(x: Any) -> float | None:
-    """The target of scanpy's ``normalize_total(target_sum=None)``: for CSR data the median
-    of all cell totals, zeros included; otherwise (as scsnake's default) of the nonzero ones."""
-    if not (is_sparse(x) and x.format == "csr"):
-        return None
-    median = float(np.median(_row_sums_csr(x.indptr, x.indices, x.data, x.shape[0], True)))
-    return median if median > 0 else None
-
-
 # --- Weinreb et al. 2017 ----------------------------------------------------------------
 
 
@@ -254,7 +245,9 @@ def recipe_zheng17(
     adata._inplace_subset_var(
         _dispersion_genes(adata.X, flavor="cell_ranger", log=False, n_top_genes=n_top_genes)
     )
-    normalize_total(adata, target_sum=_median_total(adata.X))
+    # the median of the nonzero totals, as scanpy >= 1.12.4 on every layout (scverse/scanpy#4256;
+    # before, its CSR path counted cells left without counts by the gene selection)
+    normalize_total(adata)
     if log:
         log1p(adata)
     scale(adata)
