@@ -55,8 +55,10 @@ test: $(VENV)/.installed-test
 
 # The newest releases of everything on Python 3.13 (resolved afresh each time, not locked).
 # The SLURM test (tests/hpc, the slowest: it starts a scheduler) runs once, in `make test`.
-test-latest:
-	test -x $(LATEST)/bin/python || { $(call make_venv,$(LATEST),$(LATEST_PYTHON)); }
+$(LATEST)/bin/python:
+	$(call make_venv,$(LATEST),$(LATEST_PYTHON))
+
+test-latest: | $(LATEST)/bin/python
 	$(LATEST)/bin/uv pip install --quiet --python $(LATEST)/bin/python --upgrade -e '.[test,slurm]'
 	PATH="$(CURDIR)/$(LATEST)/bin:$$PATH" $(PYTEST) -m "not hpc"
 
