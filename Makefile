@@ -76,7 +76,7 @@ lock: | $(BIN)/python
 	$(BIN)/uv pip compile --quiet --universal --python-version $(LOCK_PYTHON) --no-header \
 		pyproject.toml $(LOCK_EXTRAS) -c envs/.pins.txt -o envs/test.lock.txt
 	$(BIN)/uv pip compile --quiet --universal --python-version $(LOCK_PYTHON) --no-header \
-		pyproject.toml --extra workflow -c envs/test.lock.txt -o envs/run.lock.txt
+		pyproject.toml --extra workflow --extra de -c envs/test.lock.txt -o envs/run.lock.txt
 	rm envs/.pins.txt
 	$(BIN)/python envs/conda_env.py envs/run.lock.txt > envs/scsnake.yaml
 
