@@ -136,5 +136,5 @@ def test_default_category_colors(n_categories):
     reference = adata.copy()
     fig = sc.pl.embedding(reference, "umap", color="cat", show=False, return_fig=True)
     plt.close(fig)
-    plt.close(pl.embedding(adata, "umap", color="cat", show=False))
+    plt.close(pl.embedding(adata, "umap", color="cat", return_fig=True))
     assert list(adata.uns["cat_colors"]) == list(reference.uns["cat_colors"])

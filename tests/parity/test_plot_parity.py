@@ -23,8 +23,8 @@ import pytest
 from scipy import sparse
 from sklearn.neighbors import kneighbors_graph
 
+import plot_figures as pl
 from factories import make_counts
-from scsnake import pl
 from scsnake.pl._grouped import prepare, scale, summaries
 
 sc = pytest.importorskip("scanpy")

@@ -14,8 +14,9 @@ import pytest
 from matplotlib import colors as mcolors
 from matplotlib.figure import Figure
 
+import plot_figures as pl
 from factories import make_counts
-from scsnake import pl
+from scsnake import pl as ss_pl
 from scsnake.errors import InputDataError, MissingKeyError, ParamError
 
 
@@ -134,8 +135,8 @@ def test_errors(adata, tmp_path):
     adata.obs["score"] = np.linspace(0, 1, adata.n_obs)
     with pytest.raises(InputDataError, match=r"obs\['score'\] holds continuous values"):
         pl.cluster_sizes(adata, "score")
-    with pytest.raises(ParamError, match=r"save='x.gif'"):
-        pl.cluster_sizes(adata, save="x.gif")
+    with pytest.raises(ParamError, match=r"save='out/x.png': save takes True or a file name suffix"):
+        ss_pl.cluster_sizes(adata, save="out/x.png")
     with pytest.raises(ParamError, match="dpi"):
         pl.cluster_sizes(adata, dpi=0)
     with pytest.raises(ParamError, match="palette"):

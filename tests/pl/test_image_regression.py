@@ -26,8 +26,8 @@ import numpy as np
 import pytest
 from matplotlib.testing.compare import compare_images
 
+import plot_figures as pl
 from factories import make_counts
-from scsnake import pl
 
 BASELINE = Path(__file__).parent / "baseline"
 REGENERATE = os.environ.get("SCSNAKE_REGENERATE_BASELINE") == "1"

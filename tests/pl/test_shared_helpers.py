@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from factories import make_counts
-from scsnake import pl
+from scsnake import pl as ss_pl
 from scsnake.errors import DataWarning, InputDataError, MissingKeyError, ParamError
 from scsnake.pl._figure import check_one_panel, one_axes, panels
 from scsnake.pl._markers import marker_genes
@@ -120,6 +120,7 @@ def test_rank_genes_groups_plots_keep_their_signatures() -> None:
         "key",
         "show",
         "save",
+        "return_fig",
         "dpi",
         "kwds",
     ]
@@ -135,13 +136,14 @@ def test_rank_genes_groups_plots_keep_their_signatures() -> None:
         "key",
         "show",
         "save",
+        "return_fig",
         "dpi",
         "kwds",
     ]
     for func, params in (
-        (pl.rank_genes_groups_dotplot, values), (pl.rank_genes_groups_matrixplot, values),
-        (pl.rank_genes_groups_heatmap, grouped), (pl.rank_genes_groups_stacked_violin, grouped),
-        (pl.rank_genes_groups_tracksplot, grouped),
+        (ss_pl.rank_genes_groups_dotplot, values), (ss_pl.rank_genes_groups_matrixplot, values),
+        (ss_pl.rank_genes_groups_heatmap, grouped), (ss_pl.rank_genes_groups_stacked_violin, grouped),
+        (ss_pl.rank_genes_groups_tracksplot, grouped),
     ):  # fmt: skip
         assert list(inspect.signature(func).parameters) == params
         assert (

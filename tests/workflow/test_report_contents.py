@@ -140,7 +140,7 @@ def test_qc_overview_widens_its_axes_to_show_every_threshold() -> None:
     adata.obs["n_genes_by_counts"] = np.asarray((adata.X > 0).sum(1)).ravel()
     low, high = int(adata.obs["n_genes_by_counts"].min()) - 5, int(adata.obs["n_genes_by_counts"].max()) + 5
     fig = pl.qc_overview(
-        adata, keys=["n_genes_by_counts"], thresholds={"n_genes_by_counts": (low, high)}, show=False
+        adata, keys=["n_genes_by_counts"], thresholds={"n_genes_by_counts": (low, high)}, return_fig=True
     )
     left, right = fig.axes[0].get_xlim()
     assert left < low and right > high  # both lines lie outside the data, yet are drawn inside the axes

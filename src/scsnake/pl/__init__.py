@@ -1,13 +1,14 @@
-"""Plots (matplotlib): each returns its figure, or saves it with ``save=``."""
+"""Plots (matplotlib) with scanpy's names and output keywords: ``show``, ``save`` (a suffix, written
+to ``settings.figdir``), ``return_fig`` (see :mod:`scsnake.pl._show_save`)."""
 
 from __future__ import annotations
 
 from ._cluster_sizes import cluster_sizes
-from ._dotplot import dotplot
+from ._dotplot import DotPlot, dotplot
 from ._embedding import diffmap, draw_graph, embedding, pca, tsne, umap
 from ._graph_plots import dendrogram, paga
 from ._heatmap import heatmap, tracksplot
-from ._matrix_plots import matrixplot, stacked_violin
+from ._matrix_plots import MatrixPlot, StackedViolin, matrixplot, stacked_violin
 from ._preprocessing import highly_variable_genes, pca_loadings, pca_variance_ratio, qc_overview
 from ._rank_genes_groups import (
     rank_genes_groups,
@@ -22,6 +23,9 @@ from ._scatter import highest_expr_genes, scatter
 from ._violin import violin
 
 __all__ = [
+    "DotPlot",
+    "MatrixPlot",
+    "StackedViolin",
     "cluster_sizes",
     "dendrogram",
     "diffmap",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -11,7 +10,8 @@ import pandas as pd
 from scsnake._matrix import get_obs_column
 from scsnake.errors import InputDataError
 
-from ._figure import AxesOutputParams, finish, one_axes, plot_function
+from ._figure import one_axes
+from ._show_save import AxesOutputParams, plot_function, show_or_save
 from ._style import category_colors
 
 if TYPE_CHECKING:
@@ -49,10 +49,12 @@ def cluster_sizes(
     palette: str | list[str] | dict[str, str] | None = None,
     title: str | None = None,
     show: bool | None = None,
-    save: str | Path | None = None,
+    save: bool | str | None = None,
+    return_fig: bool | None = False,
     dpi: int | None = None,
     ax: Axes | None = None,
-) -> Figure:
+    **kwargs: Any,
+) -> Axes | Figure | None:
     """Number of cells per category of ``groupby``: bars in the category colours, counts on top.
 
     Cells with a missing label get a grey ``NA`` bar; empty categories a bar of height 0.
@@ -66,19 +68,21 @@ def cluster_sizes(
         Categorical (or string, boolean, integer) obs column, e.g. ``"leiden"``.
     sort, percent, palette, title
         See :class:`ClusterSizesParams`.
-    show, save, dpi, ax
-        Output: ``save`` writes ``.png``/``.pdf``/``.svg`` and closes the figure.
+    show, save, return_fig, dpi, ax
+        scanpy's output keywords (:mod:`scsnake.pl._show_save`); ``save`` writes ``{figdir}/cluster_sizes{save}``.
+    **kwargs
+        Passed to :meth:`matplotlib.axes.Axes.bar`.
 
     Returns
     -------
-    The :class:`~matplotlib.figure.Figure`. Writes ``uns[f"{groupby}_colors"]`` when no valid
+    With ``show=False`` the Axes, with ``return_fig=True`` the Figure, else None. Writes ``uns[f"{groupby}_colors"]`` when no valid
     colours are stored (or a ``palette`` is given), as scanpy's embedding plots do.
 
     Examples
     --------
     >>> import scsnake as ss
     >>> adata = ss.datasets.synthetic(n_cells=200, n_genes=100, n_types=3, seed=0)
-    >>> fig = ss.pl.cluster_sizes(adata, "truth", show=False)
+    >>> fig = ss.pl.cluster_sizes(adata, "truth", return_fig=True)
     >>> [t.get_text() for t in fig.axes[0].texts] == [str(n) for n in adata.obs["truth"].value_counts(sort=False)]
     True
     >>> import matplotlib.pyplot as plt; plt.close(fig)
@@ -89,7 +93,7 @@ def cluster_sizes(
         labels, counts, colors = [labels[i] for i in order], counts[order], [colors[i] for i in order]
     fig, ax = one_axes(ax, (max(3.0, 1.5 + 0.38 * len(labels)), 3.4))
     positions = np.arange(len(labels))
-    bars = ax.bar(positions, counts, color=colors, edgecolor="none", width=0.8)
+    bars = ax.bar(positions, counts, **{"color": colors, "edgecolor": "none", "width": 0.8, **kwargs})
     total = max(int(counts.sum()), 1)
     texts = [f"{n}\n{n / total:.0%}" if percent else str(n) for n in counts]
     ax.bar_label(bars, labels=texts, padding=2, fontsize="x-small" if len(labels) > 20 else "small")
@@ -107,7 +111,9 @@ def cluster_sizes(
     ax.set_title(
         f"{int(counts.sum())} cells in {groups} groups" if title is None else title, fontsize="medium"
     )
-    return finish(fig, save=save, show=show, dpi=dpi)
+    return show_or_save(
+        fig, ax, writekey="cluster_sizes", show=show, save=save, return_fig=return_fig, dpi=dpi
+    )
 
 
 def _sizes(adata: AnnData, groupby: str, palette: Any) -> tuple[list[str], np.ndarray, list[str], int]:

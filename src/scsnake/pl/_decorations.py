@@ -37,18 +37,28 @@ def frame(
     top: float = 0.0,
     right: float = 0.0,
     legend: float = 0.0,
+    totals: float = 0.0,
     figsize: tuple[float, float] | None = None,
+    ax: Axes | None = None,
 ) -> tuple[Figure, GridSpec]:
-    """A constrained figure with a 2 × 3 grid: [top slot; main] × [main, right slot, legend]."""
-    width, height = (main_w + right + legend, main_h + top) if figsize is None else figsize
+    """A constrained figure (or ``ax``'s area) with a 2 × 4 grid: [top slot; main] × [main, totals,
+    right slot, legend]."""
+    width, height = (main_w + right + legend + totals, main_h + top) if figsize is None else figsize
+    ratios = {
+        "width_ratios": [
+            max(width - right - legend - totals, 0.5),
+            totals or 0.01,
+            right or 0.01,
+            legend or 0.01,
+        ],
+        "height_ratios": [top or 0.01, max(height - top, 0.5)],
+    }
+    if ax is not None:
+        fig, spec = ax.figure, ax.get_subplotspec()
+        ax.remove()
+        return fig, spec.subgridspec(2, 4, **ratios)
     fig = plt.figure(figsize=(width, height), layout="constrained")
-    grid = fig.add_gridspec(
-        2,
-        3,
-        width_ratios=[max(width - right - legend, 0.5), right or 0.01, legend or 0.01],
-        height_ratios=[top or 0.01, max(height - top, 0.5)],
-    )
-    return fig, grid
+    return fig, fig.add_gridspec(2, 4, **ratios)
 
 
 def summary_frame(
@@ -60,9 +70,11 @@ def summary_frame(
     legend: float,
     pad: tuple[float, float] = (1.0, 0.8),
     min_height: float = 2.6,
+    totals: float = 0.0,
+    ax: Axes | None = None,
 ) -> tuple[Figure, GridSpec]:
     """The :func:`frame` of a groups × genes grid: ``cell`` inches per column and row, plus room
-    for labels (``pad``), brackets and the dendrogram, and a ``legend`` column."""
+    for labels (``pad``), brackets and the dendrogram, a ``legend`` column and a ``totals`` one."""
     rows, cols = (grouped.genes, grouped.groups) if swap_axes else (grouped.groups, grouped.genes)
     brackets, tree = bool(grouped.spans), grouped.dendrogram is not None
     main_w = max(len(cols) * cell[0] + pad[0] + max(map(len, rows)) * 0.07, 2.0)
@@ -73,7 +85,7 @@ def summary_frame(
         if swap_axes
         else 0.8 * tree
     )
-    return frame(main_w, main_h, top=top, right=right, legend=legend, figsize=figsize)
+    return frame(main_w, main_h, top=top, right=right, legend=legend, totals=totals, figsize=figsize, ax=ax)
 
 
 def label_grid(ax: Axes, rows: list[str], cols: list[str], *, rotation: float = 90) -> None:
@@ -87,24 +99,27 @@ def label_grid(ax: Axes, rows: list[str], cols: list[str], *, rotation: float = 
 
 def decorate(
     fig: Figure, grid: GridSpec, grouped: Grouped, *, swap_axes: bool, rotation: float | None = None
-) -> None:
-    """Brackets over gene blocks and the dendrogram beside the groups (top / right slots).
+) -> dict[str, Axes]:
+    """Brackets over gene blocks and the dendrogram beside the groups (top / right slots); returns
+    their Axes as ``gene_group_ax`` and ``group_extra_ax``.
 
     The main panel must span ``0..n`` in both directions (cell ``i`` covers ``[i, i + 1)``),
     with rows drawn top to bottom.
     """
     n_groups = len(grouped.groups)
+    drawn = {}
     if grouped.spans:
-        ax = fig.add_subplot(grid[1, 1] if swap_axes else grid[0, 0])
+        ax = drawn["gene_group_ax"] = fig.add_subplot(grid[1, 2] if swap_axes else grid[0, 0])
         draw_brackets(ax, grouped.spans, len(grouped.genes), vertical=swap_axes, rotation=rotation)
     if grouped.dendrogram is not None:
-        ax = fig.add_subplot(grid[0, 0] if swap_axes else grid[1, 1])
+        ax = drawn["group_extra_ax"] = fig.add_subplot(grid[0, 0] if swap_axes else grid[1, 2])
         ticks = np.arange(n_groups) + 0.5
         draw_dendrogram(ax, grouped.dendrogram, orientation="top" if swap_axes else "right", ticks=ticks)
         if swap_axes:
             ax.set_xlim(0, n_groups)
         else:
             ax.set_ylim(n_groups, 0)
+    return drawn
 
 
 def draw_brackets(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -14,9 +13,10 @@ from pydantic.json_schema import SkipJsonSchema
 from scsnake._matrix import close_matches
 from scsnake.errors import MissingKeyError, ParamError
 
-from ._figure import AxesOutputParams, check_one_panel, finish, plot_function
+from ._figure import check_one_panel
 from ._points import Coloring, LegendLoc, draw_points, panel_titles, point_panels, point_size
-from ._style import get_values, use_raw_default
+from ._show_save import AxesOutputParams, plot_function, show_or_save
+from ._style import get_values, symbols_column, use_raw_default
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -75,6 +75,18 @@ class EmbeddingParams(AxesOutputParams):
     """Vertical space between panels (fraction of a panel)."""
     title: str | Sequence[str] | None = None
     """Panel title(s); default the key."""
+    gene_symbols: str | None = None
+    """var column holding the gene names used in ``color`` (instead of ``var_names``)."""
+    components: str | Sequence[int] | None = None
+    """Components shown, 1-based, as ``"1,2"`` (scanpy's form of ``dimensions``)."""
+    color_map: str | SkipJsonSchema[mcolors.Colormap] | None = None
+    """Alias of ``cmap`` (scanpy has both)."""
+    add_outline: bool = False
+    """Draw a thin black outline (and a white gap) around the points, as scanpy does."""
+    outline_width: tuple[float, float] = (0.3, 0.05)
+    """Width of the outline and of the gap, as fractions of the point size."""
+    outline_color: tuple[str, str] = ("black", "white")
+    """Colours of the outline and of the gap."""
 
 
 @plot_function(EmbeddingParams)
@@ -103,11 +115,19 @@ def embedding(
     wspace: float | None = None,
     hspace: float = 0.25,
     title: str | Sequence[str] | None = None,
+    gene_symbols: str | None = None,
+    components: str | Sequence[int] | None = None,
+    color_map: str | mcolors.Colormap | None = None,
+    add_outline: bool = False,
+    outline_width: tuple[float, float] = (0.3, 0.05),
+    outline_color: tuple[str, str] = ("black", "white"),
     show: bool | None = None,
-    save: str | Path | None = None,
+    save: bool | str | None = None,
+    return_fig: bool | None = False,
     dpi: int | None = None,
     ax: Axes | None = None,
-) -> Figure:
+    **kwargs: Any,
+) -> Axes | list[Axes] | Figure | None:
     """Scatter plot of an embedding, one panel per ``color`` key.
 
     Categorical keys use the colours in ``uns[f"{key}_colors"]`` when valid, else scanpy's
@@ -126,14 +146,31 @@ def embedding(
         Legend and colour scale.
     ncols, wspace, hspace, title
         Panel grid and titles.
-    show, save, dpi, ax
-        Output: ``save`` writes ``.png``/``.pdf``/``.svg`` and closes the figure.
+    gene_symbols, components, color_map, add_outline, outline_width, outline_color
+        scanpy's gene names, components (``"1,2"``), colormap alias and point outline.
+    show, save, return_fig, dpi, ax
+        Output, as scanpy's (see :mod:`scsnake.pl._show_save`); ``save`` writes
+        ``{figdir}/{basis}{save}``.
+    **kwargs
+        Passed to :meth:`matplotlib.axes.Axes.scatter`.
 
     Returns
     -------
-    The :class:`~matplotlib.figure.Figure` (always; with ``ax`` the Axes' figure). Writes
-    ``uns[f"{key}_colors"]`` for categorical keys without valid stored colours.
+    With ``show=False`` the Axes (a list for several panels), with ``return_fig=True`` the
+    Figure, else None. Writes ``uns[f"{key}_colors"]`` for categorical keys without valid
+    stored colours.
     """
+    if color_map is not None:
+        if cmap is not None:
+            msg = "embedding: pass cmap or color_map, not both"
+            raise ParamError(msg)
+        cmap = color_map
+    if components is not None:
+        picked = components.split(",") if isinstance(components, str) else list(components)
+        if len(picked) != 2:
+            msg = f"components={components!r}: give two components, e.g. '1,2'"
+            raise ParamError(msg)
+        dimensions = (int(picked[0]) - 1, int(picked[1]) - 1)
     coords = _basis(adata, basis)
     if max(dimensions) >= coords.shape[1] or min(dimensions) < 0:
         msg = f"dimensions={tuple(dimensions)} out of range: obsm[{basis!r}] has {coords.shape[1]} components"
@@ -144,8 +181,9 @@ def embedding(
         raise ParamError(msg)
     check_one_panel(ax, len(keys), f"color has {len(keys)} keys")
     raw = use_raw_default(adata, use_raw, layer)
-    values = [(None, False) if k is None else get_values(adata, k, use_raw=raw, layer=layer) for k in keys]
     titles = panel_titles(title, keys)
+    lookup = [None if k is None else _gene_name(adata, k, gene_symbols, raw) for k in keys]
+    values = [(None, False) if k is None else get_values(adata, k, use_raw=raw, layer=layer) for k in lookup]
     fig, axes = point_panels(ax, values, legend_loc=legend_loc, ncols=ncols, wspace=wspace, hspace=hspace)
     xy = np.asarray(coords[:, list(dimensions)], dtype=np.float64)
     coloring = Coloring(
@@ -153,11 +191,14 @@ def embedding(
         fontsize=legend_fontsize, fontweight=legend_fontweight, outline=legend_fontoutline, cmap=cmap, vmin=vmin, vmax=vmax,
     )  # fmt: skip
     style = {"s": point_size(adata.n_obs, size), "linewidths": 0, "rasterized": True, "plotnonfinite": True}
+    style.update(kwargs)
     name = basis.removeprefix("X_")
     name = _NAMES.get(
         name, name.removeprefix("draw_graph_").upper() if name.startswith("draw_graph_") else name
     )
-    for key, key_values, panel_ax, panel_title in zip(keys, values, axes, titles, strict=True):
+    for key, key_values, panel_ax, panel_title in zip(lookup, values, axes, titles, strict=True):
+        if add_outline:
+            _outline(panel_ax, xy, style["s"], outline_width, outline_color)
         draw_points(fig, panel_ax, adata, key, key_values, xy, style, coloring, plain=na_color)
         panel_ax.set_title(panel_title)
         panel_ax.set_xticks([])
@@ -166,30 +207,53 @@ def embedding(
         panel_ax.set_ylabel(f"{name}{dimensions[1] + 1}")
         if frameon is False:
             panel_ax.set_frame_on(False)
-    return finish(fig, save=save, show=show, dpi=dpi)
+    shown = axes if len(axes) > 1 else axes[0]
+    return show_or_save(
+        fig, shown, writekey=basis.removeprefix("X_"), show=show, save=save, return_fig=return_fig, dpi=dpi
+    )
 
 
-def umap(adata: AnnData, **kwargs: Any) -> Figure:
+def _gene_name(adata: AnnData, key: str, gene_symbols: str | None, raw: bool) -> str:
+    """``key``, or the var name whose ``gene_symbols`` entry it is."""
+    if gene_symbols is None or key in adata.obs.columns:
+        return key
+    var = adata.raw.var if raw else adata.var
+    matches = var.index[symbols_column(var, gene_symbols).astype(str) == key]
+    return str(matches[0]) if len(matches) else key
+
+
+def _outline(
+    ax: Axes, xy: np.ndarray, size: float, width: tuple[float, float], color: tuple[str, str]
+) -> None:
+    """scanpy's ``add_outline``: a black ring, then a white gap, under the points."""
+    point = np.sqrt(size)
+    gap = (point + point * width[1] * 2) ** 2
+    ring = (np.sqrt(gap) + point * width[0] * 2) ** 2
+    for s, c in ((ring, color[0]), (gap, color[1])):
+        ax.scatter(xy[:, 0], xy[:, 1], s=s, c=c, linewidths=0, rasterized=True)
+
+
+def umap(adata: AnnData, **kwargs: Any) -> Any:
     """:func:`embedding` of ``obsm["X_umap"]``; keywords as for :func:`embedding`."""
     return embedding(adata, "umap", **kwargs)
 
 
-def pca(adata: AnnData, **kwargs: Any) -> Figure:
+def pca(adata: AnnData, **kwargs: Any) -> Any:
     """:func:`embedding` of ``obsm["X_pca"]`` (PC1 against PC2 by default)."""
     return embedding(adata, "pca", **kwargs)
 
 
-def tsne(adata: AnnData, **kwargs: Any) -> Figure:
+def tsne(adata: AnnData, **kwargs: Any) -> Any:
     """:func:`embedding` of ``obsm["X_tsne"]``."""
     return embedding(adata, "tsne", **kwargs)
 
 
-def diffmap(adata: AnnData, **kwargs: Any) -> Figure:
+def diffmap(adata: AnnData, **kwargs: Any) -> Any:
     """:func:`embedding` of ``obsm["X_diffmap"]`` (DC1 against DC2 by default, as scanpy)."""
     return embedding(adata, "diffmap", **kwargs)
 
 
-def draw_graph(adata: AnnData, *, layout: str | None = None, **kwargs: Any) -> Figure:
+def draw_graph(adata: AnnData, *, layout: str | None = None, **kwargs: Any) -> Any:
     """:func:`embedding` of ``obsm[f"X_draw_graph_{layout}"]``; ``layout`` defaults to ``tl.draw_graph``'s."""
     if layout is None:
         params = adata.uns.get("draw_graph", {}).get("params", {})

@@ -1,84 +1,19 @@
-"""Figures of the plots: output keywords, new figures or a given Axes, and saving or showing."""
+"""Figures of the plots: new figures of panels, or a given Axes (output keywords: ``_show_save``)."""
 
 from __future__ import annotations
 
-import functools
 import math
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import matplotlib as mpl
 from matplotlib import pyplot as plt
-from pydantic import PositiveInt
-from pydantic.json_schema import SkipJsonSchema
 
-from scsnake._params import StageParams, validated
 from scsnake.errors import ParamError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = [
-    "SAVE_FORMATS",
-    "AxesOutputParams",
-    "OutputParams",
-    "check_one_panel",
-    "closes_figures_on_error",
-    "finish",
-    "one_axes",
-    "panels",
-    "plot_function",
-]
-
-#: File suffixes ``save=`` understands.
-SAVE_FORMATS = (".png", ".pdf", ".svg")
-
-
-class OutputParams(StageParams):
-    """Where a plot goes: the keywords every plot takes."""
-
-    show: bool | None = None
-    """Show the figure; None shows it on interactive backends unless it is saved."""
-    save: str | Path | None = None
-    """Write the figure here (``.png``, ``.pdf`` or ``.svg``) and close it."""
-    dpi: PositiveInt | None = None
-    """Resolution of the saved file (default ``rcParams["savefig.dpi"]``)."""
-
-
-class AxesOutputParams(OutputParams):
-    """:class:`OutputParams` of the plots that can draw into a given Axes."""
-
-    ax: SkipJsonSchema[Any] = None
-    """Draw into this Axes (a single panel) instead of a new figure."""
-
-
-def closes_figures_on_error(func: Callable[..., Figure]) -> Callable[..., Figure]:
-    """Close the figures ``func`` opened when it raises (no half-drawn figures left open)."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Figure:
-        before = set(plt.get_fignums())
-        try:
-            return func(*args, **kwargs)
-        except BaseException:
-            for number in set(plt.get_fignums()) - before:
-                plt.close(number)
-            raise
-
-    return wrapper
-
-
-def plot_function(model: Any) -> Callable[[Callable[..., Figure]], Callable[..., Figure]]:
-    """A public plot: keywords checked against ``model`` (:func:`~scsnake._params.validated`),
-    and the figures it opened closed when it raises (:func:`closes_figures_on_error`)."""
-
-    def decorate(func: Callable[..., Figure]) -> Callable[..., Figure]:
-        return validated(model)(closes_figures_on_error(func))
-
-    return decorate
+__all__ = ["check_one_panel", "one_axes", "panels"]
 
 
 def check_one_panel(ax: Axes | None, n: int, counted: str, *, what: str | None = None) -> None:
@@ -110,24 +45,3 @@ def one_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axe
     """``ax`` and its figure, or a new constrained figure of ``figsize`` with one Axes."""
     fig, (ax,) = panels(ax, 1, 1, figsize)
     return fig, ax
-
-
-def _interactive() -> bool:
-    backend = mpl.get_backend().lower()
-    return not any(name in backend for name in ("agg", "pdf", "svg", "ps", "cairo", "template"))
-
-
-def finish(fig: Figure, *, save: str | Path | None, show: bool | None, dpi: float | None) -> Figure:
-    """Save (``.png``, ``.pdf`` or ``.svg`` by suffix) and close, or show; return ``fig``."""
-    if save is not None:
-        path = Path(save)
-        if path.suffix.lower() not in SAVE_FORMATS:
-            plt.close(fig)
-            msg = f"save={str(save)!r}: the file name must end in {', '.join(SAVE_FORMATS)}"
-            raise ParamError(msg)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=dpi, bbox_inches="tight")
-        plt.close(fig)
-    elif show or (show is None and _interactive()):
-        plt.show()
-    return fig

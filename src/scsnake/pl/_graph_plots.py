@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import matplotlib as mpl
@@ -22,7 +21,8 @@ from scsnake._rng import as_seed
 from scsnake.errors import InputDataError, MissingKeyError, ParamError
 
 from ._decorations import draw_dendrogram
-from ._figure import AxesOutputParams, check_one_panel, finish, one_axes, panels, plot_function
+from ._figure import check_one_panel, one_axes, panels
+from ._show_save import AxesOutputParams, plot_function, show_or_save
 from ._style import get_values, stored_colors
 
 if TYPE_CHECKING:
@@ -84,6 +84,8 @@ class PagaParams(AxesOutputParams):
     """Store the positions in ``uns["paga"]["pos"]``."""
     use_raw: bool = True
     """Read gene colours from ``raw`` when present."""
+    groups: str | Sequence[str] | None = None
+    """scanpy's older name of ``labels``."""
 
 
 @plot_function(PagaParams)
@@ -113,11 +115,14 @@ def paga(
     frameon: bool | None = None,
     add_pos: bool = True,
     use_raw: bool = True,
+    groups: str | Sequence[str] | None = None,
     show: bool | None = None,
-    save: str | Path | None = None,
+    save: bool | str | None = None,
+    return_fig: bool | None = False,
     dpi: int | None = None,
     ax: Axes | None = None,
-) -> Figure:
+    **kwargs: Any,
+) -> Axes | list[Axes] | Figure | None:
     """The PAGA graph of ``tl.paga``: one node per group (area ~ its size), edges by connectivity.
 
     Positions come from igraph's layouts seeded exactly as scanpy seeds them, so the
@@ -133,12 +138,17 @@ def paga(
         Labels, nodes and edges.
     min_edge_width, max_edge_width, title, random_state, pos, cmap, frameon, add_pos, use_raw
         Edge limits, layout seed and node colours.
-    show, save, dpi, ax
-        Output: ``save`` writes ``.png``/``.pdf``/``.svg`` and closes the figure.
+    groups
+        scanpy's older name of ``labels``.
+    show, save, return_fig, dpi, ax
+        scanpy's output keywords (:mod:`scsnake.pl._show_save`); ``save`` writes ``{figdir}/paga{save}``.
+    **kwargs
+        Passed to :meth:`matplotlib.axes.Axes.scatter` (the nodes).
 
     Returns
     -------
-    The :class:`~matplotlib.figure.Figure`. Writes ``uns["paga"]["pos"]`` (with ``add_pos``, not on a view)
+    With ``show=False`` the Axes (a list for several panels), with ``return_fig=True`` the
+    Figure, else None. Writes ``uns["paga"]["pos"]`` (with ``add_pos``, not on a view)
     and ``uns[f"{groups}_colors"]`` when the groups have no valid stored colours.
     """
     entry = adata.uns.get("paga")
@@ -152,6 +162,11 @@ def paga(
     ]
     solid = _adjacency(entry, solid_edges, threshold, len(cats))
     dashed = None if dashed_edges is None else _adjacency(entry, dashed_edges, threshold, len(cats))
+    if groups is not None:
+        if labels is not None:
+            msg = "paga: pass labels or groups (its older name), not both"
+            raise ParamError(msg)
+        labels = groups
     node_labels = _node_labels(labels, groups_key, cats)
     if isinstance(root, str):
         if root not in node_labels:
@@ -199,7 +214,7 @@ def paga(
                 alpha=0.5,
             )
         _edges(panel, solid, pos, base_width, min_edge_width, max_edge_width, color="black")
-        _nodes(fig, panel, adata, key, groups_key, cats, pos, sizes, cmap, use_raw)
+        _nodes(fig, panel, adata, key, groups_key, cats, pos, sizes, cmap, use_raw, kwargs)
         for (x, y), label in zip(pos, node_labels, strict=True):
             panel.text(x, y, label, **text)
         panel.set_xticks([])
@@ -212,7 +227,15 @@ def paga(
             panel.set_title(key)
     if add_pos and not adata.is_view:  # storing into a view would copy it
         entry["pos"] = pos
-    return finish(fig, save=save, show=show, dpi=dpi)
+    return show_or_save(
+        fig,
+        axes if len(axes) > 1 else axes[0],
+        writekey="paga",
+        show=show,
+        save=save,
+        return_fig=return_fig,
+        dpi=dpi,
+    )
 
 
 def _adjacency(entry: Any, key: str, threshold: float | None, n: int) -> sparse.csr_matrix:
@@ -287,9 +310,9 @@ def _edges(
 
 def _nodes(
     fig: Figure, ax: Axes, adata: AnnData, key: str | None, groups_key: str, cats: list[str],
-    pos: np.ndarray, sizes: np.ndarray, cmap: Any, use_raw: bool,
+    pos: np.ndarray, sizes: np.ndarray, cmap: Any, use_raw: bool, kwargs: dict,
 ) -> None:  # fmt: skip
-    style = {"s": sizes, "edgecolors": "face", "zorder": 2}
+    style = {"s": sizes, "edgecolors": "face", "zorder": 2, **kwargs}
     if key is None or key == groups_key:
         ax.scatter(pos[:, 0], pos[:, 1], c=stored_colors(adata, groups_key, cats), **style)
         return
@@ -347,10 +370,11 @@ def dendrogram(
     orientation: Literal["top", "bottom", "left", "right"] = "top",
     remove_labels: bool = False,
     show: bool | None = None,
-    save: str | Path | None = None,
+    save: bool | str | None = None,
+    return_fig: bool | None = False,
     dpi: int | None = None,
     ax: Axes | None = None,
-) -> Figure:
+) -> Axes | Figure | None:
     """The dendrogram of the groups computed by ``tl.dendrogram`` (``uns["dendrogram_<groupby>"]``).
 
     Parameters
@@ -361,12 +385,12 @@ def dendrogram(
         obs column the dendrogram was computed for.
     dendrogram_key, orientation, remove_labels
         See :class:`DendrogramParams`.
-    show, save, dpi, ax
-        Output: ``save`` writes ``.png``/``.pdf``/``.svg`` and closes the figure.
+    show, save, return_fig, dpi, ax
+        scanpy's output keywords (:mod:`scsnake.pl._show_save`); ``save`` writes ``{figdir}/dendrogram{save}``.
 
     Returns
     -------
-    The :class:`~matplotlib.figure.Figure`; nothing in ``adata`` is changed.
+    With ``show=False`` the Axes, with ``return_fig=True`` the Figure, else None.
     """
     key = f"dendrogram_{groupby}" if dendrogram_key is None else dendrogram_key
     if key not in adata.uns:
@@ -388,4 +412,4 @@ def dendrogram(
     )
     fig, ax = one_axes(ax, size)
     draw_dendrogram(ax, info, orientation=orientation, remove_labels=remove_labels)
-    return finish(fig, save=save, show=show, dpi=dpi)
+    return show_or_save(fig, ax, writekey="dendrogram", show=show, save=save, return_fig=return_fig, dpi=dpi)

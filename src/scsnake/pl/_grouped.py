@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -21,11 +22,13 @@ from pydantic.json_schema import SkipJsonSchema
 from scsnake._matrix import close_matches, get_obs_column
 from scsnake.errors import InputDataError, MissingKeyError, ParamError
 
-from ._figure import OutputParams
+from ._show_save import OutputParams
 from ._style import default_palette, gene_columns, gene_index, stored_colors, symbols_column, use_raw_default
 
 if TYPE_CHECKING:
     from anndata import AnnData
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "Grouped",
@@ -103,6 +106,8 @@ class SummaryParams(ScaledParams):
     """Figure title."""
     colorbar_title: str | None = None
     """Title of the colourbar."""
+    ax: SkipJsonSchema[Any] = None
+    """Draw into the area of this Axes instead of a new figure."""
 
 
 @dataclass
@@ -293,10 +298,15 @@ def _symbols_to_names(
 
 def _dendrogram_entry(adata: AnnData, keys: list[str], dendrogram: bool | str) -> dict[str, Any]:
     key = dendrogram if isinstance(dendrogram, str) else f"dendrogram_{'_'.join(keys)}"
-    if key not in adata.uns:
-        stored = [k for k in adata.uns if str(k).startswith("dendrogram")]
-        msg = f"dendrogram needs uns[{key!r}]; run tl.dendrogram(adata, {'_'.join(keys)!r}) first{close_matches(key, stored)}"
-        raise MissingKeyError(msg)
+    if key not in adata.uns:  # as scanpy: computed with tl.dendrogram's defaults, and stored
+        from scsnake.tl import dendrogram as compute_dendrogram  # lazy: tl pulls in umap
+
+        logger.warning(
+            "dendrogram data not found (using key=%s); running tl.dendrogram with default parameters. "
+            "For fine tuning, run tl.dendrogram yourself.",
+            key,
+        )
+        compute_dendrogram(adata, keys[0] if len(keys) == 1 else keys, key_added=key)
     entry = adata.uns[key]
     if "dendrogram_info" not in entry or "categories_ordered" not in entry:
         msg = f"uns[{key!r}] holds no dendrogram (no 'dendrogram_info'); run tl.dendrogram again"

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from matplotlib import colors as mcolors
 from matplotlib import pyplot as plt
 
 from ._decorations import draw_brackets, draw_dendrogram, group_bar
-from ._figure import finish, plot_function
 from ._grouped import GroupedParams, ScaledParams, color_norm, fitted, group_colors, prepare, scale
+from ._show_save import plot_function, show_or_save
 from ._style import as_colormap
 
 if TYPE_CHECKING:
     from anndata import AnnData
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 __all__ = ["HeatmapParams", "TracksplotParams", "heatmap", "tracksplot"]
@@ -60,9 +60,11 @@ def heatmap(
     norm: mcolors.Normalize | None = None,
     figsize: tuple[float, float] | None = None,
     show: bool | None = None,
-    save: str | Path | None = None,
+    save: bool | str | None = None,
+    return_fig: bool | None = False,
     dpi: int | None = None,
-) -> Figure:
+    **kwargs: Any,
+) -> dict[str, Axes] | Figure | None:
     """Expression of every cell (rows, sorted by group) for each gene (scanpy's ``pl.heatmap``).
 
     A colour strip beside the rows shows the groups in the colours of
@@ -82,13 +84,17 @@ def heatmap(
         Colour scale (default colormap ``rcParams["image.cmap"]``).
     dendrogram, var_group_positions, var_group_labels, var_group_rotation, swap_axes, show_gene_labels, figsize
         Layout; ``dendrogram`` needs ``uns["dendrogram_<groupby>"]`` (``tl.dendrogram``).
-    show, save, dpi
-        Output: ``save`` writes ``.png``/``.pdf``/``.svg`` and closes the figure.
+    show, save, return_fig, dpi
+        scanpy's output keywords (:mod:`scsnake.pl._show_save`); ``save`` writes ``{figdir}/heatmap{save}``.
+    **kwargs
+        Passed to :meth:`matplotlib.axes.Axes.imshow`.
 
     Returns
     -------
-    The :class:`~matplotlib.figure.Figure`. Writes ``uns[f"{groupby}_colors"]`` for a
-    categorical ``groupby`` without valid stored colours.
+    With ``show=False`` a dict of the Axes (``heatmap_ax``, ``groupby_ax``, and
+    ``dendrogram_ax`` / ``gene_groups_ax`` when drawn), with ``return_fig=True`` the Figure,
+    else None. Writes ``uns[f"{groupby}_colors"]`` for a categorical ``groupby`` without
+    valid stored colours.
     """
     grouped = prepare(
         adata, var_names, groupby, use_raw=use_raw, layer=layer, what="heatmap", log=log,
@@ -114,16 +120,18 @@ def heatmap(
             height_ratios=[0.6 if brackets else 0.01, height], wspace=0.01,
         )  # fmt: skip
         ax = fig.add_subplot(grid[1, 1])
-        image = ax.imshow(values, aspect="auto", interpolation="nearest", cmap=colormap, norm=color_scale)
+        image = ax.imshow(
+            values,
+            **{"aspect": "auto", "interpolation": "nearest", "cmap": colormap, "norm": color_scale, **kwargs},
+        )
         ax.hlines(np.cumsum(counts)[:-1] - 0.5, -0.5, len(genes) - 0.5, lw=1, color="black", zorder=10)
         ax.set_yticks([])
         if labels:
             ax.set_xticks(np.arange(len(genes)), genes, rotation=90, fontsize="small")
         else:
             ax.set_xticks([])
-        centres = group_bar(
-            fig.add_subplot(grid[1, 0], sharey=ax), counts, colors, grouped.groups, vertical=True
-        )
+        bar_ax = fig.add_subplot(grid[1, 0], sharey=ax)
+        centres = group_bar(bar_ax, counts, colors, grouped.groups, vertical=True)
         slots = {"tree": (grid[1, 2], "right", "sharey"), "brackets": (grid[0, 1], False)}
         cbar_spec = grid[1, 3]
     else:
@@ -134,27 +142,30 @@ def heatmap(
             width_ratios=[width, 0.3 + 0.07 * max(len(s[0]) for s in grouped.spans) if brackets else 0.01, 0.2],
         )  # fmt: skip
         ax = fig.add_subplot(grid[1, 0])
-        image = ax.imshow(values.T, aspect="auto", interpolation="nearest", cmap=colormap, norm=color_scale)
+        image = ax.imshow(
+            values.T,
+            **{"aspect": "auto", "interpolation": "nearest", "cmap": colormap, "norm": color_scale, **kwargs},
+        )
         ax.vlines(np.cumsum(counts)[:-1] - 0.5, -0.5, len(genes) - 0.5, lw=1, color="black", zorder=10)
         ax.set_xticks([])
         if labels:
             ax.set_yticks(np.arange(len(genes)), genes, fontsize="small")
         else:
             ax.set_yticks([])
-        centres = group_bar(
-            fig.add_subplot(grid[2, 0], sharex=ax), counts, colors, grouped.groups, vertical=False
-        )
+        bar_ax = fig.add_subplot(grid[2, 0], sharex=ax)
+        centres = group_bar(bar_ax, counts, colors, grouped.groups, vertical=False)
         slots = {"tree": (grid[0, 0], "top", "sharex"), "brackets": (grid[1, 1], True)}
         cbar_spec = grid[1, 2]
+    shown = {"heatmap_ax": ax, "groupby_ax": bar_ax}
     if tree:
         spec, orientation, share = slots["tree"]
-        draw_dendrogram(
-            fig.add_subplot(spec, **{share: ax}), grouped.dendrogram, orientation=orientation, ticks=centres
-        )
+        shown["dendrogram_ax"] = fig.add_subplot(spec, **{share: ax})
+        draw_dendrogram(shown["dendrogram_ax"], grouped.dendrogram, orientation=orientation, ticks=centres)
     if brackets:
         spec, vertical = slots["brackets"]
+        shown["gene_groups_ax"] = fig.add_subplot(spec)
         draw_brackets(
-            fig.add_subplot(spec), grouped.spans, len(genes), vertical=vertical, rotation=var_group_rotation
+            shown["gene_groups_ax"], grouped.spans, len(genes), vertical=vertical, rotation=var_group_rotation
         )
     ax.tick_params(
         **({"bottom": False, "labelbottom": False} if swap_axes else {"left": False, "labelleft": False})
@@ -164,7 +175,7 @@ def heatmap(
     cbar_ax = holder.inset_axes((0, 0.2, 1, 0.6) if height > 3 else (0, 0, 1, 1))
     fig.colorbar(image, cax=cbar_ax)
     cbar_ax.tick_params(labelsize="small")
-    return finish(fig, save=save, show=show, dpi=dpi)
+    return show_or_save(fig, shown, writekey="heatmap", show=show, save=save, return_fig=return_fig, dpi=dpi)
 
 
 @plot_function(TracksplotParams)
@@ -182,9 +193,11 @@ def tracksplot(
     layer: str | None = None,
     figsize: tuple[float, float] | None = None,
     show: bool | None = None,
-    save: str | Path | None = None,
+    save: bool | str | None = None,
+    return_fig: bool | None = False,
     dpi: int | None = None,
-) -> Figure:
+    **kwargs: Any,
+) -> dict[str, Any] | Figure | None:
     """One track per gene: each cell's value as a bar, cells sorted and coloured by group (``pl.tracksplot``).
 
     Parameters
@@ -197,12 +210,15 @@ def tracksplot(
         Categorical obs column(s).
     use_raw, log, dendrogram, gene_symbols, var_group_positions, var_group_labels, layer, figsize
         See :class:`TracksplotParams`; ``log`` shows ``log1p`` of the values.
-    show, save, dpi
-        Output: ``save`` writes ``.png``/``.pdf``/``.svg`` and closes the figure.
+    show, save, return_fig, dpi
+        scanpy's output keywords (:mod:`scsnake.pl._show_save`); ``save`` writes ``{figdir}/tracksplot{save}``.
+    **kwargs
+        Passed to :meth:`matplotlib.axes.Axes.fill_between`, which draws each track.
 
     Returns
     -------
-    The :class:`~matplotlib.figure.Figure`. Writes ``uns[f"{groupby}_colors"]`` for a
+    With ``show=False`` a dict of the Axes (``track_axes``, a list, ``groupby_ax``), with
+    ``return_fig=True`` the Figure, else None. Writes ``uns[f"{groupby}_colors"]`` for a
     categorical ``groupby`` without valid stored colours.
     """
     grouped = prepare(
@@ -224,12 +240,14 @@ def tracksplot(
     )  # fmt: skip
     tracks = grid[1, 0].subgridspec(len(genes), 1, hspace=0)
     first = None
+    track_axes = []
     for i, gene in enumerate(genes):
         ax = fig.add_subplot(tracks[i], sharex=first)
         first = first or ax
+        track_axes.append(ax)
         for j, color in enumerate(colors):
             span = np.arange(bounds[j], bounds[j + 1])
-            ax.fill_between(span, 0, values[span, i], lw=0.1, color=color, step="mid")
+            ax.fill_between(span, 0, values[span, i], **{"lw": 0.1, "color": color, "step": "mid", **kwargs})
         ax.vlines(bounds[1:-1] - 0.5, 0, 1, transform=ax.get_xaxis_transform(), lw=0.5, ls="--", color="gray")
         top = float(np.nanmax(values[:, i])) if values.shape[0] else 0.0
         ax.set_ylim(0, top * 1.05 if top > 0 else 1)
@@ -240,13 +258,15 @@ def tracksplot(
         for side_name in ("left", "top", "bottom"):
             ax.spines[side_name].set_visible(False)
     first.set_xlim(-0.5, values.shape[0] - 0.5)
-    centres = group_bar(
-        fig.add_subplot(grid[2, 0], sharex=first), counts, colors, grouped.groups, vertical=False
-    )
+    bar_ax = fig.add_subplot(grid[2, 0], sharex=first)
+    centres = group_bar(bar_ax, counts, colors, grouped.groups, vertical=False)
     if tree:
         draw_dendrogram(
             fig.add_subplot(grid[0, 0], sharex=first), grouped.dendrogram, orientation="top", ticks=centres
         )
     if brackets:
         draw_brackets(fig.add_subplot(grid[1, 1]), grouped.spans, len(genes), vertical=True)
-    return finish(fig, save=save, show=show, dpi=dpi)
+    shown = {"track_axes": track_axes, "groupby_ax": bar_ax}
+    return show_or_save(
+        fig, shown, writekey="tracksplot", show=show, save=save, return_fig=return_fig, dpi=dpi
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import matplotlib as mpl
@@ -12,17 +11,27 @@ from matplotlib import colors as mcolors
 from pydantic import NonNegativeFloat, PositiveFloat
 from pydantic.json_schema import SkipJsonSchema
 
-from ._decorations import colorbar_legend, decorate, label_grid, summary_frame
-from ._figure import finish, plot_function
-from ._grouped import SummaryParams, color_norm, fitted, lookup_table, prepare, scale, summaries
+from ._baseplot import BasePlot, finish_plot
+from ._decorations import colorbar_legend, label_grid
+from ._grouped import SummaryParams, color_norm, fitted, lookup_table, scale, summaries
+from ._show_save import plot_function
 from ._style import as_colormap, palette_colors
 from ._violin import draw_violins
 
 if TYPE_CHECKING:
     from anndata import AnnData
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+    from matplotlib.gridspec import SubplotSpec
 
-__all__ = ["MatrixplotParams", "StackedViolinParams", "matrixplot", "stacked_violin"]
+__all__ = [
+    "MatrixPlot",
+    "MatrixplotParams",
+    "StackedViolin",
+    "StackedViolinParams",
+    "matrixplot",
+    "stacked_violin",
+]
 
 _LEGEND_W = 1.4  # inches for the colourbar column
 
@@ -97,9 +106,12 @@ def matrixplot(
     vcenter: float | None = None,
     norm: mcolors.Normalize | None = None,
     show: bool | None = None,
-    save: str | Path | None = None,
+    save: bool | str | None = None,
+    return_fig: bool | None = False,
     dpi: int | None = None,
-) -> Figure:
+    ax: Axes | None = None,
+    **kwds: Any,
+) -> MatrixPlot | dict[str, Any] | None:
     """Mean expression of each gene in each group as a grid of coloured cells (scanpy's ``pl.matrixplot``).
 
     Parameters
@@ -115,39 +127,30 @@ def matrixplot(
     cmap, vmin, vmax, vcenter, norm, colorbar_title
         Colour scale.
     figsize, dendrogram, title, var_group_positions, var_group_labels, var_group_rotation, swap_axes
-        Layout; ``dendrogram`` needs ``uns["dendrogram_<groupby>"]`` (``tl.dendrogram``).
-    show, save, dpi
-        Output: ``save`` writes ``.png``/``.pdf``/``.svg`` and closes the figure.
+        Layout; ``dendrogram=True`` computes a missing ``uns["dendrogram_<groupby>"]`` (``tl.dendrogram``).
+    show, save, return_fig, dpi, ax
+        scanpy's output keywords (:mod:`scsnake.pl._show_save`); ``save`` writes ``{figdir}/matrixplot_{save}``.
+    **kwds
+        Passed to :meth:`matplotlib.axes.Axes.pcolormesh`.
 
     Returns
     -------
-    The :class:`~matplotlib.figure.Figure`; nothing in ``adata`` is changed.
+    With ``return_fig=True`` the :class:`MatrixPlot`, with ``show=False`` a dict of its Axes,
+    else None. With ``dendrogram=True`` and none stored, writes ``uns["dendrogram_<groupby>"]``.
     """
-    grouped = prepare(
-        adata, var_names, groupby, use_raw=use_raw, layer=layer, what="matrixplot", log=log,
-        num_categories=num_categories, categories_order=categories_order, gene_symbols=gene_symbols,
-        var_group_positions=var_group_positions, var_group_labels=var_group_labels, dendrogram=dendrogram,
+    plot = MatrixPlot(
+        adata, var_names, groupby, use_raw=use_raw, log=log, num_categories=num_categories,
+        categories_order=categories_order, standard_scale=standard_scale, title=title, figsize=figsize,
+        gene_symbols=gene_symbols, var_group_positions=var_group_positions, var_group_labels=var_group_labels,
+        var_group_rotation=var_group_rotation, layer=layer, values_df=values_df, ax=ax, vmin=vmin, vmax=vmax,
+        vcenter=vcenter, norm=norm, **kwds,
     )  # fmt: skip
-    if values_df is None:
-        values = scale(summaries(grouped.x, grouped.labels, grouped.groups)[0], standard_scale)
-    else:
-        values = lookup_table(values_df, grouped.groups, grouped.genes, what="values_df")
-    rows, cols = (grouped.genes, grouped.groups) if swap_axes else (grouped.groups, grouped.genes)
-    values = values.T if swap_axes else values
-    colormap, color_scale = as_colormap(cmap), fitted(color_norm(vmin, vmax, vcenter, norm), values)
-    fig, grid = summary_frame(
-        grouped, swap_axes=swap_axes, figsize=figsize, cell=(0.35, 0.35), legend=_LEGEND_W
-    )
-    ax = fig.add_subplot(grid[1, 0])
-    ax.pcolormesh(values, cmap=colormap, norm=color_scale, edgecolors="gray", linewidth=0.1)
-    label_grid(ax, rows, cols)
-    for spine in ax.spines.values():
-        spine.set_linewidth(1.5)
-    decorate(fig, grid, grouped, swap_axes=swap_axes, rotation=var_group_rotation)
-    colorbar_legend(fig, grid[:, 2], color_scale, colormap, colorbar_title)
-    if title is not None:
-        fig.suptitle(title)
-    return finish(fig, save=save, show=show, dpi=dpi)
+    if dendrogram:
+        plot.add_dendrogram(dendrogram_key=dendrogram if isinstance(dendrogram, str) else None)
+    if swap_axes:
+        plot.swap_axes()
+    plot.style(cmap=cmap).legend(title=colorbar_title)
+    return finish_plot(plot, show=show, save=save, return_fig=return_fig, dpi=dpi)
 
 
 @plot_function(StackedViolinParams)
@@ -183,9 +186,12 @@ def stacked_violin(
     density_norm: Literal["width", "area", "count"] = "width",
     yticklabels: bool = False,
     show: bool | None = None,
-    save: str | Path | None = None,
+    save: bool | str | None = None,
+    return_fig: bool | None = False,
     dpi: int | None = None,
-) -> Figure:
+    ax: Axes | None = None,
+    **kwds: Any,
+) -> StackedViolin | dict[str, Any] | None:
     """A row of violins per group (one per gene), filled by the median (scanpy's ``pl.stacked_violin``).
 
     ``standard_scale`` scales the values drawn (per gene or per group) before the
@@ -206,77 +212,174 @@ def stacked_violin(
     stripplot, jitter, size, density_norm, yticklabels
         Violins and points.
     title, figsize, dendrogram, var_group_positions, var_group_labels, var_group_rotation, swap_axes
-        Layout; ``dendrogram`` needs ``uns["dendrogram_<groupby>"]`` (``tl.dendrogram``).
-    show, save, dpi
-        Output: ``save`` writes ``.png``/``.pdf``/``.svg`` and closes the figure.
+        Layout; ``dendrogram=True`` computes a missing ``uns["dendrogram_<groupby>"]`` (``tl.dendrogram``).
+    show, save, return_fig, dpi, ax
+        scanpy's output keywords (:mod:`scsnake.pl._show_save`); ``save`` writes ``{figdir}/stacked_violin_{save}``.
+    **kwds
+        Passed to :meth:`matplotlib.axes.Axes.fill_betweenx` (the violins).
 
     Returns
     -------
-    The :class:`~matplotlib.figure.Figure`; nothing in ``adata`` is changed.
+    With ``return_fig=True`` the :class:`StackedViolin`, with ``show=False`` a dict of its Axes,
+    else None. With ``dendrogram=True`` and none stored, writes ``uns["dendrogram_<groupby>"]``.
     """
-    grouped = prepare(
-        adata, var_names, groupby, use_raw=use_raw, layer=layer, what="stacked_violin", log=log,
-        num_categories=num_categories, categories_order=categories_order, gene_symbols=gene_symbols,
-        var_group_positions=var_group_positions, var_group_labels=var_group_labels, dendrogram=dendrogram,
+    plot = StackedViolin(
+        adata, var_names, groupby, use_raw=use_raw, log=log, num_categories=num_categories,
+        categories_order=categories_order, standard_scale=standard_scale, title=title, figsize=figsize,
+        gene_symbols=gene_symbols, var_group_positions=var_group_positions, var_group_labels=var_group_labels,
+        var_group_rotation=var_group_rotation, layer=layer, ax=ax, vmin=vmin, vmax=vmax, vcenter=vcenter,
+        norm=norm, **kwds,
     )  # fmt: skip
-    x = scale(grouped.x, standard_scale)  # "group" scales each cell, as scanpy's stacked_violin does
-    # cells[r][c]: values of row r, column c
-    cells = [[x[grouped.labels == g, j] for j in range(x.shape[1])] for g in grouped.groups]
+    if dendrogram:
+        plot.add_dendrogram(dendrogram_key=dendrogram if isinstance(dendrogram, str) else None)
     if swap_axes:
-        cells = [list(column) for column in zip(*cells, strict=True)]
-    medians = np.array([[np.median(c) if c.size else np.nan for c in row] for row in cells])
-    rows, cols = (grouped.genes, grouped.groups) if swap_axes else (grouped.groups, grouped.genes)
-    colormap, color_scale = as_colormap(cmap), fitted(color_norm(vmin, vmax, vcenter, norm), medians)
-    row_colors = None if row_palette is None else _row_colors(row_palette, len(rows))
-    fig, grid = summary_frame(
-        grouped, swap_axes=swap_axes, figsize=figsize, cell=(0.45, 0.5), legend=_LEGEND_W
+        plot.swap_axes()
+    plot.style(
+        cmap=cmap,
+        stripplot=stripplot,
+        jitter=jitter,
+        jitter_size=size,
+        row_palette=row_palette,
+        density_norm=density_norm,
+        yticklabels=yticklabels,
+    ).legend(title=colorbar_title)
+    return finish_plot(plot, show=show, save=save, return_fig=return_fig, dpi=dpi)
+
+
+class MatrixPlot(BasePlot):
+    """scanpy's ``MatrixPlot``: the mean of each gene in each group as a coloured cell."""
+
+    DEFAULT_SAVE_PREFIX = "matrixplot_"
+    DEFAULT_LEGENDS_WIDTH = _LEGEND_W
+    DEFAULT_COLOR_LEGEND_TITLE = "Mean expression\nin group"
+
+    def __init__(
+        self,
+        adata: AnnData,
+        var_names: str | Sequence[str] | Mapping[str, str | Sequence[str]],
+        groupby: str | Sequence[str],
+        *,
+        standard_scale: Literal["var", "group"] | None = None,
+        values_df: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(adata, var_names, groupby, **kwargs)
+        self.standard_scale, self.values_df = standard_scale, values_df
+        self._style = {"cmap": "viridis", "edge_color": "gray", "edge_lw": 0.1}
+
+    def _values(self) -> tuple[np.ndarray, mcolors.Colormap, mcolors.Normalize]:
+        grouped = self.grouped
+        if self.values_df is None:
+            values = scale(summaries(grouped.x, grouped.labels, grouped.groups)[0], self.standard_scale)
+        else:
+            values = lookup_table(self.values_df, grouped.groups, grouped.genes, what="values_df")
+        values = values.T if self.are_axes_swapped else values
+        return values, as_colormap(self._style["cmap"]), fitted(color_norm(**self.vboundnorm), values)
+
+    def _mainplot(self, ax: Axes) -> None:
+        values, colormap, color_scale = self._values()
+        grouped = self.grouped
+        rows, cols = (
+            (grouped.genes, grouped.groups) if self.are_axes_swapped else (grouped.groups, grouped.genes)
+        )
+        style = {"edgecolors": self._style["edge_color"], "linewidth": self._style["edge_lw"], **self.kwds}
+        ax.pcolormesh(values, cmap=colormap, norm=color_scale, **style)
+        label_grid(ax, rows, cols)
+        for spine in ax.spines.values():
+            spine.set_linewidth(1.5)
+
+    def _plot_legend(self, fig: Figure, spec: SubplotSpec) -> dict[str, Axes]:
+        _, colormap, color_scale = self._values()
+        return {"color_legend_ax": colorbar_legend(fig, spec, color_scale, colormap, self.legend_title)}
+
+
+class StackedViolin(BasePlot):
+    """scanpy's ``StackedViolin``: a row of violins per group, filled by the median."""
+
+    DEFAULT_SAVE_PREFIX = "stacked_violin_"
+    DEFAULT_LEGENDS_WIDTH = _LEGEND_W
+    DEFAULT_COLOR_LEGEND_TITLE = "Median expression\nin group"
+    CELL = (0.45, 0.5)
+
+    def __init__(
+        self,
+        adata: AnnData,
+        var_names: str | Sequence[str] | Mapping[str, str | Sequence[str]],
+        groupby: str | Sequence[str],
+        *,
+        standard_scale: Literal["var", "group"] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(adata, var_names, groupby, **kwargs)
+        self.standard_scale = standard_scale
+        self._style = {
+            "cmap": "Blues", "stripplot": False, "jitter": False, "jitter_size": 1.0, "linewidth": 0.6,
+            "row_palette": None, "density_norm": "width", "yticklabels": False, "ylim": None,
+        }  # fmt: skip
+        self._style_nullable = ("row_palette", "ylim")
+
+    def _cells(self) -> tuple[list[list[np.ndarray]], np.ndarray, mcolors.Colormap, mcolors.Normalize]:
+        grouped = self.grouped
+        x = scale(grouped.x, self.standard_scale)  # "group" scales each cell, as scanpy's stacked_violin
+        cells = [[x[grouped.labels == g, j] for j in range(x.shape[1])] for g in grouped.groups]
+        if self.are_axes_swapped:
+            cells = [list(column) for column in zip(*cells, strict=True)]
+        medians = np.array([[np.median(c) if c.size else np.nan for c in row] for row in cells])
+        colormap = as_colormap(self._style["cmap"])
+        return cells, medians, colormap, fitted(color_norm(**self.vboundnorm), medians)
+
+    def _mainplot(self, main: Axes) -> None:
+        cells, medians, colormap, color_scale = self._cells()
+        grouped, style = self.grouped, self._style
+        rows, cols = (
+            (grouped.genes, grouped.groups) if self.are_axes_swapped else (grouped.groups, grouped.genes)
+        )
+        palette = style["row_palette"]
+        row_colors = None if palette is None else _row_colors(palette, len(rows))
+        label_grid(main, rows, cols, rotation=90 * (max(map(len, cols)) > 2))
+        main.patch.set_alpha(0)
+        rng = np.random.default_rng(0)
+        for r, row in enumerate(cells):
+            ax = main.inset_axes((0, 1 - (r + 1) / len(rows), 1, 1 / len(rows)))
+            fills = (
+                [row_colors[r]] * len(cols)
+                if row_colors
+                else [mcolors.to_hex(colormap(color_scale(m))) for m in medians[r]]
+            )
+            draw_violins(
+                ax, row, cols, fills, density_norm=style["density_norm"], strip=False, jitter=0.0,
+                size=style["jitter_size"], rng=rng, **{"lw": style["linewidth"], **self.kwds},
+            )  # fmt: skip
+            if style["stripplot"]:
+                spread = 0.2 if style["jitter"] is True else float(style["jitter"])
+                for c, values in enumerate(row):
+                    values = values[np.isfinite(values)]
+                    ax.scatter(
+                        c + rng.uniform(-spread, spread, values.size), values, s=style["jitter_size"],
+                        c="black", linewidths=0, rasterized=True, zorder=3,
+                    )  # fmt: skip
+            _row_axes(
+                ax, len(cols), last=r == len(rows) - 1, yticklabels=style["yticklabels"], ylim=style["ylim"]
+            )
+
+    def _plot_legend(self, fig: Figure, spec: SubplotSpec) -> dict[str, Axes]:
+        if self._style["row_palette"] is not None:
+            return {}
+        _, _, colormap, color_scale = self._cells()
+        return {"color_legend_ax": colorbar_legend(fig, spec, color_scale, colormap, self.legend_title)}
+
+
+def _row_axes(ax: Axes, n_cols: int, *, last: bool, yticklabels: bool, ylim: Any) -> None:
+    ax.set_xlim(-0.5, n_cols - 0.5)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    ax.patch.set_alpha(0)
+    ax.tick_params(axis="x", bottom=False, labelbottom=False)
+    ax.tick_params(
+        axis="y", left=False, labelleft=False, right=yticklabels, labelright=yticklabels, labelsize="x-small"
     )
-    main = fig.add_subplot(grid[1, 0])  # labels and frame; each row is an inset
-    label_grid(main, rows, cols, rotation=90 * (max(map(len, cols)) > 2))
-    main.patch.set_alpha(0)
-    rng = np.random.default_rng(0)
-    for r, row in enumerate(cells):
-        ax = main.inset_axes((0, 1 - (r + 1) / len(rows), 1, 1 / len(rows)))
-        fills = (
-            [row_colors[r]] * len(cols)
-            if row_colors
-            else [mcolors.to_hex(colormap(color_scale(m))) for m in medians[r]]
-        )
-        draw_violins(
-            ax, row, cols, fills, density_norm=density_norm, strip=False, jitter=0.0, size=size, rng=rng
-        )
-        if stripplot:
-            spread = 0.2 if jitter is True else float(jitter)
-            for c, values in enumerate(row):
-                values = values[np.isfinite(values)]
-                ax.scatter(
-                    c + rng.uniform(-spread, spread, values.size),
-                    values,
-                    s=size,
-                    c="black",
-                    linewidths=0,
-                    rasterized=True,
-                    zorder=3,
-                )
-        ax.set_xlim(-0.5, len(cols) - 0.5)
-        ax.patch.set_alpha(0)
-        ax.tick_params(axis="x", bottom=False, labelbottom=False)
-        ax.tick_params(
-            axis="y",
-            left=False,
-            labelleft=False,
-            right=yticklabels,
-            labelright=yticklabels,
-            labelsize="x-small",
-        )
-        if yticklabels:
-            ax.yaxis.set_major_locator(mpl.ticker.MaxNLocator(nbins=2))
-        for side, spine in ax.spines.items():
-            spine.set_visible(side == "bottom" and r < len(rows) - 1)
-            spine.set_linewidth(0.5)
-    decorate(fig, grid, grouped, swap_axes=swap_axes, rotation=var_group_rotation)
-    if row_colors is None:
-        colorbar_legend(fig, grid[:, 2], color_scale, colormap, colorbar_title)
-    if title is not None:
-        fig.suptitle(title)
-    return finish(fig, save=save, show=show, dpi=dpi)
+    if yticklabels:
+        ax.yaxis.set_major_locator(mpl.ticker.MaxNLocator(nbins=2))
+    for side, spine in ax.spines.items():
+        spine.set_visible(side == "bottom" and not last)
+        spine.set_linewidth(0.5)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import matplotlib as mpl
@@ -16,14 +15,13 @@ from pydantic.json_schema import SkipJsonSchema
 from scsnake._matrix import close_matches
 from scsnake.errors import InputDataError, MissingKeyError, ParamError
 
-from ._figure import OutputParams, finish, plot_function
+from ._show_save import OutputParams, plot_function, show_or_save
 from ._style import stored_colors
 from ._violin import draw_violins
 
 if TYPE_CHECKING:
     from anndata import AnnData
     from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
 
 __all__ = [
     "HighlyVariableGenesParams",
@@ -52,10 +50,11 @@ def highly_variable_genes(
     *,
     log: bool = False,
     show: bool | None = None,
-    save: str | Path | None = None,
+    save: bool | str | None = None,
+    return_fig: bool | None = False,
     dpi: int | None = None,
     highly_variable_genes: bool = True,
-) -> Figure:
+) -> Any:
     """Normalised and raw dispersions (or variances, for seurat_v3) against mean expression.
 
     Parameters
@@ -65,12 +64,13 @@ def highly_variable_genes(
         (scanpy names this ``adata_or_result``).
     log, highly_variable_genes
         See :class:`HighlyVariableGenesParams`.
-    show, save, dpi
-        Output: ``save`` writes ``.png``/``.pdf``/``.svg`` and closes the figure.
+    show, save, return_fig, dpi
+        scanpy's output keywords (:mod:`scsnake.pl._show_save`); ``save`` writes ``{figdir}/filter_genes_dispersion{save}``.
 
     Returns
     -------
-    The :class:`~matplotlib.figure.Figure`; nothing in ``adata`` is changed.
+    With ``show=False`` the two Axes, with ``return_fig=True`` the Figure, else None; nothing in
+    ``adata`` is changed.
     """
     if isinstance(adata, pd.DataFrame):
         result, flavor = adata, None
@@ -102,7 +102,15 @@ def highly_variable_genes(
         ax.set_xlabel("mean expressions of genes")
         ax.set_ylabel(f"{kind} of genes ({'' if normalized else 'not '}normalized)")
     axes[0].legend(fontsize="small", markerscale=4)
-    return finish(fig, save=save, show=show, dpi=dpi)
+    return show_or_save(
+        fig,
+        list(axes),
+        writekey="filter_genes_dispersion",
+        show=show,
+        save=save,
+        return_fig=return_fig,
+        dpi=dpi,
+    )
 
 
 def _ranking(
@@ -149,9 +157,10 @@ def pca_variance_ratio(
     *,
     log: bool = False,
     show: bool | None = None,
-    save: str | Path | None = None,
+    save: bool | str | None = None,
+    return_fig: bool | None = False,
     dpi: int | None = None,
-) -> Figure:
+) -> Any:
     """Explained variance ratio of each PC (``uns["pca"]["variance_ratio"]``), labelled ``PC1`` … .
 
     Parameters
@@ -160,12 +169,13 @@ def pca_variance_ratio(
         Annotated data matrix after ``pp.pca``.
     n_pcs, log
         See :class:`PcaVarianceRatioParams`.
-    show, save, dpi
-        Output: ``save`` writes ``.png``/``.pdf``/``.svg`` and closes the figure.
+    show, save, return_fig, dpi
+        scanpy's output keywords (:mod:`scsnake.pl._show_save`); ``save`` writes ``{figdir}/pca_variance_ratio{save}``.
 
     Returns
     -------
-    The :class:`~matplotlib.figure.Figure`; nothing in ``adata`` is changed.
+    With ``show=False`` the Axes, with ``return_fig=True`` the Figure, else None; nothing in
+    ``adata`` is changed.
     """
     if "variance_ratio" not in adata.uns.get("pca", {}):
         msg = "uns['pca']['variance_ratio'] not found; run pp.pca first"
@@ -183,7 +193,9 @@ def pca_variance_ratio(
     )
     ax.set_ylabel("log variance ratio" if log else "variance ratio")
     ax.set_title("")
-    return finish(fig, save=save, show=show, dpi=dpi)
+    return show_or_save(
+        fig, ax, writekey="pca_variance_ratio", show=show, save=save, return_fig=return_fig, dpi=dpi
+    )
 
 
 class PcaLoadingsParams(OutputParams):
@@ -205,9 +217,10 @@ def pca_loadings(
     include_lowest: bool = True,
     n_points: int | None = None,
     show: bool | None = None,
-    save: str | Path | None = None,
+    save: bool | str | None = None,
+    return_fig: bool | None = False,
     dpi: int | None = None,
-) -> Figure:
+) -> Any:
     """Genes with the highest (and lowest) loadings of each PC (``varm["PCs"]``), one panel per PC.
 
     Parameters
@@ -216,12 +229,13 @@ def pca_loadings(
         Annotated data matrix after ``pp.pca``.
     components, include_lowest, n_points
         See :class:`PcaLoadingsParams`.
-    show, save, dpi
-        Output: ``save`` writes ``.png``/``.pdf``/``.svg`` and closes the figure.
+    show, save, return_fig, dpi
+        scanpy's output keywords (:mod:`scsnake.pl._show_save`); ``save`` writes ``{figdir}/pca_loadings{save}``.
 
     Returns
     -------
-    The :class:`~matplotlib.figure.Figure`; nothing in ``adata`` is changed.
+    With ``show=False`` the Axes (a list), with ``return_fig=True`` the Figure, else None; nothing in
+    ``adata`` is changed.
     """
     if "PCs" not in adata.varm:
         msg = "varm['PCs'] not found; run pp.pca first"
@@ -253,7 +267,15 @@ def pca_loadings(
     )
     for ax in axes.ravel()[len(picked) :]:
         ax.set_axis_off()
-    return finish(fig, save=save, show=show, dpi=dpi)
+    return show_or_save(
+        fig,
+        list(axes.ravel()[: len(picked)]),
+        writekey="pca_loadings",
+        show=show,
+        save=save,
+        return_fig=return_fig,
+        dpi=dpi,
+    )
 
 
 class QcOverviewParams(OutputParams):
@@ -284,9 +306,10 @@ def qc_overview(
     bins: int = 50,
     log: bool = False,
     show: bool | None = None,
-    save: str | Path | None = None,
+    save: bool | str | None = None,
+    return_fig: bool | None = False,
     dpi: int | None = None,
-) -> Figure:
+) -> Any:
     """QC metrics at a glance: a histogram (or violins per group) per metric, filter limits marked.
 
     With ``before`` the unfiltered cells are shown too: as a grey histogram behind the kept
@@ -355,7 +378,9 @@ def qc_overview(
             f"{adata.n_obs} of {n_before} cells kept ({adata.n_obs / max(n_before, 1):.0%})",
             fontsize="medium",
         )
-    return finish(fig, save=save, show=show, dpi=dpi)
+    return show_or_save(
+        fig, axes, writekey="qc_overview", show=show, save=save, return_fig=return_fig, dpi=dpi
+    )
 
 
 def _view_with(

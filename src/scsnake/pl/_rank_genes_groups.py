@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -16,10 +15,10 @@ from scsnake._params import validated
 from scsnake.errors import MissingKeyError, ParamError
 
 from ._dotplot import dotplot
-from ._figure import OutputParams, finish, plot_function
 from ._heatmap import heatmap, tracksplot
 from ._markers import gene_labels, marker_genes, result, result_groups, result_table, values_table
 from ._matrix_plots import matrixplot, stacked_violin
+from ._show_save import OutputParams, plot_function, show_or_save
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -71,10 +70,12 @@ def rank_genes_groups(
     ncols: int = 4,
     sharey: bool = True,
     show: bool | None = None,
-    save: str | Path | None = None,
+    save: bool | str | None = None,
+    return_fig: bool | None = False,
     dpi: int | None = None,
     ax: Axes | None = None,
-) -> Figure:
+    **kwds: Any,
+) -> list[Axes] | Figure | None:
     """The top genes of each group, written at their score against their rank (scanpy's layout).
 
     Parameters
@@ -83,13 +84,19 @@ def rank_genes_groups(
         Annotated data matrix with ``uns[key]`` from ``tl.rank_genes_groups``.
     groups, n_genes, gene_symbols, key, fontsize, ncols, sharey
         What is shown; see :class:`RankGenesGroupsParams`.
-    show, save, dpi, ax
-        Output: ``save`` writes ``.png``/``.pdf``/``.svg`` and closes the figure.
+    show, save, return_fig, dpi, ax
+        scanpy's output keywords (:mod:`scsnake.pl._show_save`); ``save`` writes
+        ``{figdir}/rank_genes_groups_<groupby>{save}``.
+    **kwds
+        ``n_panels_per_row`` (scanpy's older name of ``ncols``); the rest go to
+        :meth:`matplotlib.axes.Axes.text` (the gene names).
 
     Returns
     -------
-    The :class:`~matplotlib.figure.Figure`; nothing in ``adata`` is changed.
+    With ``show=False`` the Axes (a list), with ``return_fig=True`` the Figure, else None;
+    nothing in ``adata`` is changed.
     """
+    ncols = kwds.pop("n_panels_per_row", ncols)
     key, entry = result(adata, key)
     names, scores = result_table(entry, "names", key), result_table(entry, "scores", key)
     chosen = result_groups(names, groups, key)
@@ -110,7 +117,12 @@ def rank_genes_groups(
         values = scores[group].to_numpy(dtype=float)[:n_genes]
         labels = gene_labels(adata, entry, names[group].to_numpy()[:n_genes], gene_symbols)
         for rank, (label, value) in enumerate(zip(labels, values, strict=True)):
-            panel.text(rank, value, label, rotation="vertical", va="bottom", ha="center", fontsize=fontsize)
+            panel.text(
+                rank,
+                value,
+                label,
+                **{"rotation": "vertical", "va": "bottom", "ha": "center", "fontsize": fontsize, **kwds},
+            )
         panel.set_xlim(-0.9, n_genes - 0.1)
         panel.set_title(f"{group} vs. {reference}")
         if i >= n_cols * (n_rows - 1):
@@ -124,7 +136,16 @@ def rank_genes_groups(
         shown = np.concatenate([scores[g].to_numpy(dtype=float)[:n_genes] for g in chosen])
         low, high = np.nanmin(shown), np.nanmax(shown)
         axes[0].set_ylim(low, high + 0.3 * (high - low) + 1e-9)
-    return finish(fig, save=save, show=show, dpi=dpi)
+    groupby = entry.get("params", {}).get("groupby")
+    return show_or_save(
+        fig,
+        axes,
+        writekey=f"rank_genes_groups_{groupby}",
+        show=show,
+        save=save,
+        return_fig=return_fig,
+        dpi=dpi,
+    )
 
 
 class RankGenesGroupsGroupedParams(OutputParams):
@@ -157,7 +178,7 @@ def _grouped_plot(
     plot: Any, adata: AnnData, groups: Any, *, n_genes: int | None, groupby: str | None, var_names: Any,
     gene_symbols: str | None, min_logfoldchange: float | None, key: str | None, values_to_plot: str | None = None,
     kwds: dict[str, Any],
-) -> Figure:  # fmt: skip
+) -> Any:  # fmt: skip
     key, entry = result(adata, key)
     names = result_table(entry, "names", key)
     chosen = result_groups(names, groups, key)
@@ -170,7 +191,7 @@ def _grouped_plot(
             adata, entry, key, names, chosen, n_genes=10 if n_genes is None else n_genes, gene_symbols=gene_symbols,
             min_logfoldchange=min_logfoldchange,
         )  # fmt: skip
-    kwds.setdefault("dendrogram", f"dendrogram_{groupby}" in adata.uns)
+    kwds.setdefault("dendrogram", True)  # computed when missing, as scanpy does
     if values_to_plot is not None:
         genes = (
             [g for block in var_names.values() for g in block]
@@ -220,12 +241,13 @@ def _markers_in(plot: Callable[..., Figure], doc: str) -> Callable[..., Figure]:
         adata: AnnData, groups: str | Sequence[str] | None = None, *, n_genes: int | None = None,
         groupby: str | None = None, gene_symbols: str | None = None,
         var_names: Sequence[str] | Mapping[str, Sequence[str]] | None = None, min_logfoldchange: float | None = None,
-        key: str | None = None, show: bool | None = None, save: str | Path | None = None, dpi: int | None = None,
-        **kwds: Any,
-    ) -> Figure:  # fmt: skip
+        key: str | None = None, show: bool | None = None, save: bool | str | None = None,
+        return_fig: bool | None = False, dpi: int | None = None, **kwds: Any,
+    ) -> Any:  # fmt: skip
         return _grouped_plot(
             plot, adata, groups, n_genes=n_genes, groupby=groupby, var_names=var_names, gene_symbols=gene_symbols,
-            min_logfoldchange=min_logfoldchange, key=key, kwds={**kwds, "show": show, "save": save, "dpi": dpi},
+            min_logfoldchange=min_logfoldchange, key=key,
+            kwds={**kwds, "show": show, "save": save, "return_fig": return_fig, "dpi": dpi},
         )  # fmt: skip
 
     return _public(marker_plot, plot, RankGenesGroupsGroupedParams, doc)
@@ -239,12 +261,12 @@ def _values_in(plot: Callable[..., Figure], doc: str) -> Callable[..., Figure]:
         groupby: str | None = None, values_to_plot: ValuesToPlot | None = None,
         var_names: Sequence[str] | Mapping[str, Sequence[str]] | None = None, gene_symbols: str | None = None,
         min_logfoldchange: float | None = None, key: str | None = None, show: bool | None = None,
-        save: str | Path | None = None, dpi: int | None = None, **kwds: Any,
-    ) -> Figure:  # fmt: skip
+        save: bool | str | None = None, return_fig: bool | None = False, dpi: int | None = None, **kwds: Any,
+    ) -> Any:  # fmt: skip
         return _grouped_plot(
             plot, adata, groups, n_genes=n_genes, groupby=groupby, var_names=var_names, gene_symbols=gene_symbols,
             min_logfoldchange=min_logfoldchange, key=key, values_to_plot=values_to_plot,
-            kwds={**kwds, "show": show, "save": save, "dpi": dpi},
+            kwds={**kwds, "show": show, "save": save, "return_fig": return_fig, "dpi": dpi},
         )  # fmt: skip
 
     return _public(marker_plot, plot, RankGenesGroupsValuesParams, doc)

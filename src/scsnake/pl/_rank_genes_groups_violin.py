@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -14,15 +13,15 @@ from pydantic.json_schema import SkipJsonSchema
 from scsnake._matrix import get_obs_column
 from scsnake.errors import ParamError
 
-from ._figure import OutputParams, finish, panels, plot_function
+from ._figure import panels
 from ._markers import gene_labels, result, result_groups, result_table
+from ._show_save import OutputParams, plot_function, show_or_save
 from ._style import gene_columns, gene_index, stored_colors
 from ._violin import violin_density
 
 if TYPE_CHECKING:
     from anndata import AnnData
     from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
 
 __all__ = ["RankGenesGroupsViolinParams", "rank_genes_groups_violin"]
 
@@ -75,9 +74,10 @@ def rank_genes_groups_violin(
     size: float = 1,
     ax: Axes | None = None,
     show: bool | None = None,
-    save: str | Path | None = None,
+    save: bool | str | None = None,
+    return_fig: bool | None = False,
     dpi: int | None = None,
-) -> Figure:
+) -> Any:
     """For each group, violins of its top genes in the group (left) and the reference (right).
 
     One panel per group (scanpy draws one figure each). The group half has the group's
@@ -91,12 +91,13 @@ def rank_genes_groups_violin(
         What is shown; see :class:`RankGenesGroupsViolinParams`.
     split, density_norm, strip, jitter, size
         Violins and points.
-    ax, show, save, dpi
-        Output: ``save`` writes ``.png``/``.pdf``/``.svg`` and closes the figure.
+    ax, show, save, return_fig, dpi
+        scanpy's output keywords (:mod:`scsnake.pl._show_save`); ``save`` writes
+        ``{figdir}/rank_genes_groups_<groupby>{save}`` (one figure here, one per group in scanpy).
 
     Returns
     -------
-    The :class:`~matplotlib.figure.Figure`. Writes ``uns[f"{groupby}_colors"]`` when no
+    With ``show=False`` the Axes (a list), with ``return_fig=True`` the Figure, else None. Writes ``uns[f"{groupby}_colors"]`` when no
     valid colours are stored.
     """
     key, entry = result(adata, key)
@@ -142,7 +143,15 @@ def rank_genes_groups_violin(
         panel.set_title(f"{group} vs. {reference}")
         handles = [Patch(color=colors[group], label=group), Patch(color=other_color, label=reference)]
         panel.legend(handles=handles, fontsize="x-small", loc="upper right", frameon=False)
-    return finish(fig, save=save, show=show, dpi=dpi)
+    return show_or_save(
+        fig,
+        axes,
+        writekey=f"rank_genes_groups_{groupby}",
+        show=show,
+        save=save,
+        return_fig=return_fig,
+        dpi=dpi,
+    )
 
 
 def _split_violins(

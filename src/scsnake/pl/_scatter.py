@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import matplotlib as mpl
 import numpy as np
@@ -16,8 +15,9 @@ from scsnake._matrix import close_matches, get_matrix, is_sparse
 from scsnake.errors import MissingKeyError, ParamError
 
 from ._embedding import embedding
-from ._figure import AxesOutputParams, check_one_panel, finish, one_axes, plot_function
+from ._figure import check_one_panel, one_axes
 from ._points import Coloring, LegendLoc, draw_points, panel_titles, point_panels, point_size
+from ._show_save import AxesOutputParams, plot_function, show_or_save
 from ._style import get_values, symbols_column, use_raw_default
 
 if TYPE_CHECKING:
@@ -98,10 +98,12 @@ def scatter(
     marker: str = ".",
     title: str | Sequence[str] | None = None,
     show: bool | None = None,
-    save: str | Path | None = None,
+    save: bool | str | None = None,
+    return_fig: bool | None = False,
     dpi: int | None = None,
     ax: Axes | None = None,
-) -> Figure:
+    **kwargs: Any,
+) -> Axes | list[Axes] | Figure | None:
     """Cells at (``x``, ``y``), coloured by ``color`` (scanpy's ``pl.scatter``).
 
     ``x`` and ``y`` are obs columns or genes. When ``x``, ``y`` and ``color`` are all var
@@ -137,7 +139,8 @@ def scatter(
             adata, basis, color=color, use_raw=use_raw, layer=layer_c, dimensions=dims, groups=groups,
             sort_order=sort_order, palette=palette, cmap=color_map, size=size, frameon=frameon,
             legend_loc=legend_loc, legend_fontsize=legend_fontsize, legend_fontweight=legend_fontweight or "bold",
-            legend_fontoutline=legend_fontoutline, title=title, show=show, save=save, dpi=dpi, ax=ax,
+            legend_fontoutline=legend_fontoutline, title=title, show=show, save=save, return_fig=return_fig,
+            dpi=dpi, ax=ax, **kwargs,
         )  # fmt: skip
     if x is None or y is None:
         msg = "scatter: pass both x and y (obs columns or genes), or basis"
@@ -171,6 +174,7 @@ def scatter(
         "plotnonfinite": True,
         "marker": marker,
         "alpha": alpha,
+        **kwargs,
     }
     for key, key_values, panel, panel_title in zip(
         keys, values, axes, panel_titles(title, keys), strict=True
@@ -183,7 +187,8 @@ def scatter(
             panel.set_frame_on(False)
     if on_var:  # colours of var categories were stored on the transposed view
         adata.uns.update({k: v for k, v in source.uns.items() if k.endswith("_colors")})
-    return finish(fig, save=save, show=show, dpi=dpi)
+    shown = axes if len(axes) > 1 else axes[0]
+    return show_or_save(fig, shown, writekey="scatter", show=show, save=save, return_fig=return_fig, dpi=dpi)
 
 
 def _layers(layers: str | Sequence[str] | None) -> tuple[str | None, str | None, str | None]:
@@ -232,10 +237,12 @@ def highest_expr_genes(
     gene_symbols: str | None = None,
     log: bool = False,
     show: bool | None = None,
-    save: str | Path | None = None,
+    save: bool | str | None = None,
+    return_fig: bool | None = False,
     dpi: int | None = None,
     ax: Axes | None = None,
-) -> Figure:
+    **kwargs: Any,
+) -> Axes | Figure | None:
     """Boxplots of each cell's percentage of counts in the ``n_top`` genes with the highest mean percentage.
 
     As scanpy's: per cell, counts are scaled to sum to 100; genes are ranked by the mean
@@ -271,11 +278,13 @@ def highest_expr_genes(
     ax.boxplot(
         percent, orientation="horizontal", tick_labels=list(names), patch_artist=True, widths=0.7,
         boxprops={"facecolor": color, "alpha": 0.8}, medianprops={"color": "black"},
-        flierprops={"markersize": 1, "marker": "o", "markerfacecolor": "black"},
+        flierprops={"markersize": 1, "marker": "o", "markerfacecolor": "black"}, **kwargs,
     )  # fmt: skip
     ax.set_ylim(len(top) + 0.5, 0.5)  # highest on top
     ax.tick_params(axis="y", labelsize="small")
     ax.set_xlabel("% of total counts")
     if log:
         ax.set_xscale("log")
-    return finish(fig, save=save, show=show, dpi=dpi)
+    return show_or_save(
+        fig, ax, writekey="highest_expr_genes", show=show, save=save, return_fig=return_fig, dpi=dpi
+    )

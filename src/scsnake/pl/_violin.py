@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -13,7 +12,8 @@ from scipy.stats import gaussian_kde
 from scsnake._matrix import get_obs_column
 from scsnake.errors import ParamError
 
-from ._figure import AxesOutputParams, check_one_panel, finish, one_axes, panels, plot_function
+from ._figure import check_one_panel, one_axes, panels
+from ._show_save import AxesOutputParams, plot_function, show_or_save
 from ._style import category_colors, default_palette, get_values, use_raw_default
 
 if TYPE_CHECKING:
@@ -85,10 +85,12 @@ def violin(
     ncols: int = 4,
     title: str | Sequence[str] | None = None,
     show: bool | None = None,
-    save: str | Path | None = None,
+    save: bool | str | None = None,
+    return_fig: bool | None = False,
     dpi: int | None = None,
     ax: Axes | None = None,
-) -> Figure:
+    **kwargs: Any,
+) -> Axes | list[Axes] | Figure | None:
     """Violin plot of values per key, or per category of ``groupby`` (one panel per key).
 
     Densities are Gaussian kernel estimates (Scott's bandwidth) cut at the data range,
@@ -106,13 +108,16 @@ def violin(
         Values and drawing; see :class:`ViolinParams`.
     xlabel, ylabel, rotation, ncols, title
         Labels and panel grid.
-    show, save, dpi, ax
-        Output: ``save`` writes ``.png``/``.pdf``/``.svg`` and closes the figure.
+    show, save, return_fig, dpi, ax
+        scanpy's output keywords (:mod:`scsnake.pl._show_save`); ``save`` writes ``{figdir}/violin{save}``.
+    **kwargs
+        Passed to :meth:`matplotlib.axes.Axes.fill_betweenx`, which draws each violin.
 
     Returns
     -------
-    The :class:`~matplotlib.figure.Figure`. With ``groupby``, writes
-    ``uns[f"{groupby}_colors"]`` when no valid colours are stored.
+    With ``show=False`` the Axes (a list for several panels), with ``return_fig=True`` the
+    Figure, else None. With ``groupby``, writes ``uns[f"{groupby}_colors"]`` when no valid
+    colours are stored.
     """
     key_list = [keys] if isinstance(keys, str) else list(keys)
     if not key_list:
@@ -135,9 +140,10 @@ def violin(
             jitter=jitter_width,
             size=size,
             rng=rng,
+            **kwargs,
         )
         _labels(ax, key_list, rotation, xlabel, _one(ylabel, ""), _one(title, ""), log)
-        return finish(fig, save=save, show=show, dpi=dpi)
+        return show_or_save(fig, ax, writekey="violin", show=show, save=save, return_fig=return_fig, dpi=dpi)
 
     column = get_obs_column(adata, groupby, what="groupby")
     cats_all = [str(c) for c in column.astype("category").cat.categories]
@@ -165,9 +171,13 @@ def violin(
             jitter=jitter_width,
             size=size,
             rng=rng,
+            **kwargs,
         )
         _labels(panel_ax, shown, rotation, xlabel or groupby, panel_ylabel, panel_title, log)
-    return finish(fig, save=save, show=show, dpi=dpi)
+    shown_axes = axes if len(axes) > 1 else axes[0]
+    return show_or_save(
+        fig, shown_axes, writekey="violin", show=show, save=save, return_fig=return_fig, dpi=dpi
+    )
 
 
 def _numeric(adata: AnnData, key: str, use_raw: bool, layer: str | None) -> np.ndarray:
@@ -224,8 +234,9 @@ def draw_violins(
     jitter: float,
     size: float,
     rng: np.random.Generator,
+    **kwargs: Any,
 ) -> None:
-    """One violin (plus jittered points) per group at x = 0, 1, …"""
+    """One violin (plus jittered points) per group at x = 0, 1, …; ``kwargs`` go to ``fill_betweenx``."""
     shapes = []
     for vals in groups:
         vals = vals[np.isfinite(vals)]
@@ -246,9 +257,8 @@ def draw_violins(
                 half = (
                     density * vals.size / max(p * c for p, c in zip(peak, counts, strict=True)) * _WIDTH / 2
                 )
-            ax.fill_betweenx(
-                grid, pos - half, pos + half, facecolor=color, edgecolor="black", lw=0.6, alpha=0.9
-            )
+            style = {"facecolor": color, "edgecolor": "black", "lw": 0.6, "alpha": 0.9, **kwargs}
+            ax.fill_betweenx(grid, pos - half, pos + half, **style)
         if strip:
             x = pos + (rng.uniform(-jitter, jitter, vals.size) if jitter > 0 else np.zeros(vals.size))
             ax.scatter(x, vals, s=size, c="black", linewidths=0, rasterized=True, zorder=3)

@@ -92,22 +92,27 @@ def plots(adata: AnnData, params: PlotsParams, *, outdir: Path) -> dict[str, Pat
     colors = list(dict.fromkeys([*params.color, *[k for k in ("truth", "sample") if k in adata.obs]]))
     if "sample" in colors and adata.obs["sample"].nunique() < 2:
         colors.remove("sample")
-    pl.umap(adata, color=colors, save=paths["umap_clusters"], dpi=params.dpi)
-    pl.umap(adata, color=qc_keys, save=paths["umap_qc"], dpi=params.dpi)
+    _write(pl.umap(adata, color=colors, return_fig=True), paths["umap_clusters"], params.dpi)
+    _write(pl.umap(adata, color=qc_keys, return_fig=True), paths["umap_qc"], params.dpi)
     result = adata.uns["rank_genes_groups"]
     groupby_markers = result["params"]["groupby"]
-    pl.cluster_sizes(adata, groupby_markers, save=paths["cluster_sizes"], dpi=params.dpi)
+    _write(pl.cluster_sizes(adata, groupby_markers, return_fig=True), paths["cluster_sizes"], params.dpi)
     genes = {
         group: [str(g) for g in result["names"][group][: params.n_marker_genes]]
         for group in result["names"].dtype.names
     }
-    pl.dotplot(adata, genes, groupby_markers, save=paths["markers_dotplot"], dpi=params.dpi)
-    pl.rank_genes_groups_heatmap(
-        adata, n_genes=params.n_marker_genes, save=paths["markers_heatmap"], dpi=params.dpi
+    _write(pl.dotplot(adata, genes, groupby_markers, return_fig=True), paths["markers_dotplot"], params.dpi)
+    heatmap = pl.rank_genes_groups_heatmap(
+        adata,
+        n_genes=params.n_marker_genes,
+        dendrogram=f"dendrogram_{groupby_markers}" in adata.uns,
+        return_fig=True,
     )
-    pl.highly_variable_genes(adata, save=paths["hvg"], dpi=params.dpi)
+    _write(heatmap, paths["markers_heatmap"], params.dpi)
+    _write(pl.highly_variable_genes(adata, return_fig=True), paths["hvg"], params.dpi)
     n_pcs = min(30, adata.obsm["X_pca"].shape[1]) if "X_pca" in adata.obsm else 30
-    pl.pca_variance_ratio(adata, n_pcs=n_pcs, log=True, save=paths["pca_variance_ratio"], dpi=params.dpi)
+    variance = pl.pca_variance_ratio(adata, n_pcs=n_pcs, log=True, return_fig=True)
+    _write(variance, paths["pca_variance_ratio"], params.dpi)
     paths.update(_optional_figures(adata, params, outdir, colors))
     return paths
 
@@ -128,18 +133,22 @@ def qc_plots(adata: AnnData, params: PlotsParams, *, outdir: Path) -> dict[str, 
     paths = {name: outdir / f"{name}.{params.format}" for name in QC_FIGURES}
     qc_keys = _qc_keys(adata)
     groupby = "sample" if "sample" in adata.obs and adata.obs["sample"].nunique() > 1 else None
-    pl.violin(adata, qc_keys, groupby=groupby, save=paths["qc_violin"], dpi=params.dpi)
+    _write(pl.violin(adata, qc_keys, groupby=groupby, return_fig=True), paths["qc_violin"], params.dpi)
     before = adata.uns.get("qc", {}).get("before")
     before = pd.DataFrame({k: before[k] for k in qc_keys}) if before is not None else None
-    pl.qc_overview(
-        adata,
-        keys=qc_keys,
-        thresholds=_qc_thresholds(adata),
-        before=before,
-        save=paths["qc_overview"],
-        dpi=params.dpi,
+    overview = pl.qc_overview(
+        adata, keys=qc_keys, thresholds=_qc_thresholds(adata), before=before, return_fig=True
     )
+    _write(overview, paths["qc_overview"], params.dpi)
     return paths
+
+
+def _write(figure: Any, path: Path, dpi: int) -> None:
+    """Write a plot's Figure (or DotPlot & co., which draw it) to ``path``, then close it."""
+    from matplotlib import pyplot as plt
+
+    figure.savefig(path, dpi=dpi, bbox_inches="tight")
+    plt.close(getattr(figure, "fig", figure))
 
 
 def _qc_keys(adata: AnnData) -> list[str]:
@@ -174,21 +183,19 @@ def _optional_figures(
 
     sweep = [c for c in adata.obs.columns if c.startswith(f"{colors[0]}_res")]
     if sweep:
-        pl.umap(adata, color=[colors[0], *sweep], save=path("umap_sweep"), dpi=params.dpi)
+        _write(pl.umap(adata, color=[colors[0], *sweep], return_fig=True), path("umap_sweep"), params.dpi)
     if "X_tsne" in adata.obsm:
-        pl.tsne(adata, color=colors, save=path("tsne"), dpi=params.dpi)
+        _write(pl.tsne(adata, color=colors, return_fig=True), path("tsne"), params.dpi)
     layouts = [k.removeprefix("X_draw_graph_") for k in adata.obsm if k.startswith("X_draw_graph_")]
     if layouts:
-        pl.draw_graph(adata, color=colors, layout=layouts[0], save=path("draw_graph"), dpi=params.dpi)
+        graph = pl.draw_graph(adata, color=colors, layout=layouts[0], return_fig=True)
+        _write(graph, path("draw_graph"), params.dpi)
     if "paga" in adata.uns:
-        pl.paga(
-            adata,
-            threshold=float(adata.uns["paga"].get("threshold", 0.03)),
-            save=path("paga"),
-            dpi=params.dpi,
-        )
+        threshold = float(adata.uns["paga"].get("threshold", 0.03))
+        _write(pl.paga(adata, threshold=threshold, return_fig=True), path("paga"), params.dpi)
     if "dpt_pseudotime" in adata.obs:
-        pl.diffmap(adata, color=["dpt_pseudotime", colors[0]], save=path("dpt"), dpi=params.dpi)
+        dpt = pl.diffmap(adata, color=["dpt_pseudotime", colors[0]], return_fig=True)
+        _write(dpt, path("dpt"), params.dpi)
     return drawn
 
 
