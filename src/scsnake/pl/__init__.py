@@ -4,6 +4,7 @@ to ``settings.figdir``), ``return_fig`` (see :mod:`scsnake.pl._show_save`)."""
 from __future__ import annotations
 
 from ._cluster_sizes import cluster_sizes
+from ._de import ma, volcano
 from ._dotplot import DotPlot, dotplot
 from ._embedding import diffmap, draw_graph, embedding, pca, tsne, umap
 from ._graph_plots import dendrogram, paga
@@ -35,6 +36,7 @@ __all__ = [
     "heatmap",
     "highest_expr_genes",
     "highly_variable_genes",
+    "ma",
     "matrixplot",
     "paga",
     "pca",
@@ -54,4 +56,5 @@ __all__ = [
     "tsne",
     "umap",
     "violin",
+    "volcano",
 ]
