@@ -22,24 +22,16 @@ sc = pytest.importorskip("scanpy")
 
 SPATIAL = "spatial data is out of scope (issue 21)"
 TODO = "not yet implemented (issue 21)"
-AGGREGATE = "comes with the conditions issue (get.aggregate, tl.pseudobulk)"
 
 # "namespace.function" -> reason the whole function is missing, or
 # "namespace.function(param)" -> reason one scanpy parameter is not accepted.
 EXCEPTIONS: dict[str, str] = {
     "read_visium": SPATIAL,
-    "get.aggregate": AGGREGATE,
     "pp.filter_genes_dispersion": TODO,
     "pp.normalize_per_cell": TODO,
     "pp.sample": TODO,
     "tl.marker_gene_overlap": TODO,
     "tl.sim": TODO,
-    "get.obs_df": TODO,
-    "get.var_df": TODO,
-    "metrics.confusion_matrix": TODO,
-    "metrics.gearys_c": TODO,
-    "metrics.modularity": TODO,
-    "metrics.morans_i": TODO,
     "experimental.pp.highly_variable_genes": TODO,
     "experimental.pp.normalize_pearson_residuals": TODO,
     "experimental.pp.normalize_pearson_residuals_pca": TODO,
@@ -99,9 +91,11 @@ SCANPY = _scanpy_functions()
 
 
 def _parameters(func: object) -> list[str]:
-    """Parameter names; scanpy's first ``data`` is scsnake's ``adata`` (both passed by position)."""
+    """Names a caller can pass by keyword; scanpy's first ``data`` is scsnake's ``adata``."""
     params = list(inspect.signature(func).parameters.values())
-    names = [p.name for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    kind = inspect.Parameter
+    skipped = (kind.VAR_POSITIONAL, kind.VAR_KEYWORD, kind.POSITIONAL_ONLY)
+    names = [p.name for p in params if p.kind not in skipped]
     if names and names[0] == "data":
         names[0] = "adata"
     return names
