@@ -13,6 +13,8 @@ from ._ingest import ingest
 from ._leiden import leiden
 from ._louvain import louvain
 from ._paga import paga
+from ._pseudobulk import pseudobulk
+from ._pseudobulk_de import check_de_design, pseudobulk_de
 from ._rank_genes_groups import rank_genes_groups
 from ._score_genes import score_genes, score_genes_cell_cycle
 from ._tsne import tsne
@@ -20,6 +22,7 @@ from ._umap import umap
 
 __all__ = [
     "annotate_clusters",
+    "check_de_design",
     "dendrogram",
     "diffmap",
     "dpt",
@@ -30,6 +33,8 @@ __all__ = [
     "leiden",
     "louvain",
     "paga",
+    "pseudobulk",
+    "pseudobulk_de",
     "rank_genes_groups",
     "score_genes",
     "score_genes_cell_cycle",
