@@ -62,7 +62,7 @@ def _write(adata: Any, path: Path) -> None:
     for key in list(adata.uns):  # leftovers of the preparation (hvg, log1p…) are not inputs
         if key not in {"neighbors", "iroot", "diffmap_evals", "pca", "log1p"}:
             del adata.uns[key]
-    ss.write(adata, path)
+    ss.io.write(adata, path)
 
 
 def _prepare_preprocessing(paths: dict[str, Path], n_cells: int, n_genes: int, seed: int) -> dict[str, Any]:

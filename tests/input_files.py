@@ -86,7 +86,7 @@ def write_input(adata: ad.AnnData, directory: Path, fmt: str) -> Path:
     if fmt in ("h5ad", "zarr"):
         with warnings.catch_warnings():  # anndata 0.13 deprecates a zarr setting the writer reads
             warnings.simplefilter("ignore", DeprecationWarning)
-            ss.write(adata, path)
+            ss.io.write(adata, path)
     elif fmt == "10x_h5":
         write_10x_h5(path, adata)
     elif fmt.startswith("10x_mtx"):

@@ -139,14 +139,14 @@ def test_missing_artifact_leaves_no_output(tmp_path: Path) -> None:
 @pytest.fixture
 def h5ad_file(tmp_path: Path) -> Path:
     path = tmp_path / "x.h5ad"
-    ss.write(make_counts(30, 20), path)
+    ss.io.write(make_counts(30, 20), path)
     return path
 
 
 @pytest.fixture
 def zarr_dir(tmp_path: Path) -> Path:
     path = tmp_path / "x.zarr"
-    ss.write(make_counts(30, 20), path)
+    ss.io.write(make_counts(30, 20), path)
     return path
 
 
@@ -188,7 +188,7 @@ def test_h5ad_without_obs(h5ad_file: Path) -> None:
 def test_damaged_sparse_structure(tmp_path: Path, store: str) -> None:
     """An index pointer that does not match the stored values (e.g. a lost zarr chunk)."""
     path = tmp_path / store
-    ss.write(make_counts(30, 20), path)
+    ss.io.write(make_counts(30, 20), path)
     if store.endswith(".h5ad"):
         with h5py.File(path, "a") as f:
             f["X/indptr"][-1] = 3
@@ -844,7 +844,7 @@ def test_markers_stage_with_a_single_cluster_leaves_no_artifact(tmp_path: Path) 
     adata = _log_normalised()
     adata.obs["leiden"] = pd.Categorical(["0"] * adata.n_obs)
     artifact = tmp_path / "leiden.h5ad"
-    ss.write(adata, artifact)
+    ss.io.write(adata, artifact)
     out = tmp_path / "results"
     with pytest.raises(InputDataError, match=r"needs at least two groups in obs\['leiden'\]; found 1: '0'"):
         run_stage(
@@ -861,7 +861,7 @@ def test_stage_with_a_missing_batch_key_leaves_no_artifact(tmp_path: Path) -> No
     adata = _log_normalised()
     adata.obs["batch"] = pd.Categorical(["a", "b"] * (adata.n_obs // 2))
     artifact = tmp_path / "normalize.h5ad"
-    ss.write(adata, artifact)
+    ss.io.write(adata, artifact)
     out = tmp_path / "results"
     params = stage_params_json(validate_config({"hvg": {"batch_key": "batches", "n_top_genes": 10}}), "hvg")
     with pytest.raises(

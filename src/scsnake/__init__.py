@@ -18,7 +18,21 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 if TYPE_CHECKING:
     from . import datasets, external, get, io, metrics, neighbors, pl, pp, tl
-    from .io import read, write
+    from ._settings import set_figure_params, settings
+    from .io import read
+    from .io._scanpy_io import (
+        read_10x_h5,
+        read_10x_mtx,
+        read_csv,
+        read_excel,
+        read_h5ad,
+        read_hdf,
+        read_loom,
+        read_mtx,
+        read_text,
+        read_umi_tools,
+        write,
+    )
 
 __all__ = [
     "__version__",
@@ -31,11 +45,24 @@ __all__ = [
     "pl",
     "pp",
     "read",
+    "read_10x_h5",
+    "read_10x_mtx",
+    "read_csv",
+    "read_excel",
+    "read_h5ad",
+    "read_hdf",
+    "read_loom",
+    "read_mtx",
+    "read_text",
+    "read_umi_tools",
+    "set_figure_params",
+    "settings",
     "tl",
     "write",
 ]
 
 # As in scanpy, ``ss.neighbors`` is the module; the function is ``ss.pp.neighbors``.
+_SCANPY_IO = {n for n in __all__ if n.startswith("read_")} | {"write"}
 _SUBMODULES = {"datasets", "external", "get", "io", "metrics", "neighbors", "pl", "pp", "tl"}
 
 
@@ -44,7 +71,11 @@ def __getattr__(name: str) -> Any:
     # are imported only by the workflow stages that need them.
     if name in _SUBMODULES:
         return import_module(f".{name}", __name__)
-    if name in {"read", "write"}:
-        return getattr(import_module(".io", __name__), name)
+    if name == "read":
+        return import_module(".io", __name__).read
+    if name in _SCANPY_IO:  # scanpy's signatures (filename first; write(filename, adata))
+        return getattr(import_module(".io._scanpy_io", __name__), name)
+    if name in {"settings", "set_figure_params"}:
+        return getattr(import_module("._settings", __name__), name)
     msg = f"module 'scsnake' has no attribute {name!r}"
     raise AttributeError(msg)

@@ -103,7 +103,7 @@ def test_krumsiek11_parses_the_real_file(shared_data: Path) -> None:
 def test_krumsiek11_is_writable(shared_data: Path, tmp_path: Path) -> None:
     adata = ss.datasets.krumsiek11(path=shared_data / "krumsiek11.txt")
     with pytest.warns(ss.errors.DataWarning, match="not unique"):  # read back: the names repeat
-        ss.write(adata, tmp_path / "k.h5ad")
+        ss.io.write(adata, tmp_path / "k.h5ad")
         back = ss.read(tmp_path / "k.h5ad")
     assert back.uns["highlights"] == adata.uns["highlights"]
 

@@ -199,7 +199,7 @@ def test_model_file_and_reference_give_the_same_labels(
         and len(source["sha256"]) == 64
     )
 
-    ss.write(reference, tmp_path / "reference.h5ad")
+    ss.io.write(reference, tmp_path / "reference.h5ad")
     spec = {"reference": str(tmp_path / "reference.h5ad"), "labels": "bulk_labels"}
     params = ss.external.tl.CelltypistAnnotateParams(model=spec, key_added="ct")
     trained = query.copy()
@@ -215,7 +215,7 @@ def test_results_round_trip_through_h5ad_and_zarr(
 ) -> None:
     out = annotated(split[1], model, majority_voting=True, over_clustering="louvain")
     for name in ("x.h5ad", "x.zarr"):
-        ss.write(out, tmp_path / name)
+        ss.io.write(out, tmp_path / name)
         back = ss.read(tmp_path / name)
         pd.testing.assert_series_equal(
             back.obs["celltypist_majority_voting"], out.obs["celltypist_majority_voting"]

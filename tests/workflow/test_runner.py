@@ -102,6 +102,6 @@ def test_cli_exit_codes(loaded: Path, tmp_path: Path) -> None:
     prov = cli("provenance", str(loaded))
     assert prov.returncode == 0 and "load" in json.loads(prov.stdout)
     plain = tmp_path / "plain.h5ad"
-    ss.write(ad.AnnData(ss.datasets.synthetic(n_cells=20, n_genes=120, n_types=1).X), plain)
+    ss.io.write(ad.AnnData(ss.datasets.synthetic(n_cells=20, n_genes=120, n_types=1).X), plain)
     missing = cli("provenance", str(plain))
     assert missing.returncode == 1 and "no provenance" in missing.stderr

@@ -99,7 +99,7 @@ def probe(
     --------
     >>> import tempfile, scsnake as ss
     >>> with tempfile.TemporaryDirectory() as tmp:
-    ...     ss.write(ss.datasets.synthetic(n_cells=50, n_genes=200, seed=0), f"{tmp}/demo.h5ad")
+    ...     ss.write(f"{tmp}/demo.h5ad", ss.datasets.synthetic(n_cells=50, n_genes=200, seed=0))
     ...     found = probe(f"{tmp}/demo.h5ad", n_values=100)
     >>> found.format, found.n_obs, found.n_vars, found.values.size, found.where
     ('h5ad', 50, 200, 100, 'X')
