@@ -22,6 +22,7 @@ include: "workflow/rules/integration.smk"
 include: "workflow/rules/neighbors.smk"
 include: "workflow/rules/tl.smk"
 include: "workflow/rules/custom.smk"
+include: "workflow/rules/de.smk"
 include: "workflow/rules/pl.smk"
 
 

@@ -21,6 +21,7 @@ from .errors import ConfigError
 from .stages import STAGES, SampleSpec, batch_key, stage
 from .stages._annotate import AnnotateParams
 from .stages._custom import CustomStageSpec, custom_stage_problems, source_sha256, with_registered_defaults
+from .stages._de import DeParams, de_problems
 from .stages._final import FinalParams
 from .stages._graph import LeidenStageParams, NeighborsStageParams, UmapStageParams
 from .stages._hvg import DispersionHvg, HvgParams
@@ -32,6 +33,7 @@ from .stages._merge import MergeParams
 from .stages._normalize import NormalizeParams
 from .stages._pca import PcaStageParams
 from .stages._plots import PlotsParams
+from .stages._pseudobulk import PseudobulkParams
 from .stages._qc import QcParams
 from .stages._sheet import SAMPLE_NAME, read_sample_sheet
 from .stages._trajectory import DptStageParams, DrawGraphStageParams, PagaStageParams, TsneStageParams
@@ -92,6 +94,8 @@ class WorkflowConfig(StageParams):
     paga: PagaStageParams = PagaStageParams()
     dpt: DptStageParams = DptStageParams()
     final: FinalParams = FinalParams()
+    pseudobulk: PseudobulkParams = PseudobulkParams()
+    de: DeParams = DeParams()
     plots: PlotsParams = PlotsParams()
     custom_stages: Annotated[dict[str, CustomStageSpec], BeforeValidator(with_registered_defaults)] = Field(
         default_factory=dict
@@ -130,6 +134,7 @@ class WorkflowConfig(StageParams):
             *self._qc_override_problems(),
             *self._merge_problems(sheet_failed),
             *self._integration_problems(),
+            *de_problems(self, sheet_failed=sheet_failed),
             *custom_stage_problems(self, STAGES),
         ]
         if problems:

@@ -172,7 +172,8 @@ def _run_stage(
             logger.info("%s: wrote figures to %s in %.1f s", name, output, time.perf_counter() - started)
             return
         adata = stage.func(adata, params, **kwargs)
-    if n_cells_in is not None and not caught.has(CellLossWarning):  # unless the stage said why
+    # a loss of cells, unless the stage said why or its rows are groups of cells (pseudobulk)
+    if n_cells_in is not None and not stage.aggregates and not caught.has(CellLossWarning):
         warn_cell_loss(name, n_cells_in, adata.n_obs)
     record = provenance(name, params_json, source, time.perf_counter() - started, sums=hashing.result())
     if caught:
@@ -200,7 +201,7 @@ def _run_stage(
             raise ParamError(msg)
         frame = stage.table(adata, params)
         _write_table(frame, table)
-        _write_view(frame, view, table)
+        _write_view(frame if stage.view is None else stage.view(adata, params), view, table)
     logger.info(
         "%s: wrote %s (%d cells × %d genes) in %.1f s",
         name,

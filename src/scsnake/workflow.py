@@ -14,6 +14,7 @@ from ._yaml import read_yaml
 from .config import WorkflowConfig, analysed_samples, stage_params_json, validate_config
 from .errors import ConfigError, ScsnakeError
 from .stages import counts_holder, enabled_side_stages, matrix_holder, stage, upstream
+from .stages._de import de_figure_names
 from .stages._plots import caption_values, figure_names, qc_figure_names, sample_config_json
 from .stages._summary import artifact_flags, warnings_text
 
@@ -24,6 +25,7 @@ __all__ = [
     "analysed_samples",
     "artifact_flags",
     "caption_values",
+    "de_figure_names",
     "enabled_side_stages",
     "figure_names",
     "job_inputs",

@@ -10,6 +10,7 @@ from scsnake.workflow import (
     artifact_flags,
     analysed_samples,
     caption_values,
+    de_figure_names,
     figure_names,
     job_inputs,
     load_config_files,
@@ -114,6 +115,7 @@ def runtime(wildcards, input, attempt):
 
 FIGURES = figure_names(CONFIG)
 QC_FIGURES = qc_figure_names(CONFIG)
+DE_FIGURES = de_figure_names(CONFIG)
 
 
 def figure_paths(sample="{sample}", names=None):
@@ -139,6 +141,11 @@ def all_outputs():
             tables.append("cell_types")
         if CONFIG.integration.compare:
             tables.append("integration_metrics")
+        if CONFIG.pseudobulk.enabled:
+            outputs.append(artifact("pseudobulk", sample))
+        if CONFIG.de.enabled:
+            tables.append("de")
+            outputs.extend(figure_paths(sample, DE_FIGURES))
         for suffix in ("csv", "html"):  # each table and its view (table_outputs)
             outputs.extend(f"results/{sample}/{table}.{suffix}" for table in tables)
         outputs.extend(figure_paths(sample, FIGURES))

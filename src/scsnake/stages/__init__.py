@@ -20,11 +20,14 @@ from ..tl._dpt import DptParams
 from ..tl._draw_graph import DrawGraphParams
 from ..tl._leiden import LeidenParams
 from ..tl._paga import PagaParams
+from ..tl._pseudobulk import PseudobulkParams
+from ..tl._pseudobulk_de import PseudobulkDeParams
 from ..tl._rank_genes_groups import RankGenesGroupsParams
 from ..tl._tsne import TsneParams
 from ..tl._umap import UmapParams
 from . import _dataflow as flow
 from ._annotate import AnnotateParams, annotate, annotation_table
+from ._de import DeRun, de, de_plots, de_table, de_view
 from ._final import FinalParams, final
 from ._graph import (
     LeidenStageParams,
@@ -44,6 +47,7 @@ from ._merge import MergeParams, merge
 from ._normalize import NormalizeParams, normalize
 from ._pca import PcaRunParams, pca
 from ._plots import FIGURES, PlotsParams, plots, qc_plots
+from ._pseudobulk import PseudobulkRun, pseudobulk
 from ._qc import QcParams, qc, qc_cells_table
 from ._stage import Stage
 from ._trajectory import (
@@ -144,6 +148,16 @@ _REGISTRY = (
         "plots", PlotsParams, plots, after=("final",), kind="figures", needs=("obsm/X_umap", "uns/rank_genes_groups"),
     ),
     Stage("qc_plots", PlotsParams, qc_plots, after=("qc",), kind="figures", needs=("uns/qc",), section="plots"),
+    # comparing conditions (merged samples; switched on by their sections' `enabled`)
+    Stage(
+        "pseudobulk", PseudobulkRun, pseudobulk, after=("final",), aggregates=True, derive=flow.pseudobulk_derive,
+        library=PseudobulkParams,
+    ),
+    Stage(
+        "de", DeRun, de, after=("pseudobulk",), seeded=True, writes=("uns/de",), table=de_table, table_name="de",
+        view=de_view, reads="X", derive=flow.de_derive, library=PseudobulkDeParams,
+    ),
+    Stage("de_plots", PlotsParams, de_plots, after=("de",), kind="figures", needs=("uns/de",), section="plots"),
 )  # fmt: skip
 
 #: Stage name → :class:`Stage`, in workflow order.

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "batch_key",
+    "de_derive",
     "embedding_reads",
     "hvg_derive",
     "hvg_reads",
@@ -27,6 +28,7 @@ __all__ = [
     "normalize_route",
     "pca_derive",
     "pca_reads",
+    "pseudobulk_derive",
     "qc_derive",
     "umap_reads",
     "umap_route",
@@ -166,3 +168,19 @@ def integration_metrics_derive(config: Any, values: dict[str, Any], sample: str 
         "leiden": seeded(config.leiden, include={"resolution", "flavor", "n_iterations", "random_state"}),
         "random_state": integration["random_state"],
     }
+
+
+def pseudobulk_derive(config: Any, values: dict[str, Any], sample: str | None) -> dict[str, Any]:
+    """Pseudobulks per sample (``merge.batch_key``) of the raw counts (``normalize.counts_layer``),
+    keeping the sample sheet's metadata columns."""
+    metadata = [key for spec in config.samples.values() for key in spec.metadata]
+    return values | {
+        "sample_key": config.merge.batch_key,
+        "layer": config.normalize.counts_layer,
+        "obs_keys": list(dict.fromkeys(metadata)),
+    }
+
+
+def de_derive(config: Any, values: dict[str, Any], sample: str | None) -> dict[str, Any]:
+    """The groups ``de`` tests are those of the pseudobulks (``pseudobulk.groupby``)."""
+    return values | {"groupby": config.pseudobulk.groupby}

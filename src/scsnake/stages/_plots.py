@@ -45,6 +45,7 @@ OPTIONAL_FIGURES = {"tsne": "tsne", "draw_graph": "draw_graph", "paga": "paga", 
 CAPTION_SECTIONS = {
     "plots": ("hvg", "pca", "neighbors", "umap", "leiden", "markers", "plots"),
     "qc_plots": ("qc", "plots"),
+    "de_plots": ("pseudobulk", "de", "plots"),
 }
 _QC_KEYS = ("n_genes_by_counts", "total_counts", "pct_counts_mt")
 

@@ -52,6 +52,12 @@ class Stage:
     table: Callable[[AnnData, Any], Any] | None = None
     """``table(adata, params) -> DataFrame`` written next to the artifact as ``<table_name>.csv``."""
     table_name: str | None = None
+    view: Callable[[AnnData, Any], Any] | None = None
+    """``view(adata, params) -> DataFrame``: what the table's HTML view shows, where that is not
+    the whole table (``de``: each group's top genes and the groups left out)."""
+    aggregates: bool = False
+    """Its output's rows are groups of the input's cells (``pseudobulk``), so fewer rows than
+    input cells is no loss of cells (no :class:`~scsnake.errors.CellLossWarning`)."""
     keeps_matrix: bool = False
     """Never changes ``X`` or ``layers``: writes a lean artifact that points to the matrix."""
     reads: MatrixParts | Callable[[AnnData, Any], MatrixParts] = "all"
