@@ -207,7 +207,7 @@ def test_accepts_scanpys_common_arguments():
     sc = pytest.importorskip("scanpy")
     common = {"show", "return_fig", "save", "ax", "gene_symbols", "components", "groups", "ncols",
               "legend_loc", "color_map", "cmap", "vmin", "vmax", "size", "add_outline"}  # fmt: skip
-    wrappers = {"umap", "pca", "tsne", "diffmap", "draw_graph"}  # keywords of ss.pl.embedding
+    wrappers = {"umap", "pca", "tsne", "diffmap", "draw_graph", "pca_overview"}  # they call ss.pl.embedding
     missing = {}
     for name in ss.pl.__all__:
         theirs = getattr(sc.pl, name, None)

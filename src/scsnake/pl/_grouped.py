@@ -37,6 +37,7 @@ __all__ = [
     "SummaryParams",
     "VarNames",
     "color_norm",
+    "dendrogram_entry",
     "fitted",
     "group_colors",
     "lookup_table",
@@ -183,7 +184,7 @@ def prepare(
         if categories_order is not None:
             msg = f"{what}: dendrogram orders the groups; pass dendrogram=False to use categories_order"
             raise ParamError(msg)
-        entry = _dendrogram_entry(adata, keys, dendrogram)
+        entry = dendrogram_entry(adata, keys, dendrogram)
         groups = [str(c) for c in entry["categories_ordered"]]
         if sorted(groups) != sorted(categories) or len(present) != len(categories):
             msg = f"{what}: the dendrogram has groups {groups} but obs[{'_'.join(keys)!r}] has non-empty groups {present}; run tl.dendrogram again"
@@ -296,7 +297,8 @@ def _symbols_to_names(
     return [str(lookup[g]) for g in genes]
 
 
-def _dendrogram_entry(adata: AnnData, keys: list[str], dendrogram: bool | str) -> dict[str, Any]:
+def dendrogram_entry(adata: AnnData, keys: list[str], dendrogram: bool | str) -> dict[str, Any]:
+    """``uns`` entry of the dendrogram of ``keys`` (``dendrogram`` may name its key), computed when missing."""
     key = dendrogram if isinstance(dendrogram, str) else f"dendrogram_{'_'.join(keys)}"
     if key not in adata.uns:  # as scanpy: computed with tl.dendrogram's defaults, and stored
         from scsnake.tl import dendrogram as compute_dendrogram  # lazy: tl pulls in umap
