@@ -32,14 +32,11 @@ EXCEPTIONS: dict[str, str] = {
     "pp.sample": TODO,
     "tl.marker_gene_overlap": TODO,
     "tl.sim": TODO,
-    "experimental.pp.highly_variable_genes": TODO,
-    "experimental.pp.normalize_pearson_residuals": TODO,
-    "experimental.pp.normalize_pearson_residuals_pca": TODO,
-    "experimental.pp.recipe_pearson_residuals": TODO,
     "pp.calculate_qc_metrics(parallel)": TODO,
     "pp.highly_variable_genes(filter_unexpressed_genes)": TODO,
     "pp.neighbors(distances)": TODO,
     "pp.normalize_total(obsm)": TODO,
+    "experimental.pp.normalize_pearson_residuals(obsm)": TODO,
     "pp.pca(obsm)": TODO,
 }
 

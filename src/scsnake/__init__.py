@@ -17,7 +17,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
 if TYPE_CHECKING:
-    from . import datasets, external, get, io, metrics, neighbors, pl, pp, tl
+    from . import datasets, experimental, external, get, io, metrics, neighbors, pl, pp, tl
     from ._settings import set_figure_params, settings
     from .io import read
     from .io._scanpy_io import (
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = [
     "__version__",
     "datasets",
+    "experimental",
     "external",
     "get",
     "io",
@@ -63,7 +64,7 @@ __all__ = [
 
 # As in scanpy, ``ss.neighbors`` is the module; the function is ``ss.pp.neighbors``.
 _SCANPY_IO = {n for n in __all__ if n.startswith("read_")} | {"write"}
-_SUBMODULES = {"datasets", "external", "get", "io", "metrics", "neighbors", "pl", "pp", "tl"}
+_SUBMODULES = {"datasets", "experimental", "external", "get", "io", "metrics", "neighbors", "pl", "pp", "tl"}
 
 
 def __getattr__(name: str) -> Any:
