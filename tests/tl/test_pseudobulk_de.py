@@ -71,7 +71,7 @@ def test_planted_genes_are_recovered(results: pd.DataFrame, planted: tuple[ad.An
     g1 = calls[calls["group"] == "g1"]
     found = set(g1["gene"]) & truth
     precision, recall = len(found) / max(len(g1), 1), len(found) / len(truth)
-    assert precision >= 0.9 and recall >= 0.9, (precision, recall)
+    assert precision >= 0.9 and recall >= 0.9, (precision, recall, len(g1))
     on_planted = calls[calls["gene"].isin(truth)]
     assert ((on_planted["group"] == "g1") & (on_planted["log2FoldChange"] > 0)).all()  # none the wrong way
     lfc = g1.set_index("gene").loc[sorted(found), "log2FoldChange"]
@@ -89,9 +89,8 @@ def test_skipped_group_and_determinism(results: pd.DataFrame, planted: tuple[ad.
     pdata = ss.tl.pseudobulk(_without_b_replicates_in_g2(planted[0]), "sample", "group")
     first = ss.tl.pseudobulk_de(pdata, "~condition", CONTRAST, groupby="group")
     assert first.attrs["skipped"] == {"g2": "condition 'B' has 1 sample(s) here (min_samples=2)"}
-    second = ss.tl.pseudobulk_de(pdata, "~condition", CONTRAST, groupby="group")
-    pd.testing.assert_frame_equal(first, second, check_exact=True)
-    # each group is fitted on its own: g1's results do not depend on g2's samples
+    # a second run gives the same table, bit for bit; g1 is fitted on its own, so its table
+    # does not depend on g2's samples either
     g1 = results[results["group"] == "g1"].reset_index(drop=True)
     g1["group"] = g1["group"].cat.remove_unused_categories()
     pd.testing.assert_frame_equal(first, g1, check_exact=True)
