@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -23,6 +23,7 @@ __all__ = [
     "draw_brackets",
     "draw_colorbar",
     "draw_dendrogram",
+    "draw_ranking",
     "frame",
     "group_bar",
     "label_grid",
@@ -229,3 +230,31 @@ def draw_colorbar(
     if title:
         cax.set_title(title, fontsize="small")
     cax.tick_params(labelsize="small")
+
+
+def draw_ranking(
+    axes: Sequence[Axes], scores: np.ndarray, labels: Sequence[str], titles: list[str], *,
+    n_points: int, include_lowest: bool,
+) -> None:  # fmt: skip
+    """scanpy's ``ranking``: labels written at their score, highest first (and the lowest last)."""
+    text = {"rotation": "vertical", "va": "bottom", "ha": "center", "fontsize": 8}
+    for ax, score, title in zip(axes, scores.T, titles, strict=True):
+        order = np.argsort(score)[::-1]
+        top = order[: n_points // 2] if include_lowest else order[:n_points]
+        low = order[len(order) - (n_points - n_points // 2) :] if include_lowest else order[:0]
+        for rank, g in enumerate(top):
+            ax.text(rank, score[g], labels[g], **text)
+        if include_lowest:
+            gap = 2 if len(top) + len(low) < len(order) else 0
+            if gap:
+                ax.text(len(top), (score[top[-1]] + score[low[0]]) / 2, "⋮", **text)
+            for rank, g in enumerate(low):
+                ax.text(rank + len(top) + gap, score[g], labels[g], **text)
+            ax.set_xticks([])
+        shown = score[np.concatenate([top, low])]
+        lo, hi = np.nanmin(shown), np.nanmax(shown)
+        headroom = 0.25 * (hi - lo)  # the labels rise above their score
+        ax.set_ylim((0.95 if lo > 0 else 1.05) * lo, (1.05 if hi > 0 else 0.95) * hi + headroom + 1e-12)
+        ax.set_xlim(-0.9, n_points + 0.9 + include_lowest)
+        ax.set_title(title)
+        ax.set_xlabel("ranking")

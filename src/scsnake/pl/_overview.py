@@ -13,10 +13,10 @@ from pydantic.json_schema import SkipJsonSchema
 
 from scsnake.errors import MissingKeyError, ParamError
 
-from ._decorations import draw_dendrogram
+from ._decorations import draw_dendrogram, draw_ranking
 from ._embedding import pca
 from ._grouped import color_norm, dendrogram_entry
-from ._preprocessing import _ranking, pca_loadings, pca_variance_ratio
+from ._preprocessing import pca_loadings, pca_variance_ratio
 from ._show_save import AxesOutputParams, OutputParams, plot_function, show_or_save
 from ._style import as_colormap
 
@@ -229,7 +229,7 @@ def ranking(
         n_rows, n_cols, figsize=(3.8 * n_cols, 3.6 * n_rows), layout="constrained", squeeze=False
     )
     axes = list(grid.ravel()[: len(titles)])
-    _ranking(axes, scores, labels, titles, n_points=n_points, include_lowest=include_lowest)
+    draw_ranking(axes, scores, labels, titles, n_points=n_points, include_lowest=include_lowest)
     for ax in axes:
         for text in ax.texts:
             text.set_color(color)

@@ -15,6 +15,7 @@ from pydantic.json_schema import SkipJsonSchema
 from scsnake._matrix import close_matches
 from scsnake.errors import InputDataError, MissingKeyError, ParamError
 
+from ._decorations import draw_ranking
 from ._show_save import OutputParams, plot_function, show_or_save
 from ._style import stored_colors
 from ._violin import draw_violins
@@ -113,34 +114,6 @@ def highly_variable_genes(
     )
 
 
-def _ranking(
-    axes: Sequence[Axes], scores: np.ndarray, labels: Sequence[str], titles: list[str], *,
-    n_points: int, include_lowest: bool,
-) -> None:  # fmt: skip
-    """scanpy's ``ranking``: labels written at their score, highest first (and the lowest last)."""
-    text = {"rotation": "vertical", "va": "bottom", "ha": "center", "fontsize": 8}
-    for ax, score, title in zip(axes, scores.T, titles, strict=True):
-        order = np.argsort(score)[::-1]
-        top = order[: n_points // 2] if include_lowest else order[:n_points]
-        low = order[len(order) - (n_points - n_points // 2) :] if include_lowest else order[:0]
-        for rank, g in enumerate(top):
-            ax.text(rank, score[g], labels[g], **text)
-        if include_lowest:
-            gap = 2 if len(top) + len(low) < len(order) else 0
-            if gap:
-                ax.text(len(top), (score[top[-1]] + score[low[0]]) / 2, "⋮", **text)
-            for rank, g in enumerate(low):
-                ax.text(rank + len(top) + gap, score[g], labels[g], **text)
-            ax.set_xticks([])
-        shown = score[np.concatenate([top, low])]
-        lo, hi = np.nanmin(shown), np.nanmax(shown)
-        headroom = 0.25 * (hi - lo)  # the labels rise above their score
-        ax.set_ylim((0.95 if lo > 0 else 1.05) * lo, (1.05 if hi > 0 else 0.95) * hi + headroom + 1e-12)
-        ax.set_xlim(-0.9, n_points + 0.9 + include_lowest)
-        ax.set_title(title)
-        ax.set_xlabel("ranking")
-
-
 class PcaVarianceRatioParams(OutputParams):
     """Parameters of :func:`pca_variance_ratio`."""
 
@@ -183,7 +156,7 @@ def pca_variance_ratio(
     ratio = np.asarray(adata.uns["pca"]["variance_ratio"])[:n_pcs]
     scores = np.log(ratio) if log else ratio
     fig, ax = plt.subplots(figsize=(max(4.0, 0.16 * len(ratio) + 1.5), 3.6), layout="constrained")
-    _ranking(
+    draw_ranking(
         [ax],
         scores[:, None],
         [f"PC{i + 1}" for i in range(len(ratio))],
@@ -257,7 +230,7 @@ def pca_loadings(
         n_rows, n_cols, figsize=(3.8 * n_cols, 3.6 * n_rows), layout="constrained", squeeze=False
     )
     scores = loadings[:, [c - 1 for c in picked]]
-    _ranking(
+    draw_ranking(
         axes.ravel()[: len(picked)],
         scores,
         list(adata.var_names.astype(str)),
