@@ -29,8 +29,6 @@ EXCEPTIONS: dict[str, str] = {
     "read_visium": SPATIAL,
     "pp.filter_genes_dispersion": TODO,
     "pp.normalize_per_cell": TODO,
-    "pp.sample": TODO,
-    "tl.marker_gene_overlap": TODO,
     "tl.sim": TODO,
     "pp.calculate_qc_metrics(parallel)": TODO,
     "pp.highly_variable_genes(filter_unexpressed_genes)": TODO,

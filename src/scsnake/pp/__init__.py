@@ -15,6 +15,7 @@ from ._pearson_residuals import normalize_pearson_residuals
 from ._qc import calculate_qc_metrics
 from ._recipes import recipe_seurat, recipe_weinreb17, recipe_zheng17
 from ._regress_out import regress_out
+from ._sample import sample
 from ._scale import scale
 from ._scaled_pca import scaled_pca
 from ._scrublet import scrublet, scrublet_simulate_doublets
@@ -39,6 +40,7 @@ __all__ = [
     "recipe_weinreb17",
     "recipe_zheng17",
     "regress_out",
+    "sample",
     "scale",
     "scaled_pca",
     "scrublet",

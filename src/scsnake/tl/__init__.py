@@ -12,6 +12,7 @@ from ._filter_rank_genes_groups import filter_rank_genes_groups
 from ._ingest import ingest
 from ._leiden import leiden
 from ._louvain import louvain
+from ._marker_gene_overlap import marker_gene_overlap
 from ._paga import paga
 from ._pseudobulk import pseudobulk
 from ._pseudobulk_de import check_de_design, pseudobulk_de
@@ -32,6 +33,7 @@ __all__ = [
     "ingest",
     "leiden",
     "louvain",
+    "marker_gene_overlap",
     "paga",
     "pseudobulk",
     "pseudobulk_de",

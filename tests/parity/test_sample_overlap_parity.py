@@ -1,0 +1,67 @@
+"""Parity with scanpy 1.11's ``pp.sample`` (the same draws for the same ``rng``) and
+``tl.marker_gene_overlap`` (the same scores from the same ``rank_genes_groups`` result)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import sparse
+
+import scsnake as ss
+from factories import make_counts
+
+sc = pytest.importorskip("scanpy")
+
+pytestmark = pytest.mark.parity
+
+
+# with replace=True cells are drawn more than once: anndata warns of the repeated names
+@pytest.mark.filterwarnings("ignore:Observation names are not unique:UserWarning")
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"fraction": 0.5, "rng": 0},
+        {"n": 7, "rng": 3, "axis": "var"},
+        {"n": 80, "rng": 1, "replace": True},
+        {"fraction": 0.3, "rng": 2, "p": "in_mask"},
+    ],
+)
+def test_sample_equal_scanpy(kwargs: dict) -> None:
+    adata = make_counts()
+    adata.obs["in_mask"] = np.arange(adata.n_obs) % 3 == 0
+    ours = ss.pp.sample(adata, copy=True, **kwargs)
+    theirs = sc.pp.sample(adata, copy=True, **kwargs)
+    pd.testing.assert_index_equal(ours.obs_names, theirs.obs_names)
+    pd.testing.assert_index_equal(ours.var_names, theirs.var_names)
+    in_place = adata.copy()
+    assert ss.pp.sample(in_place, **kwargs) is None
+    pd.testing.assert_index_equal(in_place.obs_names, theirs.obs_names)
+    x, indices = ss.pp.sample(sparse.csr_matrix(adata.X), 0.5, rng=0)
+    x_ref, indices_ref = sc.pp.sample(sparse.csr_matrix(adata.X), 0.5, rng=0)
+    np.testing.assert_array_equal(indices, indices_ref)
+    assert (x != x_ref).nnz == 0
+    with pytest.raises(ValueError, match="fraction or n"):
+        ss.pp.sample(adata)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"method": "jaccard", "top_n_markers": 5},
+        {"method": "overlap_coef", "adj_pval_threshold": 0.05},
+        {"normalize": "reference", "top_n_markers": 10},
+        {"normalize": "data", "top_n_markers": 10},
+    ],
+)
+def test_marker_gene_overlap_equal_scanpy(kwargs: dict) -> None:
+    adata = make_counts(90, 40)
+    ss.pp.normalize_total(adata)  # scsnake's steps (equal to scanpy's, see test_markers_parity):
+    ss.pp.log1p(adata)  # scanpy 1.12 would compile its t-test kernels first (~25 s)
+    ss.tl.rank_genes_groups(adata, "group", method="t-test")
+    reference = {"a": {"Gene5", "Gene6", "Gene30"}, "b": ["Gene10", "Gene11"], "c": {"nope"}}
+    expected = sc.tl.marker_gene_overlap(adata, reference, **kwargs)
+    pd.testing.assert_frame_equal(ss.tl.marker_gene_overlap(adata, reference, **kwargs), expected)
+    ss.tl.marker_gene_overlap(adata, reference, inplace=True, key_added="overlap", **kwargs)
+    pd.testing.assert_frame_equal(adata.uns["overlap"], expected)
