@@ -8,6 +8,7 @@ simulated data set.
 from __future__ import annotations
 
 import gzip
+import html
 import re
 import shutil
 from pathlib import Path
@@ -228,11 +229,12 @@ def _write_10x_h5(path: Path, adata: ad.AnnData) -> Path:
 
 
 SHEET = (
-    "sample\tinput\tformat\tqc.min_genes\tdonor\tage\n"
-    "# one batch of the simulation per sample, each in another format\n"
-    "S1\tdata/S1_filtered\t\t20\tD1\t30\n"
-    "S2\tdata/S2.h5\t10x_h5\t\tD2\t41\n"
-    "S3\tdata/S3.h5ad\tauto\t25\tD3\t\n"
+    "sample\tinput\tformat\tqc.min_genes\tdonor\tage\tcondition\n"
+    "# one batch of the simulation per sample, each in another format; two conditions, two samples each\n"
+    "S1\tdata/S1_filtered\t\t20\tD1\t30\tA\n"
+    "S2\tdata/S2.h5\t10x_h5\t\tD2\t41\tB\n"
+    "S3\tdata/S3.h5ad\tauto\t25\tD3\t\tA\n"
+    "S4\tdata/S4.h5ad\t\t\tD4\t52\tB\n"
 )
 CONFIG = {
     "seed": 0,
@@ -244,37 +246,42 @@ CONFIG = {
     "integration": {"method": "harmony", "compare": True},
     "neighbors": {"n_neighbors": 10},
     "umap": {"maxiter": 50},
+    "leiden": {"resolution": 0.5},  # a few clusters: PyDESeq2 fits each one's pseudobulks
     "markers": {"method": "t-test", "n_table_genes": 5},
+    "pseudobulk": {"enabled": True, "min_cells": 10},
+    "de": {"enabled": True, "design": "~condition", "contrast": ["condition", "B", "A"], "n_table_genes": 3},
     "plots": {"dpi": 60},
 }
 
 
 @pytest.fixture(scope="module")
 def merged_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One run on three samples (≈300 cells × 500 genes each): merged, Harmony, methods compared."""
+    """One run on four samples (≈300 cells × 500 genes each) in two conditions: merged, Harmony,
+    methods compared, pseudobulks and their differential expression."""
     workdir = tmp_path_factory.mktemp("multisample")
-    full = ss.datasets.synthetic(n_cells=900, n_genes=500, n_types=3, n_batches=3, seed=0)
-    s1, s2, s3 = (full[full.obs["batch"] == b].copy() for b in full.obs["batch"].cat.categories)
+    full = ss.datasets.synthetic(n_cells=1200, n_genes=500, n_types=3, n_batches=4, seed=0)
+    s1, s2, s3, s4 = (full[full.obs["batch"] == b].copy() for b in full.obs["batch"].cat.categories)
     (workdir / "data").mkdir()
     _write_10x_mtx(workdir / "data" / "S1_filtered", s1)
     _write_10x_h5(workdir / "data" / "S2.h5", s2)
     s3.write_h5ad(workdir / "data" / "S3.h5ad")
+    s4.write_h5ad(workdir / "data" / "S4.h5ad")
     (workdir / "samples.tsv").write_text(SHEET)
     snakemake(workdir, config=write_config(workdir, CONFIG))
     return workdir
 
 
 class TestMergedRun:
-    """The workflow on three samples: merged, Harmony, the methods compared."""
+    """The workflow on four samples: merged, Harmony, the methods compared, conditions compared."""
 
     pytestmark = SLOW
 
     def test_merged_run_ends_in_one_integrated_object(self, merged_run: Path) -> None:
         results = merged_run / "results"
         final = ad.read_h5ad(results / "merged" / "final.h5ad")
-        assert final.obs["sample"].cat.categories.tolist() == ["S1", "S2", "S3"]
-        assert final.obs_names.str.endswith(("-S1", "-S2", "-S3")).all() and final.obs_names.is_unique
-        assert final.obs["donor"].cat.categories.tolist() == ["D1", "D2", "D3"]
+        assert final.obs["sample"].cat.categories.tolist() == ["S1", "S2", "S3", "S4"]
+        assert final.obs_names.str.endswith(("-S1", "-S2", "-S3", "-S4")).all() and final.obs_names.is_unique
+        assert final.obs["donor"].cat.categories.tolist() == ["D1", "D2", "D3", "D4"]
         assert final.obs.loc[final.obs["sample"] == "S3", "age"].isna().all()
         assert {"X_pca", "X_pca_harmony", "X_umap"} <= set(final.obsm)
         assert "leiden" in final.obs and "rank_genes_groups" in final.uns
@@ -283,7 +290,7 @@ class TestMergedRun:
         records = final.uns["scsnake"]["provenance"]
         assert {"load[S1]", "qc[S2]", "merge", "integration", "neighbors", "final"} <= set(records)
         assert final.uns["merge"]["qc"]["S1"]["n_cells_after"] == (final.obs["sample"] == "S1").sum()
-        for sample in ("S1", "S2", "S3"):  # QC figures per input sample; nothing after qc
+        for sample in ("S1", "S2", "S3", "S4"):  # QC figures per input sample; nothing after qc
             assert (results / sample / "figures" / "qc_violin.png").is_file()
             assert not (results / sample / "normalize.h5ad").exists()
         assert (results / "merged" / "markers.csv").is_file() and (
@@ -293,6 +300,38 @@ class TestMergedRun:
         assert table["method"].tolist() == ["none", "combat", "harmony", "bbknn"]
         assert {"ilisi", "clisi", "kbet_acceptance", "ari", "nmi", "asw_label"} <= set(table.columns)
         assert set(table["label_key"]) == {"leiden_uncorrected"}  # 10x files carry no truth labels
+
+    def test_conditions_compared_on_pseudobulks(self, merged_run: Path) -> None:
+        merged = merged_run / "results" / "merged"
+        final = ad.read_h5ad(merged / "final.h5ad")
+        pdata = ad.read_h5ad(merged / "pseudobulk.h5ad")
+        assert {"sample", "leiden", "n_cells", "condition", "donor", "age"} <= set(pdata.obs.columns)
+        assert set(pdata.obs["sample"]) == {"S1", "S2", "S3", "S4"} and (pdata.obs["n_cells"] >= 10).all()
+        conditions = pdata.obs.groupby("sample", observed=True)["condition"].first().astype(str)
+        assert conditions.to_dict() == {"S1": "A", "S2": "B", "S3": "A", "S4": "B"}  # from the sample sheet
+        # X: the raw counts of each sample's cells of a cluster, summed
+        first = pdata.obs.iloc[0]
+        cells = (final.obs["sample"] == first["sample"]) & (final.obs["leiden"] == first["leiden"])
+        summed = np.asarray(final.layers["counts"][cells.to_numpy()].sum(axis=0)).ravel()
+        np.testing.assert_allclose(sparse.csr_matrix(pdata.X)[0].toarray().ravel(), summed)
+        assert int(first["n_cells"]) == int(cells.sum())
+        assert (
+            "pseudobulk" in pdata.uns["scsnake"]["provenance"]
+            and "final" in pdata.uns["scsnake"]["provenance"]
+        )
+        table = pd.read_csv(merged / "de.csv")
+        assert table.columns.tolist() == [
+            "group", "gene", "baseMean", "log2FoldChange", "lfcSE", "stat", "pvalue", "padj",
+        ]  # fmt: skip
+        assert len(table) > 0 and set(table["gene"]) <= set(final.var_names)
+        assert table["pvalue"].dropna().between(0, 1).all()
+        stored = ad.read_h5ad(merged / "de.h5ad").uns["de"]
+        tested, skipped = set(table["group"].astype(str)), set(stored["skipped"])
+        assert tested and tested | skipped == set(pdata.obs["leiden"].astype(str)) and not tested & skipped
+        view = (merged / "de.html").read_text()
+        assert all(html.escape(f"skipped: {reason}") in view for reason in stored["skipped"].values())
+        for figure in ("de_volcano", "de_ma", "pseudobulk_pca"):
+            assert (merged / "figures" / f"{figure}.png").stat().st_size > 0, figure
 
     def test_per_sample_qc_overrides_apply(self, merged_run: Path) -> None:
         import json
@@ -322,6 +361,9 @@ class TestMergedRun:
             "integration_metrics",
             "neighbors",
             "final",
+            "pseudobulk",
+            "de",
+            "de_plots",
         } <= merged
         assert "rule merge:" in proc.stdout and "rule load:" not in proc.stdout
 
@@ -331,3 +373,4 @@ class TestMergedRun:
         snakemake(merged_run, "--report", "report.html", config=merged_run / "config.yaml")
         html = (merged_run / "report.html").read_text(errors="replace")
         assert "integration_metrics.csv" in html and "Integration" in html
+        assert "de.csv" in html and "Differential expression" in html and "de_volcano" in html
