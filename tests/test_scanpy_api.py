@@ -33,9 +33,7 @@ EXCEPTIONS: dict[str, str] = {
     "pp.calculate_qc_metrics(parallel)": TODO,
     "pp.highly_variable_genes(filter_unexpressed_genes)": TODO,
     "pp.neighbors(distances)": TODO,
-    "pp.normalize_total(obsm)": TODO,
     "experimental.pp.normalize_pearson_residuals(obsm)": TODO,
-    "pp.pca(obsm)": TODO,
 }
 
 NAMESPACES = ("pp", "tl", "get", "metrics", "experimental.pp")

@@ -7,9 +7,18 @@ import warnings
 from typing import TYPE_CHECKING, Annotated, Any, Literal, overload
 
 import numpy as np
-from pydantic import Field, PositiveFloat
+import pandas as pd
+from pydantic import Field, PositiveFloat, model_validator
 
-from scsnake._matrix import check_finite, check_nonempty, get_matrix, is_sparse, set_matrix, view_to_actual
+from scsnake._matrix import (
+    check_finite,
+    check_nonempty,
+    get_matrix,
+    get_obsm,
+    is_sparse,
+    set_matrix,
+    view_to_actual,
+)
 from scsnake._params import StageParams, validated
 from scsnake.errors import DataWarning, InputDataError, ParamError
 from scsnake.pp._kernels import (
@@ -42,6 +51,15 @@ class NormalizeTotalParams(StageParams):
     """obs column for each cell's size factor (its total / target_sum); None stores nothing."""
     layer: str | None = None
     """Layer to normalise instead of ``X``."""
+    obsm: str | None = None
+    """obsm key of a cells × features matrix to normalise instead of ``X`` (scanpy 1.12)."""
+
+    @model_validator(mode="after")
+    def _one_matrix(self) -> NormalizeTotalParams:
+        if self.obsm is not None and self.layer is not None:
+            msg = f"obsm={self.obsm!r} and layer={self.layer!r} both select a matrix; pick one"
+            raise ValueError(msg)
+        return self
 
 
 def _as_float(x: Any, *, copy: bool) -> Any:
@@ -104,6 +122,7 @@ def normalize_total(
     max_fraction: float = ...,
     key_added: str | None = ...,
     layer: str | None = ...,
+    obsm: str | None = ...,
     inplace: Literal[True] = ...,
     copy: bool = ...,
 ) -> AnnData | None: ...
@@ -116,6 +135,7 @@ def normalize_total(
     max_fraction: float = ...,
     key_added: str | None = ...,
     layer: str | None = ...,
+    obsm: str | None = ...,
     inplace: Literal[False],
     copy: bool = ...,
 ) -> dict[str, Any]: ...
@@ -130,6 +150,7 @@ def normalize_total(
     max_fraction: float = 0.05,
     key_added: str | None = None,
     layer: str | None = None,
+    obsm: str | None = None,
     inplace: bool = True,
     copy: bool = False,
 ) -> AnnData | dict[str, Any] | None:
@@ -155,6 +176,8 @@ def normalize_total(
         obs column to store each cell's size factor in.
     layer
         Layer to normalise instead of ``X``.
+    obsm
+        obsm key of a cells × features matrix to normalise instead (scanpy 1.12).
     inplace
         Update ``adata`` (True) or return the results (False).
     copy
@@ -181,14 +204,18 @@ def normalize_total(
     adata = adata.copy() if copy else adata
     if inplace:
         view_to_actual(adata)
-    where = "X" if layer is None else f"layer {layer!r}"
-    counts = get_matrix(adata, layer=layer)
-    _check_counts_like(adata, counts, where, layer)
+    if obsm is not None:
+        where = f"obsm {obsm!r}"
+        counts = get_obsm(adata, obsm)
+    else:
+        where = "X" if layer is None else f"layer {layer!r}"
+        counts = get_matrix(adata, layer=layer)
+        _check_counts_like(adata, counts, where, layer)
     x = _as_float(counts, copy=not inplace)
 
     totals, high = _cell_totals(x, exclude_highly_expressed, max_fraction)
     if high is not None:
-        excluded = adata.var_names[high]
+        excluded = adata.var_names[high] if obsm is None else pd.Index(np.flatnonzero(high).astype(str))
         logger.info(
             "normalize_total: %d highly expressed genes left out of the totals: %s",
             excluded.size,
@@ -210,7 +237,10 @@ def normalize_total(
     norm_factor = factors.astype(x.dtype)  # scanpy keeps the matrix's float dtype
     if not inplace:
         return {"X": x, "norm_factor": norm_factor}
-    set_matrix(adata, x, layer=layer)
+    if obsm is not None:
+        adata.obsm[obsm] = x
+    else:
+        set_matrix(adata, x, layer=layer)
     if key_added is not None:
         adata.obs[key_added] = norm_factor
     return adata if copy else None

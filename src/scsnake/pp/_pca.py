@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import numpy as np
 import pandas as pd
 from anndata import AnnData
-from pydantic import Field, PositiveInt, ValidationInfo, WithJsonSchema, field_validator
+from pydantic import Field, PositiveInt, ValidationInfo, WithJsonSchema, field_validator, model_validator
 
-from scsnake._matrix import check_finite, close_matches, get_matrix, is_sparse, view_to_actual
+from scsnake._matrix import check_finite, close_matches, get_matrix, get_obsm, is_sparse, view_to_actual
 from scsnake._params import StageParams, validated
 from scsnake.errors import InputDataError, MissingKeyError, ParamError
 from scsnake.pp._pca_solvers import _arpack, _operator, _svd_flip, column_mean, decompose  # noqa: F401 (scrublet imports them from here)
@@ -49,6 +49,8 @@ class PcaParams(StageParams):
     """Number of components; None takes 50 (or one less than the smaller dimension)."""
     layer: str | None = None
     """Layer to use instead of ``X``."""
+    obsm: str | None = None
+    """obsm key of a matrix to use instead of ``X`` (scanpy 1.12); loadings go to ``uns``."""
     zero_center: bool = True
     """Centre the genes (PCA); False computes a truncated SVD of the data as they are."""
     svd_solver: Literal["arpack", "randomized", "covariance_eigh"] | None = None
@@ -112,10 +114,20 @@ class PcaParams(StageParams):
     @field_validator("chunked")
     @classmethod
     def _chunks_of_x(cls, value: bool, info: ValidationInfo) -> bool:
-        if value and info.data.get("layer") is not None:
-            msg = "works on X only; it cannot be combined with layer"
+        if value and (info.data.get("layer") is not None or info.data.get("obsm") is not None):
+            msg = "works on X only; it cannot be combined with layer or obsm"
             raise ValueError(msg)
         return value
+
+    @model_validator(mode="after")
+    def _obsm_alone(self) -> PcaParams:
+        if self.obsm is not None and self.layer is not None:
+            msg = f"obsm={self.obsm!r} and layer={self.layer!r} both select a matrix; pick one"
+            raise ValueError(msg)
+        if self.obsm is not None and self.mask_var is not _HVG_IF_PRESENT and self.mask_var is not None:
+            msg = f"mask_var selects genes, which obsm={self.obsm!r} has not; leave mask_var unset"
+            raise ValueError(msg)
+        return self
 
     @field_validator("chunk_size")
     @classmethod
@@ -174,6 +186,7 @@ def pca(
     n_comps: int | None = None,
     *,
     layer: str | None = None,
+    obsm: str | None = None,
     zero_center: bool = True,
     svd_solver: Literal["arpack", "randomized", "covariance_eigh"] | None = None,
     random_state: int | None = 0,
@@ -208,6 +221,9 @@ def pca(
         used; None takes 50 or that limit, whichever is smaller.
     layer
         Layer to use instead of ``X``.
+    obsm
+        obsm key of a matrix to use instead of ``X`` (scanpy 1.12): the loadings go to
+        ``uns['pca']['components']`` (features × n_comps) instead of ``varm``.
     zero_center
         Centre each gene first (PCA). False: truncated SVD of the uncentred data.
     svd_solver
@@ -269,6 +285,9 @@ def pca(
             return x_pca, result.varm["PCs"].T, info["variance_ratio"], info["variance"]
         return x_pca
     adata = adata.copy() if copy else adata
+    if obsm is not None:
+        _pca_of_obsm(adata, obsm, n_comps, zero_center, svd_solver, random_state, dtype, key_added)
+        return adata if copy else None
     x, mask_param, mask, n_comps = _pca_input(adata, n_comps, layer, mask_var, use_highly_variable)
     mean = None if chunked else column_mean(x)
     if mean is None or not np.isfinite(mean).all():  # a finite float64 sum: finite values
@@ -294,6 +313,34 @@ def pca(
         key_added=key_added,
     )
     return adata if copy else None
+
+
+def _pca_of_obsm(
+    adata: AnnData,
+    obsm: str,
+    n_comps: int | None,
+    zero_center: bool,
+    svd_solver: str | None,
+    random_state: int | None,
+    dtype: Any,
+    key_added: str | None,
+) -> None:
+    """scanpy 1.12's ``pca(obsm=...)``: scores in obsm, loadings in ``uns[...]['components']``."""
+    values = get_obsm(adata, obsm)
+    values = values.to_numpy() if isinstance(values, pd.DataFrame) else values
+    work = pca(
+        AnnData(values), n_comps, zero_center=zero_center, svd_solver=svd_solver,
+        random_state=random_state, mask_var=None, dtype=dtype, copy=True,
+    )  # fmt: skip
+    key_obsm, key_uns = ("X_pca", "pca") if key_added is None else (key_added, key_added)
+    adata.obsm[key_obsm] = work.obsm["X_pca"]
+    info = work.uns["pca"]
+    adata.uns[key_uns] = {
+        "params": {"zero_center": zero_center, "use_highly_variable": False, "mask_var": None, "obsm": obsm},
+        "variance": info["variance"],
+        "variance_ratio": info["variance_ratio"],
+        "components": np.asarray(work.varm["PCs"]),
+    }
 
 
 def _pca_input(
