@@ -147,6 +147,10 @@ def test_ncols_groups_legend_and_colours(adata):
     points = max(ax.collections, key=lambda c: len(c.get_offsets()))
     assert points.get_cmap().name == "magma" and points.norm.vmin == -1 and points.norm.vmax == 1
     assert set(points.get_sizes()) == {33}
+    ax = ss.pl.umap(adata, color="score", vcenter=0, show=False)
+    assert isinstance(max(ax.collections, key=lambda c: len(c.get_offsets())).norm, mcolors.TwoSlopeNorm)
+    ax = ss.pl.umap(adata, color="score", norm=mcolors.PowerNorm(2, -2, 2), show=False)
+    assert max(ax.collections, key=lambda c: len(c.get_offsets())).norm.gamma == 2
     with pytest.raises(ParamError, match="cmap or color_map"):
         ss.pl.umap(adata, color="score", cmap="viridis", color_map="magma")
     plt.close("all")

@@ -81,6 +81,10 @@ class EmbeddingParams(AxesOutputParams):
     """Components shown, 1-based, as ``"1,2"`` (scanpy's form of ``dimensions``)."""
     color_map: str | SkipJsonSchema[mcolors.Colormap] | None = None
     """Alias of ``cmap`` (scanpy has both)."""
+    vcenter: float | None = None
+    """Centre of a diverging colour scale."""
+    norm: SkipJsonSchema[Any] = None
+    """A matplotlib ``Normalize`` (instead of vmin/vmax/vcenter)."""
     add_outline: bool = False
     """Draw a thin black outline (and a white gap) around the points, as scanpy does."""
     outline_width: tuple[float, float] = (0.3, 0.05)
@@ -118,6 +122,8 @@ def embedding(
     gene_symbols: str | None = None,
     components: str | Sequence[int] | None = None,
     color_map: str | mcolors.Colormap | None = None,
+    vcenter: float | None = None,
+    norm: mcolors.Normalize | None = None,
     add_outline: bool = False,
     outline_width: tuple[float, float] = (0.3, 0.05),
     outline_color: tuple[str, str] = ("black", "white"),
@@ -146,8 +152,8 @@ def embedding(
         Legend and colour scale.
     ncols, wspace, hspace, title
         Panel grid and titles.
-    gene_symbols, components, color_map, add_outline, outline_width, outline_color
-        scanpy's gene names, components (``"1,2"``), colormap alias and point outline.
+    gene_symbols, components, color_map, vcenter, norm, add_outline, outline_width, outline_color
+        scanpy's gene names, components (``"1,2"``), colormap alias, colour norm and point outline.
     show, save, return_fig, dpi, ax
         Output, as scanpy's (see :mod:`scsnake.pl._show_save`); ``save`` writes
         ``{figdir}/{basis}{save}``.
@@ -188,7 +194,7 @@ def embedding(
     xy = np.asarray(coords[:, list(dimensions)], dtype=np.float64)
     coloring = Coloring(
         palette=palette, groups=groups, na_color=na_color, sort_order=sort_order, legend_loc=legend_loc,
-        fontsize=legend_fontsize, fontweight=legend_fontweight, outline=legend_fontoutline, cmap=cmap, vmin=vmin, vmax=vmax,
+        fontsize=legend_fontsize, fontweight=legend_fontweight, outline=legend_fontoutline, cmap=cmap, vmin=vmin, vmax=vmax, vcenter=vcenter, norm=norm,
     )  # fmt: skip
     style = {"s": point_size(adata.n_obs, size), "linewidths": 0, "rasterized": True, "plotnonfinite": True}
     style.update(kwargs)

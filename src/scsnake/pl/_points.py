@@ -5,6 +5,7 @@ Shared by :func:`~scsnake.pl.embedding` and :func:`~scsnake.pl.scatter`.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -49,6 +50,8 @@ class Coloring:
     cmap: Any
     vmin: Any = None
     vmax: Any = None
+    vcenter: float | None = None
+    norm: Any = None
 
 
 def point_size(n_obs: int, size: float | None) -> float:
@@ -176,7 +179,16 @@ def _continuous(
     fig: Figure, ax: Axes, vals: np.ndarray, xy: np.ndarray, style: dict, coloring: Coloring
 ) -> None:
     finite = np.isfinite(vals)
-    norm = mcolors.Normalize(_limit(coloring.vmin, vals[finite]), _limit(coloring.vmax, vals[finite]))
+    low, high = _limit(coloring.vmin, vals[finite]), _limit(coloring.vmax, vals[finite])
+    if coloring.norm is not None:
+        if any(v is not None for v in (coloring.vmin, coloring.vmax, coloring.vcenter)):
+            msg = "pass norm or vmin/vmax/vcenter, not both"
+            raise ParamError(msg)
+        norm = copy.copy(coloring.norm)
+    elif coloring.vcenter is not None:
+        norm = mcolors.TwoSlopeNorm(coloring.vcenter, low, high)
+    else:
+        norm = mcolors.Normalize(low, high)
     colormap = as_colormap(coloring.cmap)
     if (~finite).any():
         ax.scatter(xy[~finite, 0], xy[~finite, 1], c=coloring.na_color, **style)
