@@ -65,3 +65,24 @@ def test_marker_gene_overlap_equal_scanpy(kwargs: dict) -> None:
     pd.testing.assert_frame_equal(ss.tl.marker_gene_overlap(adata, reference, **kwargs), expected)
     ss.tl.marker_gene_overlap(adata, reference, inplace=True, key_added="overlap", **kwargs)
     pd.testing.assert_frame_equal(adata.uns["overlap"], expected)
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # scanpy deprecates normalize_per_cell
+@pytest.mark.parametrize("fmt", ["dense", "csr", "csc"])
+@pytest.mark.parametrize(
+    "kwargs",
+    [{}, {"counts_per_cell_after": 1e4, "min_counts": 60}, {"layers": "all", "use_rep": "X"}],
+)
+def test_normalize_per_cell_equal_scanpy(fmt: str, kwargs: dict) -> None:
+    adata = make_counts(fmt=fmt)
+    adata.layers["counts"] = adata.X.copy()
+    ours = ss.pp.normalize_per_cell(adata, copy=True, **kwargs)
+    theirs = sc.pp.normalize_per_cell(adata, copy=True, **kwargs)
+    pd.testing.assert_frame_equal(ours.obs, theirs.obs)
+    for name in (None, "counts"):
+        a, b = (ours.X, theirs.X) if name is None else (ours.layers[name], theirs.layers[name])
+        x, y = (a.toarray(), b.toarray()) if sparse.issparse(a) else (a, b)
+        np.testing.assert_array_equal(x, y)
+    x = ss.pp.normalize_per_cell(adata.X, copy=True)  # a matrix: cells removed, normalised
+    y = sc.pp.normalize_per_cell(adata.X, copy=True)
+    np.testing.assert_array_equal(*(m.toarray() if sparse.issparse(m) else m for m in (x, y)))

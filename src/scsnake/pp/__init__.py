@@ -9,6 +9,7 @@ from ._filter import filter_cells, filter_genes
 from ._harmony import harmony_integrate
 from ._highly_variable_genes import highly_variable_genes
 from ._log1p import log1p
+from ._normalize_per_cell import normalize_per_cell
 from ._normalize_total import normalize_total
 from ._pca import pca
 from ._pearson_residuals import normalize_pearson_residuals
@@ -34,6 +35,7 @@ __all__ = [
     "log1p",
     "neighbors",
     "normalize_pearson_residuals",
+    "normalize_per_cell",
     "normalize_total",
     "pca",
     "recipe_seurat",
