@@ -239,3 +239,14 @@ def test_stage_figures_are_written_from_returned_figures(base, tmp_path):
     adata.obs["total_counts"] = pd.Series(np.asarray(adata.X.sum(1)).ravel(), index=adata.obs_names)
     paths = plots(adata, PlotsParams(dpi=50), outdir=tmp_path / "out")
     assert all(p.stat().st_size > 1000 for p in paths.values())
+
+
+def test_violin_multi_panel_and_older_names(adata):
+    axes = ss.pl.violin(adata, ["Gene5", "Gene6", "score"], multi_panel=True, ncols=2, show=False)
+    assert [a.get_xticklabels()[0].get_text() for a in axes] == ["Gene5", "Gene6", "score"]
+    assert len({round(a.get_position().y0, 3) for a in axes}) == 2
+    one = ss.pl.violin(adata, "Gene5", "group", scale="count", show=False)
+    assert one.collections
+    axes = ss.pl.stacked_violin(adata, GENES, "group", order=["g2", "g0"], scale="area", show=False)
+    assert [t.get_text() for t in axes["mainplot_ax"].get_yticklabels()] == ["g2", "g0"]
+    plt.close("all")

@@ -11,6 +11,8 @@ from matplotlib import colors as mcolors
 from pydantic import NonNegativeFloat, PositiveFloat
 from pydantic.json_schema import SkipJsonSchema
 
+from scsnake.errors import ParamError
+
 from ._baseplot import BasePlot, finish_plot
 from ._decorations import colorbar_legend, label_grid
 from ._grouped import SummaryParams, color_norm, fitted, lookup_table, scale, summaries
@@ -64,6 +66,10 @@ class StackedViolinParams(SummaryParams):
     """Fill each row with one colour from this palette (or colour) instead of the colormap."""
     density_norm: Literal["width", "area", "count"] = "width"
     """Scale violins to equal width, equal area, or area proportional to the cell count."""
+    order: Sequence[str] | None = None
+    """scanpy's older name of ``categories_order``."""
+    scale: Literal["width", "area", "count"] | None = None
+    """scanpy's older name of ``density_norm``."""
     yticklabels: bool = False
     """Show the y range of each row."""
 
@@ -185,6 +191,8 @@ def stacked_violin(
     row_palette: str | None = None,
     density_norm: Literal["width", "area", "count"] = "width",
     yticklabels: bool = False,
+    order: Sequence[str] | None = None,
+    scale: Literal["width", "area", "count"] | None = None,
     show: bool | None = None,
     save: bool | str | None = None,
     return_fig: bool | None = False,
@@ -209,8 +217,9 @@ def stacked_violin(
         What is shown; see :class:`StackedViolinParams`.
     cmap, vmin, vmax, vcenter, norm, colorbar_title, row_palette
         Fill colours: the median by colormap, or one colour per row.
-    stripplot, jitter, size, density_norm, yticklabels
-        Violins and points.
+    stripplot, jitter, size, density_norm, yticklabels, order, scale
+        Violins and points; ``order`` and ``scale`` are scanpy's older names of
+        ``categories_order`` and ``density_norm``.
     title, figsize, dendrogram, var_group_positions, var_group_labels, var_group_rotation, swap_axes
         Layout; ``dendrogram=True`` computes a missing ``uns["dendrogram_<groupby>"]`` (``tl.dendrogram``).
     show, save, return_fig, dpi, ax
@@ -223,6 +232,12 @@ def stacked_violin(
     With ``return_fig=True`` the :class:`StackedViolin`, with ``show=False`` a dict of its Axes,
     else None. With ``dendrogram=True`` and none stored, writes ``uns["dendrogram_<groupby>"]``.
     """
+    if order is not None:
+        if categories_order is not None:
+            msg = "stacked_violin: pass categories_order or order (its older name), not both"
+            raise ParamError(msg)
+        categories_order = order
+    density_norm = density_norm if scale is None else scale
     plot = StackedViolin(
         adata, var_names, groupby, use_raw=use_raw, log=log, num_categories=num_categories,
         categories_order=categories_order, standard_scale=standard_scale, title=title, figsize=figsize,

@@ -62,6 +62,10 @@ class ViolinParams(AxesOutputParams):
     """Panels per row (with ``groupby``)."""
     title: str | Sequence[str] | None = None
     """Panel title(s)."""
+    multi_panel: bool | None = None
+    """Without ``groupby``: one panel per key (each on its own scale) instead of one panel."""
+    scale: Literal["width", "area", "count"] | None = None
+    """scanpy's older name of ``density_norm``."""
 
 
 @plot_function(ViolinParams)
@@ -84,6 +88,8 @@ def violin(
     rotation: float | None = None,
     ncols: int = 4,
     title: str | Sequence[str] | None = None,
+    multi_panel: bool | None = None,
+    scale: Literal["width", "area", "count"] | None = None,
     show: bool | None = None,
     save: bool | str | None = None,
     return_fig: bool | None = False,
@@ -106,8 +112,8 @@ def violin(
         Categorical obs column.
     log, use_raw, stripplot, jitter, size, layer, density_norm, order, palette
         Values and drawing; see :class:`ViolinParams`.
-    xlabel, ylabel, rotation, ncols, title
-        Labels and panel grid.
+    xlabel, ylabel, rotation, ncols, title, multi_panel, scale
+        Labels and panel grid; ``scale`` is scanpy's older name of ``density_norm``.
     show, save, return_fig, dpi, ax
         scanpy's output keywords (:mod:`scsnake.pl._show_save`); ``save`` writes ``{figdir}/violin{save}``.
     **kwargs
@@ -127,6 +133,23 @@ def violin(
     values = {k: _numeric(adata, k, raw, layer) for k in key_list}
     jitter_width = 0.2 if jitter is True else float(jitter)
     rng = np.random.default_rng(0)
+    if scale is not None:
+        density_norm = scale
+    if groupby is None and multi_panel and len(key_list) > 1:
+        check_one_panel(ax, len(key_list), f"keys has {len(key_list)} entries", what="violin")
+        fig, axes = panels(None, len(key_list), ncols, (2.2, 4))
+        colors = default_palette(len(key_list)) if palette is None else _listed(palette, key_list)
+        for key, color, panel_ax, panel_ylabel in zip(
+            key_list, colors, axes, _many(ylabel, key_list, "ylabel"), strict=True
+        ):
+            draw_violins(
+                panel_ax, [values[key]], [key], [color], density_norm=density_norm, strip=stripplot,
+                jitter=jitter_width, size=size, rng=rng, **kwargs,
+            )  # fmt: skip
+            _labels(panel_ax, [key], rotation, xlabel, panel_ylabel, "", log)
+        return show_or_save(
+            fig, axes, writekey="violin", show=show, save=save, return_fig=return_fig, dpi=dpi
+        )
     if groupby is None:
         fig, ax = one_axes(ax, (max(3.0, 1.0 + 1.1 * len(key_list)), 4))
         colors = default_palette(len(key_list)) if palette is None else _listed(palette, key_list)
