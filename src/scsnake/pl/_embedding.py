@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -268,6 +269,21 @@ def draw_graph(adata: AnnData, *, layout: str | None = None, **kwargs: Any) -> A
         msg = f"obsm['X_draw_graph_{layout}'] not found{close_matches(f'X_draw_graph_{layout}', adata.obsm.keys())}; run tl.draw_graph(adata, layout={layout!r}) first"
         raise MissingKeyError(msg)
     return embedding(adata, f"draw_graph_{layout}", **kwargs)
+
+
+def _wrapper_signature(extra: tuple[inspect.Parameter, ...] = ()) -> inspect.Signature:
+    """:func:`embedding`'s signature without ``basis`` (plus ``extra``): what the wrappers take."""
+    params = [p for name, p in inspect.signature(embedding).parameters.items() if name != "basis"]
+    keyword = [p for p in params if p.kind is p.KEYWORD_ONLY]
+    rest = [p for p in params if p.kind is not p.KEYWORD_ONLY]
+    return inspect.Signature([rest[0], *extra, *keyword, *rest[1:]])
+
+
+for _wrapper in (umap, pca, tsne, diffmap):
+    _wrapper.__signature__ = _wrapper_signature()  # type: ignore[attr-defined]
+draw_graph.__signature__ = _wrapper_signature(  # type: ignore[attr-defined]
+    (inspect.Parameter("layout", inspect.Parameter.KEYWORD_ONLY, default=None, annotation="str | None"),)
+)
 
 
 def _basis(adata: AnnData, basis: str) -> np.ndarray:
