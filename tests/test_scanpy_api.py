@@ -27,7 +27,6 @@ TODO = "not yet implemented (issue 21)"
 # "namespace.function(param)" -> reason one scanpy parameter is not accepted.
 EXCEPTIONS: dict[str, str] = {
     "read_visium": SPATIAL,
-    "pp.filter_genes_dispersion": TODO,
     "tl.sim": TODO,
     "pp.calculate_qc_metrics(parallel)": TODO,
     "pp.highly_variable_genes(filter_unexpressed_genes)": TODO,

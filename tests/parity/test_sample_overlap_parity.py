@@ -86,3 +86,27 @@ def test_normalize_per_cell_equal_scanpy(fmt: str, kwargs: dict) -> None:
     x = ss.pp.normalize_per_cell(adata.X, copy=True)  # a matrix: cells removed, normalised
     y = sc.pp.normalize_per_cell(adata.X, copy=True)
     np.testing.assert_array_equal(*(m.toarray() if sparse.issparse(m) else m for m in (x, y)))
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # scanpy deprecates filter_genes_dispersion
+# scanpy warns with n_top_genes even without cut-offs (its AnnData path passes its defaults on)
+@pytest.mark.filterwarnings("ignore:If you pass `n_top_genes`:UserWarning")
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"flavor": "cell_ranger", "n_top_genes": 10},
+        {"n_top_genes": 12, "log": False},
+        {"min_mean": 0.1, "max_disp": 2, "subset": False},
+    ],
+)
+def test_filter_genes_dispersion_equal_scanpy(kwargs: dict) -> None:
+    adata = make_counts(80, 60)
+    ss.pp.normalize_total(adata)
+    ours = ss.pp.filter_genes_dispersion(adata, copy=True, **kwargs)
+    theirs = sc.pp.filter_genes_dispersion(adata, copy=True, **kwargs)
+    pd.testing.assert_frame_equal(ours.var, theirs.var)
+    record = ss.pp.filter_genes_dispersion(adata.X, **kwargs)
+    expected = sc.pp.filter_genes_dispersion(adata.X, **kwargs)
+    for name in expected.dtype.names:
+        np.testing.assert_array_equal(record[name], expected[name])

@@ -6,6 +6,7 @@ from ..neighbors import neighbors
 from ._bbknn import bbknn
 from ._combat import combat
 from ._filter import filter_cells, filter_genes
+from ._filter_genes_dispersion import filter_genes_dispersion
 from ._harmony import harmony_integrate
 from ._highly_variable_genes import highly_variable_genes
 from ._log1p import log1p
@@ -30,6 +31,7 @@ __all__ = [
     "downsample_counts",
     "filter_cells",
     "filter_genes",
+    "filter_genes_dispersion",
     "harmony_integrate",
     "highly_variable_genes",
     "log1p",

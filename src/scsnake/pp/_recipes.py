@@ -118,18 +118,10 @@ def _normalized_dispersion(
         return deviation / dev[bins].to_numpy()
 
 
-def _dispersion_genes(
-    x: Any,
-    *,
-    flavor: Literal["seurat", "cell_ranger"],
-    log: bool,
-    n_top_genes: int | None = None,
-    min_mean: float = 0.0125,
-    max_mean: float = 3,
-    min_disp: float = 0.5,
-    n_bins: int = 20,
-) -> NDArray[np.bool_]:
-    """The genes scanpy's deprecated ``filter_genes_dispersion(x, ...)`` keeps."""
+def dispersion_table(
+    x: Any, *, flavor: Literal["seurat", "cell_ranger"], log: bool, n_bins: int = 20
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Gene means, dispersions and normalised dispersions as scanpy's deprecated function."""
     sums, sumsq, _ = grouped_moments(x, count_positive=False)
     mean, var = mean_var_from_sums(sums[0], sumsq[0], x.shape[0])
     mean[mean == 0] = 1e-12
@@ -139,11 +131,28 @@ def _dispersion_genes(
             dispersion[dispersion == 0] = np.nan
             dispersion = np.log(dispersion)
             mean = np.log1p(mean)
-    norm = _normalized_dispersion(mean, dispersion, flavor, n_bins)
+    return mean, dispersion, _normalized_dispersion(mean, dispersion, flavor, n_bins)
+
+
+def dispersion_genes(
+    x: Any,
+    *,
+    flavor: Literal["seurat", "cell_ranger"],
+    log: bool,
+    n_top_genes: int | None = None,
+    min_mean: float = 0.0125,
+    max_mean: float = 3,
+    min_disp: float = 0.5,
+    max_disp: float = np.inf,
+    n_bins: int = 20,
+    table: tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]] | None = None,
+) -> NDArray[np.bool_]:
+    """The genes scanpy's deprecated ``filter_genes_dispersion(x, ...)`` keeps."""
+    mean, _, norm = table if table is not None else dispersion_table(x, flavor=flavor, log=log, n_bins=n_bins)
     norm32 = norm.astype(np.float32)
     if n_top_genes is None:
         norm32[np.isnan(norm32)] = 0  # similar to Seurat
-        return (mean > min_mean) & (mean < max_mean) & (norm32 > min_disp)
+        return (mean > min_mean) & (mean < max_mean) & (norm32 > min_disp) & (norm32 < max_disp)
     ranked = np.sort(norm32[~np.isnan(norm32)])[::-1]
     if n_top_genes > ranked.size:
         msg = f"n_top_genes={n_top_genes} is more than the {ranked.size} genes with a normalised dispersion; keeping all of them"
@@ -243,7 +252,7 @@ def recipe_zheng17(
     filter_genes(adata, min_counts=1)
     normalize_total(adata, key_added="n_counts_all")
     adata._inplace_subset_var(
-        _dispersion_genes(adata.X, flavor="cell_ranger", log=False, n_top_genes=n_top_genes)
+        dispersion_genes(adata.X, flavor="cell_ranger", log=False, n_top_genes=n_top_genes)
     )
     # the median of the nonzero totals, as scanpy >= 1.12.4 on every layout (scverse/scanpy#4256;
     # before, its CSR path counted cells left without counts by the gene selection)
@@ -287,7 +296,7 @@ def recipe_seurat(
     filter_cells(adata, min_genes=200)
     filter_genes(adata, min_cells=3)
     normalize_total(adata, target_sum=1e4)
-    adata._inplace_subset_var(_dispersion_genes(adata.X, flavor="seurat", log=not log))
+    adata._inplace_subset_var(dispersion_genes(adata.X, flavor="seurat", log=not log))
     if log:
         log1p(adata)
     scale(adata, max_value=10)
