@@ -28,7 +28,6 @@ TODO = "not yet implemented (issue 21)"
 EXCEPTIONS: dict[str, str] = {
     "read_visium": SPATIAL,
     "tl.sim": TODO,
-    "pp.calculate_qc_metrics(parallel)": TODO,
     "pp.highly_variable_genes(filter_unexpressed_genes)": TODO,
     "pp.neighbors(distances)": TODO,
     "experimental.pp.normalize_pearson_residuals(obsm)": TODO,

@@ -40,6 +40,8 @@ class CalculateQcMetricsParams(StageParams):
     """Use ``raw.X`` (metrics for ``raw.var`` genes)."""
     log1p: bool = True
     """Also add ``log1p_*`` versions of the counts and totals."""
+    parallel: bool | None = None
+    """Accepted for scanpy's signature (deprecated there and without effect)."""
 
     @model_validator(mode="after")
     def _check(self) -> CalculateQcMetricsParams:
@@ -127,6 +129,7 @@ def calculate_qc_metrics(
     use_raw: bool = ...,
     inplace: Literal[False] = ...,
     log1p: bool = ...,
+    parallel: bool | None = ...,
 ) -> tuple[pd.DataFrame, pd.DataFrame]: ...
 @overload
 def calculate_qc_metrics(
@@ -140,6 +143,7 @@ def calculate_qc_metrics(
     use_raw: bool = ...,
     inplace: Literal[True],
     log1p: bool = ...,
+    parallel: bool | None = ...,
 ) -> None: ...
 
 
@@ -155,6 +159,7 @@ def calculate_qc_metrics(
     use_raw: bool = False,
     inplace: bool = False,
     log1p: bool = True,
+    parallel: bool | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame] | None:
     """Quality-control metrics per cell and per gene, like scater's ``calculateQCMetrics``.
 
@@ -182,6 +187,8 @@ def calculate_qc_metrics(
         Add the metrics to ``obs`` and ``var`` (True) or return them (False).
     log1p
         Also compute ``log1p_*`` versions of counts and totals.
+    parallel
+        Accepted for scanpy's signature (deprecated there); no effect.
 
     Returns
     -------
@@ -205,6 +212,7 @@ def calculate_qc_metrics(
     >>> obs["pct_counts_mt"].tolist(), var["n_cells_by_counts"].tolist()
     ([25.0, 0.0], [1, 0, 2])
     """
+    del parallel  # deprecated in scanpy, without effect there either
     x = get_matrix(adata, layer=layer, use_raw=use_raw)
     check_finite(x, where="raw.X" if use_raw else "X" if layer is None else f"layer {layer!r}")
     # raw metrics describe raw's genes; they go to adata.var only when the genes match
