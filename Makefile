@@ -54,13 +54,16 @@ test: $(VENV)/.installed-test
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(PYTEST)
 
 # The newest releases of everything on Python 3.13 (resolved afresh each time, not locked).
-# The SLURM test (tests/hpc, the slowest: it starts a scheduler) runs once, in `make test`.
+# The slowest tests run once, in `make test`: the SLURM test (tests/hpc: it starts a scheduler)
+# and the Snakemake runs (`-m workflow`) except tests/workflow/test_snakemake.py, which runs the
+# whole workflow end to end (determinism, reruns, zarr, report) on these releases too.
 $(LATEST)/bin/python:
 	$(call make_venv,$(LATEST),$(LATEST_PYTHON))
 
 test-latest: | $(LATEST)/bin/python
 	$(LATEST)/bin/uv pip install --quiet --python $(LATEST)/bin/python --upgrade -e '.[test,slurm]'
-	PATH="$(CURDIR)/$(LATEST)/bin:$$PATH" $(PYTEST) -m "not hpc"
+	PATH="$(CURDIR)/$(LATEST)/bin:$$PATH" $(PYTEST) -m "not hpc and not workflow"
+	PATH="$(CURDIR)/$(LATEST)/bin:$$PATH" $(PYTEST) -m workflow tests/workflow/test_snakemake.py
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

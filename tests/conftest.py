@@ -42,3 +42,16 @@ def mouse10k(shared_data: Path) -> ad.AnnData:
     adata = ad.read_h5ad(shared_data / "mouse10k_counts.h5ad")
     adata.var_names_make_unique()
     return adata
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Collect the tests that run Snakemake (or SLURM) first.
+
+    Under ``pytest -n 2 --dist loadgroup`` one worker runs a group's tests in turn; started
+    last, the long groups would leave the other worker idle at the end of the run.
+    """
+    items.sort(
+        key=lambda item: all(
+            item.get_closest_marker(name) is None for name in ("workflow", "hpc", "xdist_group")
+        )
+    )

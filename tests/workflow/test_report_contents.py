@@ -215,7 +215,7 @@ def _planned(dry_run_output: str) -> set[str]:
 
 @pytest.mark.workflow
 @pytest.mark.slow
-@pytest.mark.xdist_group("workflow")
+@pytest.mark.xdist_group("workflow-report_contents")
 def test_report_holds_qc_cluster_sizes_config_versions_and_parameter_values(tmp_path: Path) -> None:
     config = copy.deepcopy(TINY_CONFIG)
     config["qc"] = {**config["qc"], "min_genes": 27, "max_pct_mt": 17.5}

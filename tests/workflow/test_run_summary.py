@@ -312,7 +312,7 @@ def _report_text(html: str) -> str:
 
 @pytest.mark.workflow
 @pytest.mark.slow
-@pytest.mark.xdist_group("workflow")
+@pytest.mark.xdist_group("workflow-run_summary")
 def test_warnings_reach_the_summary_the_terminal_and_the_report(tmp_path: Path) -> None:
     config = copy.deepcopy(TINY_CONFIG)
     probe = tmp_path / "probe" / "load.h5ad"  # the tiny sample as the workflow loads it

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from workflow_helpers import REPO, TINY_CONFIG, planned_rules, snakemake, write_config
 
-pytestmark = [pytest.mark.workflow, pytest.mark.slow, pytest.mark.xdist_group("workflow")]
+pytestmark = [pytest.mark.workflow, pytest.mark.slow, pytest.mark.xdist_group("workflow-snakemake")]
 
 ARTIFACT_STAGES = ("load", "qc", "normalize", "hvg", "pca", "neighbors", "umap", "leiden", "markers", "final")
 
