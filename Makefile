@@ -17,7 +17,7 @@ LOCK_EXTRAS   := --extra test --extra slurm --extra lint
 # A config of your own (`make run CONFIG=my.yaml`) is given to the run and to the report alike.
 SNAKE_CONFIG  := $(if $(CONFIG),--configfile $(CONFIG))
 PYTEST        := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 NUMBA_NUM_THREADS=1 \
-	MPLBACKEND=Agg python -m pytest -n 2 --dist loadgroup
+	MPLBACKEND=Agg python -m pytest -n 2 --dist loadgroup --durations=25
 
 .PHONY: run test test-latest report lint lock clean
 
