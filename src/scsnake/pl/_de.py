@@ -75,11 +75,16 @@ def _results(adata: AnnData, key: str, groups: Sequence[str] | None) -> tuple[pd
     return results, chosen, dict(params) if isinstance(params, dict) else {}
 
 
-def _draw(
+def _plot(
     adata: AnnData, x: str, y: str, *, key: str, groups: Sequence[str] | None, alpha: float | None,
-    n_labels: int, ncols: int, ax: Axes | None, what: str,
-) -> Figure:  # fmt: skip
-    """One scatter panel per group of ``y`` against ``x``, called genes coloured by direction."""
+    n_labels: int, ncols: int, ax: Axes | None, what: str, show: bool | None, save: bool | str | None,
+    return_fig: bool | None, dpi: int | None,
+) -> Figure | list[Axes] | None:  # fmt: skip
+    """One scatter panel per group of ``y`` against ``x``, called genes coloured by direction.
+
+    ``what`` names the plot in errors and is the ``writekey`` of ``save``; the output keywords
+    are :func:`~scsnake.pl._show_save.show_or_save`'s.
+    """
     results, chosen, params = _results(adata, key, groups)
     alpha = float(params.get("alpha", 0.05)) if alpha is None else alpha
     check_one_panel(ax, len(chosen), f"the table has {len(chosen)} groups (pass groups=[one])", what=what)
@@ -109,7 +114,8 @@ def _draw(
         if x == "baseMean":
             panel.axhline(0, color="black", linewidth=0.6)
         panel.spines[["top", "right"]].set_visible(False)
-    return fig
+    axes = fig.axes if ax is None else [ax]
+    return show_or_save(fig, axes, writekey=what, show=show, save=save, return_fig=return_fig, dpi=dpi)
 
 
 def _coordinates(
@@ -168,10 +174,10 @@ def volcano(
     '0: 1 up, 0 down'
     >>> import matplotlib.pyplot as plt; plt.close(fig)
     """
-    fig = _draw(adata, "log2FoldChange", "pvalue", key=key, groups=groups, alpha=alpha, n_labels=n_labels,
-                ncols=ncols, ax=ax, what="volcano")  # fmt: skip
-    axes = fig.axes if ax is None else [ax]
-    return show_or_save(fig, axes, writekey="volcano", show=show, save=save, return_fig=return_fig, dpi=dpi)
+    return _plot(
+        adata, "log2FoldChange", "pvalue", key=key, groups=groups, alpha=alpha, n_labels=n_labels,
+        ncols=ncols, ax=ax, what="volcano", show=show, save=save, return_fig=return_fig, dpi=dpi,
+    )  # fmt: skip
 
 
 @plot_function(DePlotParams)
@@ -217,7 +223,7 @@ def ma(
     'log10 mean of normalised counts'
     >>> import matplotlib.pyplot as plt; plt.close(fig)
     """
-    fig = _draw(adata, "baseMean", "log2FoldChange", key=key, groups=groups, alpha=alpha, n_labels=n_labels,
-                ncols=ncols, ax=ax, what="ma")  # fmt: skip
-    axes = fig.axes if ax is None else [ax]
-    return show_or_save(fig, axes, writekey="ma", show=show, save=save, return_fig=return_fig, dpi=dpi)
+    return _plot(
+        adata, "baseMean", "log2FoldChange", key=key, groups=groups, alpha=alpha, n_labels=n_labels,
+        ncols=ncols, ax=ax, what="ma", show=show, save=save, return_fig=return_fig, dpi=dpi,
+    )  # fmt: skip
