@@ -27,6 +27,7 @@ __all__ = [
     "frame",
     "group_bar",
     "label_grid",
+    "ranking_grid",
     "summary_frame",
 ]
 
@@ -258,3 +259,21 @@ def draw_ranking(
         ax.set_xlim(-0.9, n_points + 0.9 + include_lowest)
         ax.set_title(title)
         ax.set_xlabel("ranking")
+
+
+def ranking_grid(
+    n_rows: int, n_cols: int, scores: np.ndarray, labels: Sequence[str], titles: list[str], *,
+    n_points: int, include_lowest: bool,
+) -> tuple[Figure, list[Axes]]:  # fmt: skip
+    """A new figure of ``n_rows`` × ``n_cols`` panels, :func:`draw_ranking` in the first ``len(titles)``.
+
+    Panels are 3.8 × 3.6 inches; those left over are blank. Returns the figure and the drawn panels.
+    """
+    fig, grid = plt.subplots(
+        n_rows, n_cols, figsize=(3.8 * n_cols, 3.6 * n_rows), layout="constrained", squeeze=False
+    )
+    axes = list(grid.ravel()[: len(titles)])
+    draw_ranking(axes, scores, labels, titles, n_points=n_points, include_lowest=include_lowest)
+    for ax in grid.ravel()[len(titles) :]:
+        ax.set_axis_off()
+    return fig, axes

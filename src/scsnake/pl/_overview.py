@@ -13,7 +13,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from scsnake.errors import MissingKeyError, ParamError
 
-from ._decorations import draw_dendrogram, draw_ranking
+from ._decorations import draw_dendrogram, ranking_grid
 from ._embedding import pca
 from ._grouped import color_norm, dendrogram_entry
 from ._preprocessing import pca_loadings, pca_variance_ratio
@@ -225,16 +225,12 @@ def ranking(
     n_points = min(n_points, scores.shape[0])
     n_cols = min(len(titles), 4)
     n_rows = -(-len(titles) // n_cols)
-    fig, grid = plt.subplots(
-        n_rows, n_cols, figsize=(3.8 * n_cols, 3.6 * n_rows), layout="constrained", squeeze=False
+    fig, axes = ranking_grid(
+        n_rows, n_cols, scores, labels, titles, n_points=n_points, include_lowest=include_lowest
     )
-    axes = list(grid.ravel()[: len(titles)])
-    draw_ranking(axes, scores, labels, titles, n_points=n_points, include_lowest=include_lowest)
     for ax in axes:
         for text in ax.texts:
             text.set_color(color)
-    for ax in grid.ravel()[len(titles) :]:
-        ax.set_axis_off()
     return show_or_save(fig, axes, writekey="ranking", show=show, save=save, return_fig=return_fig, dpi=dpi)
 
 

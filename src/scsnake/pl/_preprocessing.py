@@ -15,7 +15,7 @@ from pydantic.json_schema import SkipJsonSchema
 from scsnake._matrix import close_matches
 from scsnake.errors import InputDataError, MissingKeyError, ParamError
 
-from ._decorations import draw_ranking
+from ._decorations import draw_ranking, ranking_grid
 from ._show_save import OutputParams, plot_function, show_or_save
 from ._style import stored_colors
 from ._violin import draw_violins
@@ -226,23 +226,18 @@ def pca_loadings(
         msg = f"n_points={n_points} but there are only {adata.n_vars} genes"
         raise ParamError(msg)
     n_rows, n_cols = (1, len(picked)) if len(picked) <= 5 else (2, (len(picked) + 1) // 2)
-    fig, axes = plt.subplots(
-        n_rows, n_cols, figsize=(3.8 * n_cols, 3.6 * n_rows), layout="constrained", squeeze=False
-    )
-    scores = loadings[:, [c - 1 for c in picked]]
-    draw_ranking(
-        axes.ravel()[: len(picked)],
-        scores,
+    fig, axes = ranking_grid(
+        n_rows,
+        n_cols,
+        loadings[:, [c - 1 for c in picked]],
         list(adata.var_names.astype(str)),
         [f"PC{c}" for c in picked],
         n_points=n_points,
         include_lowest=include_lowest,
     )
-    for ax in axes.ravel()[len(picked) :]:
-        ax.set_axis_off()
     return show_or_save(
         fig,
-        list(axes.ravel()[: len(picked)]),
+        axes,
         writekey="pca_loadings",
         show=show,
         save=save,
