@@ -70,6 +70,23 @@ def _values(matrix: object, positions: np.ndarray, axis: int) -> np.ndarray:
     return np.asarray(picked)
 
 
+def _frame(
+    annotation: pd.DataFrame, keys: list[str], columns: list[str], values: np.ndarray | None, shown: list[str]
+) -> pd.DataFrame:
+    """A table indexed as ``annotation``: ``values`` (columns ``shown``) and ``annotation[columns]``.
+
+    Its columns are in the order of ``keys`` (when there are any).
+    """
+    df = pd.DataFrame(index=annotation.index)
+    if values is not None:
+        df = pd.concat([df, pd.DataFrame(values, columns=shown, index=annotation.index)], axis=1)
+    if columns:
+        df = pd.concat([df, annotation[columns]], axis=1)
+    if keys:
+        df = df[keys]
+    return df
+
+
 def _add_multi(
     df: pd.DataFrame, store: Mapping[str, object], pairs: Iterable[tuple[str, int]], slot: str
 ) -> None:
@@ -137,15 +154,11 @@ def obs_df(
     columns, genes, shown = _split_keys(
         adata.obs, var.index, keys, dim="obs", alias=alias, where="adata.raw" if use_raw else "adata"
     )
-    df = pd.DataFrame(index=adata.obs_names)
+    values = None
     if genes:
         matrix = get_matrix(adata, layer=layer, use_raw=use_raw)
         values = _values(matrix, var.index.get_indexer(genes), axis=1)
-        df = pd.concat([df, pd.DataFrame(values, columns=shown, index=adata.obs_names)], axis=1)
-    if columns:
-        df = pd.concat([df, adata.obs[columns]], axis=1)
-    if keys:
-        df = df[keys]
+    df = _frame(adata.obs, keys, columns, values, shown)
     _add_multi(df, adata.obsm, obsm_keys, "obsm")
     return df
 
@@ -186,14 +199,10 @@ def var_df(
         keys = [keys]
     keys = list(keys)
     columns, cells, _ = _split_keys(adata.var, adata.obs_names, keys, dim="var", alias=None, where="adata")
-    df = pd.DataFrame(index=adata.var_names)
+    values = None
     if cells:
         matrix = get_matrix(adata, layer=layer)
         values = _values(matrix, adata.obs_names.get_indexer(cells), axis=0).T
-        df = pd.concat([df, pd.DataFrame(values, columns=cells, index=adata.var_names)], axis=1)
-    if columns:
-        df = pd.concat([df, adata.var[columns]], axis=1)
-    if keys:
-        df = df[keys]
+    df = _frame(adata.var, keys, columns, values, cells)
     _add_multi(df, adata.varm, varm_keys, "varm")
     return df
