@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, PositiveInt
 from pydantic.json_schema import SkipJsonSchema
-from scipy import sparse, stats
+from scipy import sparse
 
 from scsnake._matrix import get_matrix
 from scsnake._numba import njit
@@ -167,6 +167,8 @@ def control_genes(
     random_state: int | np.random.RandomState | None,
 ) -> NDArray[np.intp]:
     """Column indices of the control genes (sorted), drawn exactly as scanpy draws them."""
+    from scipy import stats  # here: scipy.stats takes ~0.5 s to import, every workflow job imports tl
+
     pool = pool[np.isfinite(gene_means[pool])]  # genes that are all NaN have no level
     n_items = int(np.round(pool.size / (n_bins - 1)))
     ranks = stats.rankdata(gene_means[pool], method="min")
