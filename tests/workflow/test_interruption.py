@@ -106,19 +106,3 @@ def test_killed_run_resumes_to_the_same_results(tmp_path: Path) -> None:
     np.testing.assert_array_equal(first.obsm["X_umap"], second.obsm["X_umap"])
     assert (first.obs["leiden"] == second.obs["leiden"]).all()
     assert not list(workdir.rglob("*.tmp-*"))
-
-
-def test_results_do_not_depend_on_cores(tmp_path: Path) -> None:
-    one, two = tmp_path / "one", tmp_path / "two"
-    one.mkdir()
-    two.mkdir()
-    snakemake(one, "--cores", "1", config=write_config(one, TINY_CONFIG))
-    snakemake(two, "--cores", "2", config=write_config(two, TINY_CONFIG))
-    for stage in ("pca", "neighbors", "umap", "leiden", "markers"):
-        a = ad.read_h5ad(one / "results" / "tiny" / f"{stage}.h5ad")
-        b = ad.read_h5ad(two / "results" / "tiny" / f"{stage}.h5ad")
-        for key in a.obsm:
-            np.testing.assert_array_equal(a.obsm[key], b.obsm[key], err_msg=f"{stage}: obsm[{key}]")
-        for key in a.obsp:
-            assert (a.obsp[key] != b.obsp[key]).nnz == 0, f"{stage}: obsp[{key}]"
-        assert a.obs.drop(columns=[], errors="ignore").equals(b.obs), stage
