@@ -12,6 +12,7 @@ from scipy import sparse
 
 from scsnake._matrix import close_matches, get_matrix
 from scsnake._numba import njit, prange
+from scsnake._params import StageParams, validated
 from scsnake.errors import DataWarning, InputDataError, MissingKeyError, ParamError
 from scsnake.tl._graph import choose_graph
 
@@ -165,6 +166,28 @@ def _constant_rows(vals: Any) -> NDArray[np.bool_]:
     return np.all(vals == vals[:, :1], axis=1)
 
 
+class AutocorrelationParams(StageParams):
+    """Options of :func:`gearys_c` and :func:`morans_i` (the data arguments pass unchecked)."""
+
+    adata_or_graph: Any
+    """AnnData with a neighbour graph, or the cells × cells graph itself."""
+    vals: Any = None
+    """Values per cell (vector or features × cells); None reads ``layer``/``obsm``/``obsp`` or X."""
+    use_graph: str | None = None
+    """obsp key of the graph; None uses the neighbours' connectivities."""
+    neighbors_key: str | None = None
+    """uns key of the neighbours whose connectivities are used."""
+    layer: str | None = None
+    """Layer holding the values."""
+    obsm: str | None = None
+    """obsm key holding the values."""
+    obsp: str | None = None
+    """obsp key holding the values."""
+    use_raw: bool = False
+    """Read the values from ``raw``."""
+
+
+@validated(AutocorrelationParams)
 def gearys_c(
     adata_or_graph: AnnData | sparse.spmatrix,
     /,
@@ -206,6 +229,7 @@ def gearys_c(
     )  # fmt: skip
 
 
+@validated(AutocorrelationParams)
 def morans_i(
     adata_or_graph: AnnData | sparse.spmatrix,
     /,

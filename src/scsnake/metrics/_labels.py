@@ -11,6 +11,7 @@ from anndata import AnnData
 from scipy import sparse
 
 from scsnake._matrix import get_obs_column
+from scsnake._params import StageParams, validated
 from scsnake.errors import InputDataError, MissingKeyError, ParamError
 from scsnake.tl._graph import neighbors_entry
 
@@ -33,6 +34,20 @@ def _order(labels: pd.Series) -> np.ndarray:
     return np.asarray(sorted(pd.unique(labels), key=_natural_key), dtype=object)
 
 
+class ConfusionMatrixParams(StageParams):
+    """Options of :func:`confusion_matrix` (the labellings pass unchecked)."""
+
+    orig: Any
+    """Original labels, or a column of ``data``."""
+    new: Any
+    """New labels, or a column of ``data``."""
+    data: Any = None
+    """DataFrame holding the columns ``orig`` and ``new`` name."""
+    normalize: bool = True
+    """Divide each row by its total (fractions of the original labels)."""
+
+
+@validated(ConfusionMatrixParams)
 def confusion_matrix(
     orig: pd.Series | np.ndarray | Sequence | str,
     new: pd.Series | np.ndarray | Sequence | str,
@@ -117,6 +132,22 @@ def _modularity_of(adjacency: Any, labels: Any, *, is_directed: bool) -> float:
     return float(2 * weights[same].sum() / (2 * total) - (degree**2).sum() / (2 * total) ** 2)
 
 
+class ModularityParams(StageParams):
+    """Options of :func:`modularity` (the graph passes unchecked)."""
+
+    adata_or_connectivities: Any
+    """AnnData with a neighbour graph, or the connectivities themselves."""
+    labels: Any = "leiden"
+    """obs column of the clustering, or the labels per cell."""
+    neighbors_key: str | None = None
+    """uns key of the neighbours whose connectivities are used."""
+    is_directed: bool | None = None
+    """Treat the graph as directed; None decides from its symmetry."""
+    mode: Literal["calculate", "update", "retrieve"] = "calculate"
+    """Compute it; also store it in ``uns``; or read the stored value."""
+
+
+@validated(ModularityParams)
 def modularity(
     adata_or_connectivities: AnnData | Any,
     /,
