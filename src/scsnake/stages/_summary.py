@@ -212,7 +212,10 @@ def read_summary(artifacts: Mapping[str, Sequence[Path | str]]) -> RunSummary:
             sample.clusters = parts["clusters"] or sample.clusters
             for record in parts["provenance"].values():
                 for message in record.get("warnings", ()):
-                    key = (record.get("stage"), record.get("created"), str(message))
+                    # the same record (a sample's, carried into the merged object too), not the same
+                    # text: two samples' stages may warn alike within the same second
+                    inputs = tuple(map(str, record.get("input_sha256", ())))
+                    key = (record.get("stage"), record.get("created"), inputs, str(message))
                     if key not in seen:
                         seen.add(key)
                         found.append(SampleWarning(name, str(record.get("stage")), str(message)))
