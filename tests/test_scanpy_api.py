@@ -30,7 +30,6 @@ EXCEPTIONS: dict[str, str] = {
     "tl.sim": TODO,
     "pp.highly_variable_genes(filter_unexpressed_genes)": TODO,
     "pp.neighbors(distances)": TODO,
-    "experimental.pp.normalize_pearson_residuals(obsm)": TODO,
 }
 
 NAMESPACES = ("pp", "tl", "get", "metrics", "experimental.pp")

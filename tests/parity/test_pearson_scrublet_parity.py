@@ -20,6 +20,7 @@ import pytest
 from scipy import sparse, stats
 
 from factories import make_counts
+from scanpy_reference import SCANPY_1_12
 from scsnake import pp
 from scsnake.datasets import synthetic
 from scsnake.errors import DataWarning
@@ -77,6 +78,19 @@ def test_residuals_match_scanpy(
     }
     if clip is not None:  # scanpy's default clip (a float64 scalar) promotes float32 results to float64
         assert ours["X"].dtype == ref["X"].dtype
+
+
+@pytest.mark.skipif(not SCANPY_1_12, reason="normalize_pearson_residuals(obsm=) is new in scanpy 1.12")
+def test_residuals_of_obsm_match_scanpy(datasets: dict[str, ad.AnnData]) -> None:
+    adata = datasets["small"].copy()
+    adata.obsm["counts"] = np.asarray(adata.X, dtype=np.float32)[:, :50]
+    ref = adata.copy()
+    _reference(sc.experimental.pp.normalize_pearson_residuals, ref, theta=50, clip=4.0, obsm="counts")
+    pp.normalize_pearson_residuals(adata, theta=50, clip=4.0, obsm="counts")  # clip given: see above
+    np.testing.assert_allclose(adata.obsm["counts"], ref.obsm["counts"], rtol=1e-5, atol=0)
+    assert adata.obsm["counts"].dtype == ref.obsm["counts"].dtype
+    np.testing.assert_array_equal(adata.X, ref.X)  # X untouched
+    assert adata.uns["pearson_residuals_normalization"] == ref.uns["pearson_residuals_normalization"]
 
 
 def _assert_same_frame(ours: pd.DataFrame, ref: pd.DataFrame) -> None:

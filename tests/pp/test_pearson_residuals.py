@@ -99,6 +99,20 @@ def test_inplace_false_copy_and_layer() -> None:
     assert copied.uns["pearson_residuals_normalization"]["computed_on"] == "counts"
 
 
+def test_obsm_is_normalised_in_obsm() -> None:
+    adata = _data(fmt="dense")
+    adata.obsm["counts"] = adata.X[:, :20].copy()
+    before = adata.X.copy()
+    pp.normalize_pearson_residuals(adata, obsm="counts", theta=50)
+    np.testing.assert_allclose(adata.obsm["counts"], _residuals(before[:, :20], theta=50), rtol=1e-5)
+    np.testing.assert_array_equal(adata.X, before)
+    assert adata.uns["pearson_residuals_normalization"]["computed_on"] == "counts"
+    with pytest.raises(ParamError, match="obsm"):
+        pp.normalize_pearson_residuals(adata, obsm="counts", layer="counts")
+    with pytest.raises(MissingKeyError, match="count"):
+        pp.normalize_pearson_residuals(adata, obsm="count")
+
+
 def test_view_is_made_actual() -> None:
     parent = _data()
     view = parent[:40]

@@ -15,9 +15,17 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 import pandas as pd
-from pydantic import NonNegativeFloat, PositiveFloat, PositiveInt
+from pydantic import NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
 
-from scsnake._matrix import check_counts, get_matrix, get_obs_column, is_sparse, set_matrix, view_to_actual
+from scsnake._matrix import (
+    check_counts,
+    get_matrix,
+    get_obs_column,
+    get_obsm,
+    is_sparse,
+    set_matrix,
+    view_to_actual,
+)
 from scsnake._numba import njit
 from scsnake._params import StageParams, validated
 from scsnake.errors import DataWarning, InputDataError, ParamError
@@ -48,6 +56,15 @@ class NormalizePearsonResidualsParams(StageParams):
     """Check that the matrix holds non-negative integer counts."""
     layer: str | None = None
     """Layer to normalise instead of ``X``."""
+    obsm: str | None = None
+    """obsm key of a cells × genes matrix to normalise instead of ``X`` (scanpy 1.12)."""
+
+    @model_validator(mode="after")
+    def _one_matrix(self) -> NormalizePearsonResidualsParams:
+        if self.layer is not None and self.obsm is not None:
+            msg = f"layer={self.layer!r} and obsm={self.obsm!r} both select a matrix; pick one"
+            raise ValueError(msg)
+        return self
 
 
 class PearsonResidualsHvgParams(StageParams):
@@ -223,6 +240,7 @@ def normalize_pearson_residuals(
     clip: float | None = ...,
     check_values: bool = ...,
     layer: str | None = ...,
+    obsm: str | None = ...,
     inplace: Literal[True] = ...,
     copy: bool = ...,
 ) -> AnnData | None: ...
@@ -234,6 +252,7 @@ def normalize_pearson_residuals(
     clip: float | None = ...,
     check_values: bool = ...,
     layer: str | None = ...,
+    obsm: str | None = ...,
     inplace: Literal[False],
     copy: bool = ...,
 ) -> dict[str, Any]: ...
@@ -247,6 +266,7 @@ def normalize_pearson_residuals(
     clip: float | None = None,
     check_values: bool = True,
     layer: str | None = None,
+    obsm: str | None = None,
     inplace: bool = True,
     copy: bool = False,
 ) -> AnnData | dict[str, Any] | None:
@@ -271,6 +291,9 @@ def normalize_pearson_residuals(
         Raise :class:`~scsnake.errors.InputDataError` unless the matrix holds counts.
     layer
         Layer to normalise instead of ``X``.
+    obsm
+        obsm key of a cells × genes count matrix to normalise instead of ``X``
+        (scanpy 1.12); not together with ``layer``.
     inplace
         Update ``adata`` (True) or return the results (False).
     copy
@@ -278,9 +301,10 @@ def normalize_pearson_residuals(
 
     Returns
     -------
-    With ``inplace=True`` None (or the copy), with ``X`` (or ``layers[layer]``) the
-    residuals and ``uns['pearson_residuals_normalization']`` = ``{'theta', 'clip',
-    'computed_on'}`` (``clip`` as given, ``computed_on`` ``'adata.X'`` or the layer).
+    With ``inplace=True`` None (or the copy), with ``X`` (or ``layers[layer]``, or
+    ``obsm[obsm]``) the residuals and ``uns['pearson_residuals_normalization']`` =
+    ``{'theta', 'clip', 'computed_on'}`` (``clip`` as given, ``computed_on``
+    ``'adata.X'``, the layer or the obsm key).
     With ``inplace=False`` a dict with the residuals as ``'X'`` and the same three keys.
 
     Examples
@@ -297,8 +321,13 @@ def normalize_pearson_residuals(
     adata = adata.copy() if copy else adata
     if inplace:
         view_to_actual(adata)
-    where = _where(layer)
-    x = _as_supported(get_matrix(adata, layer=layer))
+    where = _where(layer) if obsm is None else f"obsm[{obsm!r}]"
+    if obsm is None:
+        x = get_matrix(adata, layer=layer)
+    else:
+        x = get_obsm(adata, obsm)
+        x = x.to_numpy() if isinstance(x, pd.DataFrame) else x
+    x = _as_supported(x)
     if check_values:
         check_counts(x, where=where, step="normalize_pearson_residuals")
     if x.dtype == np.float16:
@@ -324,10 +353,13 @@ def normalize_pearson_residuals(
         in_place = inplace and x.dtype == dtype and x.flags.writeable and x.flags.c_contiguous
         out = x if in_place else np.empty(x.shape, dtype=dtype)
         _residuals_dense(x, *args, out)
-    settings = {"theta": theta, "clip": clip, "computed_on": "adata.X" if layer is None else layer}
+    settings = {"theta": theta, "clip": clip, "computed_on": layer or obsm or "adata.X"}
     if not inplace:
         return {"X": out, **settings}
-    set_matrix(adata, out, layer=layer)
+    if obsm is None:
+        set_matrix(adata, out, layer=layer)
+    else:
+        adata.obsm[obsm] = out
     adata.uns["pearson_residuals_normalization"] = settings
     return adata if copy else None
 
