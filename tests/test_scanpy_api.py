@@ -28,7 +28,6 @@ TODO = "not yet implemented (issue 21)"
 EXCEPTIONS: dict[str, str] = {
     "read_visium": SPATIAL,
     "tl.sim": TODO,
-    "pp.highly_variable_genes(filter_unexpressed_genes)": TODO,
     "pp.neighbors(distances)": TODO,
 }
 

@@ -114,6 +114,24 @@ def test_dispersion_flavors(
     _assert_same_hvg(ours.var, ref.var)
 
 
+@pytest.mark.skipif(not SCANPY_1_12, reason="filter_unexpressed_genes is new in scanpy 1.12")
+@pytest.mark.parametrize("flavor", ["seurat", "cell_ranger"])
+@pytest.mark.parametrize("n_top_genes", [None, 50])
+@pytest.mark.parametrize("inplace", [True, False])
+def test_filter_unexpressed_genes(
+    datasets: dict, flavor: str, n_top_genes: int | None, inplace: bool
+) -> None:
+    data = datasets["mouse_log"]  # mouse10k has genes without counts
+    assert (np.asarray((data.X > 0).sum(axis=0)).ravel() == 0).any()
+    kwargs = {"flavor": flavor, "n_top_genes": n_top_genes, "filter_unexpressed_genes": True}
+    if inplace:
+        ours, ref = _run_both(data, **kwargs)
+        _assert_same_hvg(ours.var, ref.var)
+    else:
+        got = pp.highly_variable_genes(data, inplace=False, **kwargs)
+        _assert_same_hvg(got, sc.pp.highly_variable_genes(data, inplace=False, **kwargs))
+
+
 @pytest.fixture
 def exact_batch_moments(monkeypatch: pytest.MonkeyPatch) -> None:
     """On scanpy ≥ 1.12.2, its batched ``seurat_v3`` with each batch's exact mean and variance.

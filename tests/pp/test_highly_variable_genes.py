@@ -258,6 +258,37 @@ def test_layer_is_used() -> None:
     assert (adata.var["highly_variable"] == expected["highly_variable"]).all()
 
 
+@pytest.mark.parametrize("flavor", ["seurat", "cell_ranger"])
+def test_filter_unexpressed_genes(flavor: str) -> None:
+    """Unexpressed genes are left out of the statistics (and bins) and get zeros."""
+    adata = _log_normalised(_data(fmt="dense"))
+    adata.X[:, [5, 40]] = 0
+    expressed = np.ones(adata.n_vars, dtype=bool)
+    expressed[[5, 40]] = False
+    got = pp.highly_variable_genes(
+        adata, flavor=flavor, n_top_genes=30, filter_unexpressed_genes=True, inplace=False
+    )
+    alone = pp.highly_variable_genes(adata[:, expressed].copy(), flavor=flavor, n_top_genes=30, inplace=False)
+    for col in ("means", "dispersions", "dispersions_norm", "highly_variable"):
+        np.testing.assert_array_equal(got[col].to_numpy()[expressed], alone[col].to_numpy(), err_msg=col)
+        assert not got[col].to_numpy()[~expressed].any(), col
+    assert got["mean_bin"].dtype == object and (got["mean_bin"].to_numpy()[~expressed] == 0).all()
+    if flavor == "seurat":  # without the filter they are in the statistics (log of 0 dispersion: NaN)
+        default = pp.highly_variable_genes(adata, flavor=flavor, n_top_genes=30, inplace=False)
+        assert np.isnan(default["dispersions"].to_numpy()[~expressed]).all()
+
+
+def test_filter_unexpressed_genes_false_is_ignored_with_batches() -> None:
+    adata = _log_normalised(_data())
+    adata.obs["batch"] = np.repeat(["a", "b"], adata.n_obs // 2)
+    expected = pp.highly_variable_genes(adata, batch_key="batch", inplace=False)
+    with pytest.warns(ScsnakeWarning, match="filter_unexpressed_genes=False is ignored"):
+        got = pp.highly_variable_genes(
+            adata, batch_key="batch", filter_unexpressed_genes=False, inplace=False
+        )
+    pd.testing.assert_frame_equal(got, expected)
+
+
 # --- bad input ---------------------------------------------------------------------------
 
 
@@ -271,6 +302,7 @@ def test_layer_is_used() -> None:
         ({"flavor": "seurat_v3", "span": 1.5}, "span"),
         ({"min_mean": 5}, "max_mean: must not be below min_mean"),
         ({"min_disp": 2, "max_disp": 1}, "max_disp: must not be below min_disp"),
+        ({"filter_unexpressed_genes": "sometimes"}, "filter_unexpressed_genes"),
     ],
 )
 def test_bad_parameters(kwargs: dict, match: str) -> None:

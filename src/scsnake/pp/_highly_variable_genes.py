@@ -15,7 +15,7 @@ from scsnake._matrix import check_counts, check_finite, get_matrix, get_obs_colu
 from scsnake._params import StageParams, validated
 from scsnake.errors import InputDataError, ScsnakeWarning
 from scsnake.pp._hvg_kernels import grouped_moments, mean_var_from_sums, squares_rtol
-from scsnake.pp._hvg_seurat import Cutoffs, combine_batches, dispersion_table
+from scsnake.pp._hvg_seurat import Cutoffs, combine_batches, dispersion_table, with_unexpressed
 from scsnake.pp._hvg_seurat_v3 import seurat_v3_table
 
 if TYPE_CHECKING:
@@ -59,6 +59,8 @@ class _HvgParamsBase(StageParams):
     """obs column of batches: genes are selected per batch and the selections combined."""
     check_values: bool = True
     """Check that the matrix holds counts (seurat_v3)."""
+    filter_unexpressed_genes: bool | None = None
+    """Leave genes without a positive value out of the statistics (dispersion flavors; always with batch_key)."""
 
 
 class DispersionHvgParams(_HvgParamsBase):
@@ -152,6 +154,7 @@ def _dispersion_hvg(
     n_bins: int,
     cutoff: Cutoffs | int,
     where: str,
+    filter_unexpressed: bool = False,
 ) -> pd.DataFrame:
     scale = 1.0
     if flavor == "seurat":
@@ -159,34 +162,33 @@ def _dispersion_hvg(
         base = log1p.get("base") if isinstance(log1p, dict) else None
         scale = 1.0 if base is None else float(np.log(base))
     sums, sumsq, n_pos = grouped_moments(
-        x, codes, expm1=flavor == "seurat", scale=scale, count_positive=batched
+        x, codes, expm1=flavor == "seurat", scale=scale, count_positive=batched or filter_unexpressed
     )
     if not (np.isfinite(sums).all() and np.isfinite(sumsq).all()):
         check_finite(x, where=where)  # finite sums: finite values, without a pass of its own
     n_cells = np.bincount(codes, minlength=n_batches)
-    if not batched:
+    if not batched and not filter_unexpressed:
         mean, var = mean_var_from_sums(sums[0], sumsq[0], n_cells[0], rtol=squares_rtol(x))
         df = dispersion_table(mean, var, flavor=flavor, n_bins=n_bins, cutoff=cutoff)
         df.index = adata.var_names
         return df
     tables = []
     for b in range(n_batches):
-        # like scanpy, genes without a positive value in a batch are left out of its
+        # like scanpy, genes without a positive value (in a batch) are left out of the
         # statistics and count as zeros
         expressed = n_pos[b] > 0
         mean, var = mean_var_from_sums(
             sums[b, expressed], sumsq[b, expressed], n_cells[b], rtol=squares_rtol(x)
         )
         part = dispersion_table(mean, var, flavor=flavor, n_bins=n_bins, cutoff=cutoff)
-        full = pd.DataFrame(
-            {col: np.zeros(adata.n_vars) for col in ("means", "dispersions", "dispersions_norm")}
+        if not batched:
+            if not expressed.all():  # scanpy's frame: all of its columns, with zeros added
+                part = with_unexpressed(part, expressed, list(part.columns))
+            part.index = adata.var_names
+            return part
+        tables.append(
+            with_unexpressed(part, expressed, ["means", "dispersions", "dispersions_norm", "highly_variable"])
         )
-        full["highly_variable"] = np.zeros(adata.n_vars, dtype=bool)
-        for col in full.columns:
-            values = full[col].to_numpy(copy=True)
-            values[expressed] = part[col].to_numpy()
-            full[col] = values
-        tables.append(full)
     return combine_batches(tables, adata.var_names, cutoff)
 
 
@@ -206,6 +208,7 @@ def highly_variable_genes(
     subset: bool = ...,
     inplace: Literal[True] = ...,
     batch_key: str | None = ...,
+    filter_unexpressed_genes: bool | None = ...,
     check_values: bool = ...,
 ) -> None: ...
 @overload
@@ -224,6 +227,7 @@ def highly_variable_genes(
     subset: bool = ...,
     inplace: Literal[False],
     batch_key: str | None = ...,
+    filter_unexpressed_genes: bool | None = ...,
     check_values: bool = ...,
 ) -> pd.DataFrame: ...
 
@@ -244,6 +248,7 @@ def highly_variable_genes(
     subset: bool = False,
     inplace: bool = True,
     batch_key: str | None = None,
+    filter_unexpressed_genes: bool | None = None,
     check_values: bool = True,
 ) -> pd.DataFrame | None:
     """Annotate highly variable genes, as scanpy does.
@@ -280,6 +285,11 @@ def highly_variable_genes(
         Store the results in ``adata`` (True) or return them (False).
     batch_key
         obs column of batches to select genes in separately.
+    filter_unexpressed_genes
+        Dispersion flavors (scanpy 1.12): True leaves genes without a positive value out
+        of the statistics and bins (they get zeros and are not flagged; nothing is
+        removed). Always on with ``batch_key``, where False is ignored with a
+        :class:`~scsnake.errors.ScsnakeWarning`; ignored by the Seurat v3 flavors.
     check_values
         Seurat v3 flavors: check that the matrix holds non-negative integer counts.
 
@@ -337,6 +347,9 @@ def highly_variable_genes(
         ]
         df["gene_name"] = adata.var_names
     else:
+        if batch_key is not None and filter_unexpressed_genes is False:
+            msg = f"filter_unexpressed_genes=False is ignored with batch_key (flavor={flavor!r}): genes without counts in a batch are always left out of its statistics"
+            warnings.warn(msg, ScsnakeWarning, stacklevel=3)
         cutoff = _cutoff(
             n_top_genes,
             {"min_disp": min_disp, "max_disp": max_disp, "min_mean": min_mean, "max_mean": max_mean},
@@ -351,6 +364,7 @@ def highly_variable_genes(
             n_bins=n_bins,
             cutoff=cutoff,
             where=where,
+            filter_unexpressed=bool(filter_unexpressed_genes),
         )
         columns = ["highly_variable", "means", "dispersions", "dispersions_norm"]
         result_columns = list(df.columns)

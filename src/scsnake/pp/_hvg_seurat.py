@@ -14,7 +14,7 @@ from scsnake.errors import AdjustedParamWarning
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-__all__ = ["Cutoffs", "combine_batches", "dispersion_table"]
+__all__ = ["Cutoffs", "combine_batches", "dispersion_table", "with_unexpressed"]
 
 #: Normal consistency constant of the median absolute deviation (norm.ppf(3/4)).
 _MAD_SCALE = 0.6744897501960817
@@ -159,3 +159,21 @@ def combine_batches(tables: list[pd.DataFrame], names: pd.Index, cutoff: Cutoffs
             "highly_variable_intersection",
         ]
     ]
+
+
+def with_unexpressed(part: pd.DataFrame, expressed: NDArray[np.bool_], columns: list[str]) -> pd.DataFrame:
+    """``part`` (the expressed genes) with zero rows for the others, as scanpy adds them:
+    0 (False for ``highly_variable``; ``mean_bin`` becomes an object column holding 0.0)."""
+    full = {}
+    for col in columns:
+        values = part[col].to_numpy()
+        if values.dtype == bool:
+            out = np.zeros(expressed.size, dtype=bool)
+        elif values.dtype.kind == "f":
+            out = np.zeros(expressed.size)
+        else:
+            values = values.astype(object)
+            out = np.full(expressed.size, 0.0, dtype=object)
+        out[expressed] = values
+        full[col] = out
+    return pd.DataFrame(full)
