@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
+import ast
 import functools
 import inspect
+import itertools
+import textwrap
 from collections.abc import Mapping, Sequence
 from types import UnionType
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 
 from .errors import ParamError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["Seed", "StageParams", "format_validation_error", "validated"]
+__all__ = [
+    "DocumentedJsonSchema",
+    "Seed",
+    "StageParams",
+    "attribute_docs",
+    "format_validation_error",
+    "validated",
+]
 
 F = TypeVar("F", bound="Callable[..., Any]")
 
@@ -27,15 +38,51 @@ UNVALIDATED = frozenset({"adata", "copy", "inplace", "data"})
 
 
 class StageParams(BaseModel):
-    """Base of every parameter model: strict keys, frozen, documented fields."""
+    """Base of every parameter model: strict keys, frozen, documented fields.
+
+    A field's documentation is the docstring under it. It is read when a schema is made
+    (:class:`DocumentedJsonSchema`), not when the class is: pydantic's own reading
+    (``use_attribute_docstrings``) walks the import frames of every model on Python < 3.13, a
+    third of the import time of a workflow job. Validators are built on first use, so a job
+    builds only those of its own stage.
+    """
 
     model_config = ConfigDict(
-        extra="forbid",
-        frozen=True,
-        use_attribute_docstrings=True,
-        validate_default=True,
-        arbitrary_types_allowed=True,
+        extra="forbid", frozen=True, validate_default=True, arbitrary_types_allowed=True, defer_build=True
     )
+
+
+@functools.cache
+def attribute_docs(cls: type) -> dict[str, str]:
+    """The docstrings written under the annotated attributes of ``cls`` (and of its bases)."""
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__[:-1]):
+        try:
+            body = ast.parse(textwrap.dedent(inspect.getsource(klass))).body[0].body
+        except (OSError, TypeError, SyntaxError, IndexError, AttributeError):
+            continue  # made at run time (create_model) or not a class statement
+        for statement, following in itertools.pairwise(body):
+            if (
+                isinstance(statement, ast.AnnAssign)
+                and isinstance(statement.target, ast.Name)
+                and isinstance(following, ast.Expr)
+                and isinstance(following.value, ast.Constant)
+                and isinstance(following.value.value, str)
+            ):
+                docs[statement.target.id] = inspect.cleandoc(following.value.value)
+    return docs
+
+
+class DocumentedJsonSchema(GenerateJsonSchema):
+    """JSON schema generator that describes each field by its attribute docstring."""
+
+    def model_schema(self, schema: Any) -> JsonSchemaValue:
+        json_schema = super().model_schema(schema)
+        docs = attribute_docs(schema["cls"])
+        for name, field in json_schema.get("properties", {}).items():
+            if name in docs and "description" not in field:
+                field["description"] = docs[name]
+        return json_schema
 
 
 def _loc_to_path(loc: tuple[Any, ...], prefix: str = "", model: Any = None) -> str:

@@ -119,9 +119,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         load_config(args.config)
         print(f"{args.config}: valid")  # noqa: T201
     elif args.command == "schema":
-        from .config import WorkflowConfig
+        from .config import config_schema
 
-        print(json.dumps(WorkflowConfig.model_json_schema(), indent=2, sort_keys=True))  # noqa: T201
+        print(json.dumps(config_schema(), indent=2, sort_keys=True))  # noqa: T201
     elif args.command == "provenance":
         from .provenance import read_provenance
 

@@ -15,7 +15,7 @@ from pydantic import (
     model_validator,
 )
 
-from ._params import Seed, StageParams, format_validation_error
+from ._params import DocumentedJsonSchema, Seed, StageParams, format_validation_error
 from ._yaml import read_yaml
 from .errors import ConfigError
 from .stages import STAGES, SampleSpec, batch_key, stage
@@ -42,6 +42,7 @@ __all__ = [
     "WorkflowConfig",
     "analysed_samples",
     "batch_key",
+    "config_schema",
     "load_config",
     "stage_params_json",
     "validate_config",
@@ -203,6 +204,11 @@ class WorkflowConfig(StageParams):
                 f"{self.neighbors.use_rep!r}; leave neighbors.use_rep at X_pca"
             )
         return problems
+
+
+def config_schema() -> dict[str, Any]:
+    """The config's JSON schema, each key described by its docstring (``workflow/schemas``)."""
+    return WorkflowConfig.model_json_schema(schema_generator=DocumentedJsonSchema)
 
 
 def validate_config(raw: Any, *, base_dir: Path | str = ".", open_inputs: bool = True) -> WorkflowConfig:

@@ -21,7 +21,7 @@ from pydantic import (
 )
 
 from .._matrix import check_counts
-from .._params import StageParams
+from .._params import StageParams, attribute_docs
 from ..errors import InputDataError, ParamError
 from ._qc import QcParams
 
@@ -93,7 +93,7 @@ def _partial(model: type[BaseModel], name: str, doc: str) -> type[StageParams]:
             )
         elif info.metadata:
             annotation = Annotated[annotation, *info.metadata]
-        fields[key] = (annotation | None, Field(None, description=info.description))
+        fields[key] = (annotation | None, Field(None, description=attribute_docs(model).get(key)))
     return create_model(name, __base__=StageParams, __doc__=doc, **fields)
 
 
