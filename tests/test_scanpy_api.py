@@ -28,7 +28,6 @@ TODO = "not yet implemented (issue 21)"
 EXCEPTIONS: dict[str, str] = {
     "read_visium": SPATIAL,
     "tl.sim": TODO,
-    "pp.neighbors(distances)": TODO,
 }
 
 NAMESPACES = ("pp", "tl", "get", "metrics", "experimental.pp")

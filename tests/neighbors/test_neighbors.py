@@ -9,7 +9,7 @@ from scipy import sparse
 from sklearn.neighbors import KNeighborsTransformer
 
 from factories import make_counts
-from scsnake.errors import AdjustedParamWarning, InputDataError, MissingKeyError, ParamError
+from scsnake.errors import AdjustedParamWarning, InputDataError, MissingKeyError, ParamError, ScsnakeWarning
 from scsnake.neighbors import neighbors
 from scsnake.neighbors._knn import knn_exact, knn_from_transformer
 
@@ -81,6 +81,63 @@ def test_gauss_connectivities_by_hand():
     assert conn[2, 4] == conn[4, 2]
     np.testing.assert_array_equal(np.diag(conn), 0)
     np.testing.assert_array_equal(conn, conn.T)
+
+
+def test_jaccard_connectivities_by_hand():
+    """N(i) without the cell: 0 {1, 2}, 1 {0, 2}, 2 {0, 1}, 3 {2, 4}, 4 {2, 3}; each edge
+    sharing one neighbour gets 1 / (2·2 − 1); 3–2 and 4–2 share none and are dropped."""
+    adata = line_adata()
+    neighbors(adata, n_neighbors=3, method="jaccard")
+    third = 1 / 3
+    assert as_dict(adata.obsp["connectivities"]) == {
+        0: {1: third, 2: third}, 1: {0: third, 2: third}, 2: {0: third, 1: third}, 3: {4: third}, 4: {3: third},
+    }  # fmt: skip
+    assert adata.obsp["connectivities"].dtype == np.float64
+    assert adata.uns["neighbors"]["params"]["method"] == "jaccard"
+    assert as_dict(adata.obsp["distances"]) == LINE_KNN
+
+
+@pytest.mark.parametrize("method", ["umap", "gauss", "jaccard"])
+def test_precomputed_knn_distances_give_the_searched_graph(method):
+    searched = line_adata()
+    neighbors(searched, n_neighbors=3, method=method)
+    given = line_adata()
+    knn_graph = searched.obsp["distances"].copy()
+    neighbors(given, n_neighbors=3, method=method, distances=knn_graph)
+    np.testing.assert_array_equal(
+        given.obsp["connectivities"].toarray(), searched.obsp["connectivities"].toarray()
+    )
+    assert as_dict(given.obsp["distances"]) == LINE_KNN
+    assert given.uns["neighbors"]["params"] == {
+        "n_neighbors": 3,
+        "method": method,
+        "random_state": 0,
+        "metric": None,
+    }
+
+
+def test_precomputed_dense_distances():
+    d = np.abs(LINE - LINE.T)
+    d[0, 0] = 5.0  # the diagonal is set to zero (in a copy)
+    adata = line_adata()
+    with pytest.warns(ScsnakeWarning, match="knn, use_rep ignored when distances are given"):
+        neighbors(adata, n_neighbors=3, distances=d, use_rep="X", knn=False, metric="cityblock")
+    assert d[0, 0] == 5.0
+    stored = adata.obsp["distances"]
+    assert isinstance(stored, np.ndarray) and stored[0, 0] == 0 and stored[0, 4] == 12
+    searched = line_adata()
+    neighbors(searched, n_neighbors=3)
+    np.testing.assert_array_equal(
+        adata.obsp["connectivities"].toarray(), searched.obsp["connectivities"].toarray()
+    )
+    assert adata.uns["neighbors"]["params"]["metric"] == "cityblock"
+    assert adata.uns["neighbors"]["params"]["use_rep"] == "X"
+    with pytest.raises(InputDataError, match="square matrix of the 5 cells"):
+        neighbors(line_adata(), distances=np.zeros((4, 4)))
+    with pytest.raises(InputDataError, match="distances contains 2 NaN"):
+        neighbors(line_adata(), n_neighbors=3, distances=np.where(d == 12, np.nan, d))
+    with pytest.raises(ParamError, match="n_neighbors=6 is more than the 5 cells"):
+        neighbors(line_adata(), n_neighbors=6, distances=d)
 
 
 def test_gauss_without_knn_is_dense():
@@ -261,6 +318,9 @@ def test_copy_and_views():
     [
         ({"n_neighbors": 1}, "n_neighbors"),
         ({"method": "umapp"}, "method"),
+        ({"method": "jacard"}, "method"),
+        ({"distances": np.ones(5)}, "distances: .*square"),
+        ({"distances": np.zeros((5, 5)), "metric": lambda a, b: 0.0}, "metric must be a name"),
         ({"transformer": "annoy"}, r"transformer.*one of \('sklearn', 'exact', 'pynndescent'\)"),
         ({"transformer": object()}, "transformer.*fit_transform"),
         ({"knn": False}, "knn=False needs method='gauss'"),

@@ -1,4 +1,5 @@
-"""Connectivities from kNN distances: UMAP's fuzzy simplicial set and scanpy's Gaussian kernel.
+"""Connectivities from kNN distances: UMAP's fuzzy simplicial set, scanpy's Gaussian kernel
+and the Jaccard index of the neighbourhoods (PhenoGraph's, as scanpy 1.12 computes it).
 
 :func:`umap_connectivities` reproduces ``umap.umap_.fuzzy_simplicial_set`` (with
 ``set_op_mix_ratio=1``, ``local_connectivity=1``, as scanpy calls it) in cached numba
@@ -15,7 +16,12 @@ from scipy import sparse
 
 from scsnake._numba import njit, prange
 
-__all__ = ["gauss_connectivities", "gauss_connectivities_dense", "umap_connectivities"]
+__all__ = [
+    "gauss_connectivities",
+    "gauss_connectivities_dense",
+    "jaccard_connectivities",
+    "umap_connectivities",
+]
 
 _SMOOTH_K_TOLERANCE = 1e-5
 _MIN_K_DIST_SCALE = 1e-3
@@ -172,3 +178,50 @@ def gauss_connectivities_dense(distances: np.ndarray, n_neighbors: int) -> np.nd
     w = np.sqrt(num / den) * np.exp(-d_sq / den)
     w[~(w > 1e-14)] = 0
     return w
+
+
+@njit(parallel=True)
+def _shared_neighbours(others):
+    """``|N(i) ∩ N(j)|`` for every listed neighbour ``j = others[i, c]`` (rows of ``others`` are the sets)."""
+    n_obs, width = others.shape
+    ordered = np.empty_like(others)
+    for i in prange(n_obs):
+        ordered[i] = np.sort(others[i])
+    shared = np.zeros(others.shape, dtype=np.int64)
+    for i in prange(n_obs):
+        a = ordered[i]
+        for c in range(width):
+            b = ordered[others[i, c]]
+            p = q = count = 0
+            while p < width and q < width:  # merge of two sorted rows
+                if a[p] < b[q]:
+                    p += 1
+                elif a[p] > b[q]:
+                    q += 1
+                else:
+                    count += 1
+                    p += 1
+                    q += 1
+            shared[i, c] = count
+    return shared
+
+
+def jaccard_connectivities(knn_indices: np.ndarray, *, n_obs: int) -> sparse.csr_matrix:
+    """Jaccard connectivities (PhenoGraph's weights), as scanpy 1.12's ``method="jaccard"``.
+
+    ``N(i)`` is the cell's ``k - 1`` neighbours without itself (``knn_indices[:, 1:]``, the
+    first column being the cell); each kNN edge ``(i, j)`` gets
+    ``|N(i) ∩ N(j)| / (2 (k - 1) - |N(i) ∩ N(j)|)`` (the Jaccard index of two sets of
+    ``k - 1``), edges without shared neighbours are dropped, and the matrix is made
+    symmetric by averaging, ``(J + Jᵀ) / 2`` (float64 CSR).
+    """
+    others = np.ascontiguousarray(knn_indices[:, 1:], dtype=np.int64)
+    width = others.shape[1]
+    shared = _shared_neighbours(others).ravel()
+    jaccard = shared / (2 * width - shared)
+    rows = np.repeat(np.arange(n_obs), width)
+    keep = jaccard != 0
+    weights = sparse.csr_matrix((jaccard[keep], (rows[keep], others.ravel()[keep])), shape=(n_obs, n_obs))
+    result = sparse.csr_matrix((weights + weights.T) / 2)
+    result.sort_indices()
+    return result

@@ -8,13 +8,18 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, WithJsonSchema, model_validator
 
 from scsnake._matrix import check_finite, close_matches, is_sparse, view_to_actual
 from scsnake._params import StageParams, validated
-from scsnake.errors import AdjustedParamWarning, InputDataError, MissingKeyError, ParamError
+from scsnake.errors import AdjustedParamWarning, InputDataError, MissingKeyError, ParamError, ScsnakeWarning
 
-from ._connectivities import gauss_connectivities, gauss_connectivities_dense, umap_connectivities
+from ._connectivities import (
+    gauss_connectivities,
+    gauss_connectivities_dense,
+    jaccard_connectivities,
+    umap_connectivities,
+)
 from ._knn import (
     EXACT_MAX_OBS,
     knn_dense_distances,
@@ -23,6 +28,7 @@ from ._knn import (
     knn_pynndescent,
     knn_to_csr,
 )
+from ._precomputed import gauss_from_distances, knn_from_distances, prepare_distances
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -57,6 +63,25 @@ def _check_transformer(value: Any) -> Any:
     return value
 
 
+def _check_distances(value: Any) -> Any:
+    if value is None or is_sparse(value):
+        return value
+    if not hasattr(value, "shape") or len(value.shape) != 2:
+        msg = "must be None or a square (n_obs × n_obs) array or sparse matrix of distances"
+        raise ValueError(msg)
+    return value
+
+
+#: Arguments ``distances`` makes pointless, with their defaults (scanpy warns when one is set).
+_IGNORED_WITH_DISTANCES = {
+    "n_pcs": None,
+    "use_rep": None,
+    "knn": True,
+    "metric_kwds": None,
+    "random_state": 0,
+}
+
+
 class NeighborsParams(StageParams):
     """Parameters of :func:`neighbors`."""
 
@@ -64,16 +89,18 @@ class NeighborsParams(StageParams):
     """Neighbours per cell, the cell itself included (ignored when ``transformer`` is an instance)."""
     n_pcs: Annotated[int, Field(ge=0)] | None = None
     """Use the first ``n_pcs`` columns of the representation (0 with ``use_rep=None`` means ``X``)."""
+    distances: Annotated[Any, AfterValidator(_check_distances), WithJsonSchema({"type": "null"})] = None
+    """A precomputed n_obs × n_obs distance matrix (dense or sparse) instead of a kNN search (scanpy 1.12)."""
     use_rep: str | None = None
     """``obsm`` key or ``"X"``; None takes ``X_pca`` (or ``X`` itself when it has ≤ 50 genes)."""
     knn: bool = True
     """Keep only the kNN edges; False (``method="gauss"`` only) gives dense all-pairs matrices."""
-    method: Literal["umap", "gauss"] = "umap"
-    """Connectivities: UMAP's fuzzy simplicial set or a Gaussian kernel with adaptive width."""
+    method: Literal["umap", "gauss", "jaccard"] = "umap"
+    """Connectivities: UMAP's fuzzy simplicial set, a Gaussian kernel with adaptive width or the Jaccard index of the neighbourhoods."""
     transformer: Annotated[Any, AfterValidator(_check_transformer)] = None
     """kNN search: None (exact up to 150,000 cells, else pynndescent), ``"sklearn"``/``"exact"``, ``"pynndescent"``, or an instance."""
-    metric: Metric | Callable[..., float] = "euclidean"
-    """Distance metric."""
+    metric: Metric | Callable[..., float] | None = None
+    """Distance metric; None is ``"euclidean"`` (with ``distances``: only recorded)."""
     metric_kwds: Mapping[str, Any] | None = None
     """Options of the metric."""
     random_state: int | None = 0
@@ -83,8 +110,15 @@ class NeighborsParams(StageParams):
 
     @model_validator(mode="after")
     def _knn_only_with_gauss(self) -> NeighborsParams:
-        if not self.knn and (self.method != "gauss" or self.transformer is not None):
+        if (
+            self.distances is None
+            and not self.knn
+            and (self.method != "gauss" or self.transformer is not None)
+        ):
             msg = f"knn=False needs method='gauss' and transformer=None (got method={self.method!r}, transformer={self.transformer!r})"
+            raise ValueError(msg)
+        if self.distances is not None and callable(self.metric):
+            msg = "metric must be a name (or None) when distances are given: it is only recorded"
             raise ValueError(msg)
         return self
 
@@ -182,11 +216,12 @@ def neighbors(
     n_neighbors: int = 15,
     n_pcs: int | None = None,
     *,
+    distances: Any = None,
     use_rep: str | None = None,
     knn: bool = True,
-    method: Literal["umap", "gauss"] = "umap",
+    method: Literal["umap", "gauss", "jaccard"] = "umap",
     transformer: Any = None,
-    metric: str | Callable[..., float] = "euclidean",
+    metric: str | Callable[..., float] | None = None,
     metric_kwds: Mapping[str, Any] | None = None,
     random_state: int | None = 0,
     key_added: str | None = None,
@@ -197,9 +232,11 @@ def neighbors(
     The search is exact (brute force, blocked) for up to 150,000 cells and approximate
     (pynndescent with umap's settings, 2× oversampled) above, unless ``transformer``
     says otherwise. Connectivities are UMAP's fuzzy simplicial set (``method="umap"``,
-    identical to umap-learn's) or scanpy's Gaussian kernel (``"gauss"``). Results equal
-    scanpy's, except that a cell is never its own neighbour: where scanpy keeps a
-    duplicate cell as its own neighbour (a self-loop), its copies are listed instead.
+    identical to umap-learn's), scanpy's Gaussian kernel (``"gauss"``) or the Jaccard
+    index of the neighbourhoods (``"jaccard"``, PhenoGraph's weights as scanpy 1.12
+    computes them). Results equal scanpy's, except that a cell is never its own
+    neighbour: where scanpy keeps a duplicate cell as its own neighbour (a self-loop),
+    its copies are listed instead.
 
     Parameters
     ----------
@@ -210,18 +247,28 @@ def neighbors(
         lowered to ``1 + n_obs // 2`` with an :class:`~scsnake.errors.AdjustedParamWarning`.
     n_pcs
         Use this many leading columns of the representation.
+    distances
+        A precomputed n_obs × n_obs distance matrix (dense or sparse; scanpy 1.12): no
+        search; it is stored (diagonal zeroed, sparse as CSR) as ``obsp['distances']``
+        and the connectivities are computed from it as scanpy does. ``n_pcs``,
+        ``use_rep``, ``knn``, ``metric_kwds`` and ``random_state`` are then ignored
+        (with a :class:`~scsnake.errors.ScsnakeWarning` when set) and ``transformer``
+        too; ``metric`` is only recorded.
     use_rep
         ``obsm`` key or ``"X"``. None: ``X_pca``, or ``X`` when there are ≤ 50 genes.
     knn
         False (only with ``method="gauss"``): dense all-pairs weights, ``O(n_obs²)`` memory.
     method
-        ``"umap"`` or ``"gauss"``.
+        ``"umap"``, ``"gauss"`` or ``"jaccard"``: each kNN edge ``(i, j)`` weighted by
+        ``|N(i) ∩ N(j)| / |N(i) ∪ N(j)|`` (``N``: the ``n_neighbors - 1`` neighbours
+        without the cell itself), edges without shared neighbours dropped, made
+        symmetric as ``(J + Jᵀ) / 2``.
     transformer
         None (automatic), ``"sklearn"`` / ``"exact"`` (brute force), ``"pynndescent"``
         (pynndescent's defaults) or a :class:`~sklearn.neighbors.KNeighborsTransformer`-like
         instance (its own ``n_neighbors`` and metric are used).
     metric, metric_kwds
-        Distance metric and its options.
+        Distance metric (None: ``"euclidean"``) and its options.
     random_state
         Seed of pynndescent.
     key_added
@@ -241,7 +288,8 @@ def neighbors(
     ``adata.uns['neighbors']`` (or ``uns[key_added]``)
         ``connectivities_key``, ``distances_key`` and ``params``
         (``n_neighbors``, ``method``, ``random_state``, ``metric`` and, if given,
-        ``metric_kwds``, ``use_rep``, ``n_pcs``).
+        ``metric_kwds``, ``use_rep``, ``n_pcs``; with ``distances`` as scanpy records
+        them: ``random_state`` 0, ``metric`` as given).
 
     Examples
     --------
@@ -257,6 +305,30 @@ def neighbors(
     if n_obs < 2:
         msg = f"neighbors needs at least 2 cells, got {n_obs}"
         raise InputDataError(msg)
+    if distances is not None:
+        given = {
+            "n_pcs": n_pcs,
+            "use_rep": use_rep,
+            "knn": knn,
+            "metric_kwds": metric_kwds,
+            "random_state": random_state,
+        }
+        ignored = sorted(k for k, default in _IGNORED_WITH_DISTANCES.items() if _given(given[k], default))
+        if ignored:
+            msg = f"neighbors: {', '.join(ignored)} ignored when distances are given"
+            warnings.warn(msg, ScsnakeWarning, stacklevel=3)
+        distance_matrix = prepare_distances(distances, n_obs)
+        if n_neighbors > n_obs:
+            msg = f"n_neighbors={n_neighbors} is more than the {n_obs} cells of the distance matrix"
+            raise ParamError(msg)
+        connectivities = _from_distances(distance_matrix, n_neighbors, method)
+        _store(
+            adata, key_added, distance_matrix, connectivities,
+            {"n_neighbors": n_neighbors, "method": method, "random_state": 0, "metric": metric},
+            metric_kwds, use_rep, n_pcs,
+        )  # fmt: skip
+        return adata if copy else None
+    metric = "euclidean" if metric is None else metric
     x = _prepare(choose_representation(adata, use_rep=use_rep, n_pcs=n_pcs))
     metric_kwds = dict(metric_kwds or {})
     if transformer is not None and not isinstance(transformer, str):
@@ -271,26 +343,58 @@ def neighbors(
         indices, dists = _search(
             x, n_neighbors, transformer, metric=metric, metric_kwds=metric_kwds, random_state=random_state
         )
-        distances = knn_to_csr(indices, dists)
+        graph = knn_to_csr(indices, dists)
         if method == "umap":
             connectivities = umap_connectivities(indices, dists, n_obs=n_obs)
+        elif method == "jaccard":
+            connectivities = jaccard_connectivities(indices, n_obs=n_obs)
         else:
             connectivities = gauss_connectivities(indices, dists, n_obs=n_obs)
     else:
         if n_obs >= 10_000:
             logger.warning("knn=False with %d cells needs dense %d × %d matrices", n_obs, n_obs, n_obs)
-        distances = knn_dense_distances(x, metric=metric, metric_kwds=metric_kwds)
-        connectivities = gauss_connectivities_dense(distances, n_neighbors)
+        graph = knn_dense_distances(x, metric=metric, metric_kwds=metric_kwds)
+        connectivities = gauss_connectivities_dense(graph, n_neighbors)
 
+    params = {"n_neighbors": n_neighbors, "method": method, "random_state": random_state, "metric": metric}
+    _store(adata, key_added, graph, connectivities, params, metric_kwds, use_rep, n_pcs)
+    return adata if copy else None
+
+
+def _given(value: Any, default: Any) -> bool:
+    """A value other than the default (an empty ``metric_kwds`` counts as not given)."""
+    if default is None:
+        return value is not None and not (isinstance(value, Mapping) and not value)
+    return value != default
+
+
+def _from_distances(d: Any, n_neighbors: int, method: str) -> Any:
+    """Connectivities from a precomputed distance matrix, as scanpy 1.12 derives them."""
+    if method == "gauss":
+        return gauss_from_distances(d, n_neighbors)
+    indices, dists = knn_from_distances(d, n_neighbors)
+    if method == "jaccard":
+        return jaccard_connectivities(indices, n_obs=d.shape[0])
+    return umap_connectivities(indices, dists, n_obs=d.shape[0])
+
+
+def _store(
+    adata: AnnData,
+    key_added: str | None,
+    distances: Any,
+    connectivities: Any,
+    params: dict[str, Any],
+    metric_kwds: Mapping[str, Any] | None,
+    use_rep: str | None,
+    n_pcs: int | None,
+) -> None:
+    """obsp and uns under scanpy's keys (or ``key_added``), with scanpy's ``params``."""
     if key_added is None:
         key_added, conns_key, dists_key = "neighbors", "connectivities", "distances"
     else:
         conns_key, dists_key = f"{key_added}_connectivities", f"{key_added}_distances"
-    params: dict[str, Any] = {
-        "n_neighbors": n_neighbors, "method": method, "random_state": random_state, "metric": metric,
-    }  # fmt: skip
     if metric_kwds:
-        params["metric_kwds"] = metric_kwds
+        params["metric_kwds"] = dict(metric_kwds)
     if use_rep is not None:
         params["use_rep"] = use_rep
     if n_pcs is not None:
@@ -299,4 +403,3 @@ def neighbors(
     adata.obsp[dists_key] = distances
     adata.obsp[conns_key] = connectivities
     logger.info("added obsp[%r], obsp[%r] and uns[%r]", dists_key, conns_key, key_added)
-    return adata if copy else None
