@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from scsnake.pp import pca  # scanpy's sc.tl.pca is sc.pp.pca, the same function
+
 from ._annotate import annotate_clusters
 from ._dendrogram import dendrogram
 from ._diffmap import diffmap
@@ -35,6 +37,7 @@ __all__ = [
     "louvain",
     "marker_gene_overlap",
     "paga",
+    "pca",
     "pseudobulk",
     "pseudobulk_de",
     "rank_genes_groups",
