@@ -20,6 +20,7 @@ from scipy import sparse
 from factories import make_counts
 from scanpy_reference import SCANPY_1_12, scanpy_at_least
 from scsnake import pp
+from scsnake.errors import AdjustedParamWarning
 from scsnake.pp._hvg_seurat_v3 import loess_fit
 
 sc = pytest.importorskip("scanpy")
@@ -247,24 +248,37 @@ def _assert_pca_close(ours: ad.AnnData, ref: ad.AnnData, n_top: int = 20) -> Non
     ("svd_solver", "zero_center"),
     [
         (None, True),
+        ("auto", True),
+        ("full", True),
         ("arpack", True),
         ("randomized", True),
+        ("lobpcg", True),
         ("covariance_eigh", True),
+        ("tsqr", True),
         (None, False),
         ("arpack", False),
         ("randomized", False),
+        ("covariance_eigh", False),
     ],
 )
 def test_pca(pca_input: ad.AnnData, fmt: str, svd_solver: str | None, zero_center: bool) -> None:
+    """Every solver scanpy takes, with its rules: one the case does not take is replaced by
+    the case's default with a warning (scanpy: UserWarning, scsnake: AdjustedParamWarning),
+    ``lobpcg`` on sparse data warns that it is deprecated (FutureWarning, both)."""
     data = _as_format(pca_input, fmt)
     kwargs = {"n_comps": 30, "svd_solver": svd_solver, "zero_center": zero_center, "copy": True}
-    ours = pp.pca(data, **kwargs)
-    # scanpy replaces randomized by arpack on sparse data (with a warning); ours runs the
-    # randomized solver with implicit centring, so compare it with scanpy's on dense data
-    reference_data = (
-        _as_format(pca_input, "dense") if (svd_solver, zero_center) == ("randomized", True) else data
-    )
-    ref = sc.pp.pca(reference_data, **kwargs)
+    with warnings.catch_warnings(record=True) as ours_warned:
+        warnings.simplefilter("always")
+        ours = pp.pca(data, **kwargs)
+    with warnings.catch_warnings(record=True) as ref_warned:
+        warnings.simplefilter("always")
+        warnings.filterwarnings("ignore", "Exited ", UserWarning)  # scipy's LOBPCG at tolerance 0
+        ref = sc.pp.pca(data, **kwargs)
+    replaced = any("Ignoring svd_solver" in str(w.message) for w in ref_warned)
+    assert replaced == any(issubclass(w.category, AdjustedParamWarning) for w in ours_warned)
+    assert [w.category for w in ours_warned if w.category is FutureWarning] == [
+        w.category for w in ref_warned if w.category is FutureWarning
+    ]
     _assert_pca_close(ours, ref)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import warnings
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 import pandas as pd
@@ -15,6 +15,7 @@ from pydantic import Field, PositiveInt, ValidationInfo, WithJsonSchema, field_v
 from scsnake._matrix import check_finite, close_matches, get_matrix, get_obsm, is_sparse, view_to_actual
 from scsnake._params import StageParams, validated
 from scsnake.errors import InputDataError, MissingKeyError, ParamError
+from scsnake.pp._pca_solver_choice import SvdSolver, solve
 from scsnake.pp._pca_solvers import _arpack, _operator, _svd_flip, column_mean, decompose  # noqa: F401 (scrublet imports them from here)
 
 if TYPE_CHECKING:
@@ -53,8 +54,8 @@ class PcaParams(StageParams):
     """obsm key of a matrix to use instead of ``X`` (scanpy 1.12); loadings go to ``uns``."""
     zero_center: bool = True
     """Centre the genes (PCA); False computes a truncated SVD of the data as they are."""
-    svd_solver: Literal["arpack", "randomized", "covariance_eigh"] | None = None
-    """None: ``arpack`` for PCA, ``randomized`` for the truncated SVD."""
+    svd_solver: SvdSolver | None = None
+    """scanpy's solvers and rules (see :func:`pca`); None: ``arpack`` for PCA, ``randomized`` for the truncated SVD."""
     random_state: Annotated[int, Field(ge=0, lt=2**32)] | None = 0
     """Seed of the solver's start vector / random projection (None means 0)."""
     return_info: bool = False
@@ -100,14 +101,6 @@ class PcaParams(StageParams):
             kind = None
         if kind != "f":
             msg = "must be a floating-point numpy dtype such as 'float32'"
-            raise ValueError(msg)
-        return value
-
-    @field_validator("svd_solver")
-    @classmethod
-    def _solver_for_centring(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if value == "covariance_eigh" and info.data.get("zero_center") is False:
-            msg = "'covariance_eigh' needs zero_center=True; use 'arpack' or 'randomized'"
             raise ValueError(msg)
         return value
 
@@ -188,7 +181,7 @@ def pca(
     layer: str | None = None,
     obsm: str | None = None,
     zero_center: bool = True,
-    svd_solver: Literal["arpack", "randomized", "covariance_eigh"] | None = None,
+    svd_solver: SvdSolver | None = None,
     random_state: int | None = 0,
     return_info: bool = False,
     mask_var: Any = _HVG_IF_PRESENT,
@@ -227,8 +220,13 @@ def pca(
     zero_center
         Centre each gene first (PCA). False: truncated SVD of the uncentred data.
     svd_solver
-        ``arpack`` (default for PCA), ``randomized`` (default without centring) or
-        ``covariance_eigh`` (eigenvectors of the gene covariance; PCA only).
+        scanpy's rules: PCA of dense data takes ``arpack`` (the default), ``randomized``,
+        ``covariance_eigh`` (eigenvectors of the gene covariance), ``full`` (LAPACK's
+        SVD of the centred data) and ``auto`` (scikit-learn's choice by shape); of
+        sparse data ``arpack``, ``covariance_eigh`` and ``lobpcg`` (deprecated, a
+        ``FutureWarning``); without centring ``randomized`` (the default) and
+        ``arpack``. Another value (e.g. ``tsqr``, dask's) is replaced by the default
+        with an :class:`~scsnake.errors.AdjustedParamWarning`; ``chunked`` ignores it.
     random_state
         Seed of the start vector (``arpack``) or random projection (``randomized``).
     return_info
@@ -292,7 +290,7 @@ def pca(
     mean = None if chunked else column_mean(x)
     if mean is None or not np.isfinite(mean).all():  # a finite float64 sum: finite values
         check_finite(x, where="X" if layer is None else f"layer {layer!r}")
-    x_pca, components, variance, ratio = decompose(
+    x_pca, components, variance, ratio = solve(
         x,
         n_comps,
         zero_center=zero_center,
