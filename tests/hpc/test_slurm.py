@@ -23,7 +23,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
-from workflow_helpers import REPO, TINY_CONFIG, snakemake, write_config
+from workflow_helpers import REPO, TINY_CONFIG, shared_tiny_run, write_config
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -181,9 +181,8 @@ def slurm_run(slurm_cluster: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 
 @pytest.fixture(scope="module")
 def local_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    workdir = tmp_path_factory.mktemp("local")
-    snakemake(workdir, config=write_config(workdir, TINY_CONFIG))
-    return workdir
+    """The same config run locally (the session's shared tiny run)."""
+    return shared_tiny_run(tmp_path_factory)
 
 
 def test_every_stage_ran_as_a_slurm_job(slurm_run: tuple[Path, str]) -> None:

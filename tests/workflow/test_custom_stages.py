@@ -4,14 +4,14 @@ gathered into ``final``, re-run exactly when their params or their function chan
 from __future__ import annotations
 
 import copy
-import shutil
+import re
 from importlib.metadata import EntryPoint
 from pathlib import Path
 
 import anndata as ad
 import numpy as np
 import pytest
-from workflow_helpers import TINY_CONFIG, planned_rules, snakemake, write_config
+from workflow_helpers import TINY_CONFIG, copy_run, planned_rules, shared_tiny_run, snakemake, write_config
 
 from scsnake.config import validate_config
 from scsnake.errors import ConfigError
@@ -67,9 +67,12 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture(scope="module")
 def custom_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    workdir = tmp_path_factory.mktemp("custom")
+    """The tiny run with the stage added to its config afterwards, as a user adds one."""
+    workdir = copy_run(shared_tiny_run(tmp_path_factory), tmp_path_factory.mktemp("custom"))
     (workdir / "labsteps.py").write_text(MODULE)
-    snakemake(workdir, config=write_config(workdir, _config(top=TOP)))
+    proc = snakemake(workdir, config=write_config(workdir, _config(top=TOP)))
+    ran = set(re.findall(r"^(?:local)?rule (\w+):", proc.stdout + proc.stderr, flags=re.M))
+    assert ran == {"top", "final", "plots", "run_info", "summary", "all"}, ran
     return workdir
 
 
@@ -95,8 +98,7 @@ def test_custom_stage_runs_and_its_results_join_final(custom_run: Path) -> None:
 
 
 def test_params_change_reruns_only_the_stage_and_what_follows(custom_run: Path, tmp_path: Path) -> None:
-    workdir = tmp_path / "rerun"
-    shutil.copytree(custom_run, workdir, symlinks=True)
+    workdir = copy_run(custom_run, tmp_path / "rerun")
     unchanged = snakemake(workdir, "--dry-run", config=write_config(workdir, _config(top=TOP)))
     assert planned_rules(unchanged.stdout) == set(), unchanged.stdout
     changed = _config(top={**TOP, "params": {"n_genes": 7}})
@@ -105,8 +107,7 @@ def test_params_change_reruns_only_the_stage_and_what_follows(custom_run: Path, 
 
 
 def test_editing_the_function_reruns_the_stage(custom_run: Path, tmp_path: Path) -> None:
-    workdir = tmp_path / "edited"
-    shutil.copytree(custom_run, workdir, symlinks=True)
+    workdir = copy_run(custom_run, tmp_path / "edited")
     module = workdir / "labsteps.py"
     module.write_text(module.read_text() + "\n# a changed line\n")
     proc = snakemake(workdir, "--dry-run", config=write_config(workdir, _config(top=TOP)))
@@ -122,7 +123,10 @@ def test_bad_params_are_refused_before_any_job(workdir: Path) -> None:
     assert not (workdir / "results").exists()
 
 
-def test_a_raising_function_fails_its_job_with_one_line(workdir: Path) -> None:
+def test_a_raising_function_fails_its_job_with_one_line(
+    workdir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    copy_run(shared_tiny_run(tmp_path_factory), workdir)  # only the new stage runs, and fails
     config = _config(broken={"function": "labsteps:failing", "after": "umap"})
     proc = snakemake(workdir, config=write_config(workdir, config), check=False)
     assert proc.returncode != 0

@@ -12,7 +12,7 @@ from pathlib import Path
 import anndata as ad
 import numpy as np
 import pytest
-from workflow_helpers import REPO, TINY_CONFIG, snakemake, write_config
+from workflow_helpers import REPO, TINY_CONFIG, shared_tiny_run, snakemake, write_config
 
 from scsnake.config import stage_params_json, validate_config
 
@@ -59,11 +59,10 @@ def test_job_killed_mid_write_leaves_no_trusted_file(tmp_path: Path) -> None:
     assert not list(target.parent.glob("load.tmp-*"))
 
 
-def test_killed_run_resumes_to_the_same_results(tmp_path: Path) -> None:
-    reference = tmp_path / "reference"
-    reference.mkdir()
-    snakemake(reference, config=write_config(reference, TINY_CONFIG))
-
+def test_killed_run_resumes_to_the_same_results(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    reference = shared_tiny_run(tmp_path_factory)  # an uninterrupted run of the same config
     workdir = tmp_path / "killed"
     workdir.mkdir()
     config = write_config(workdir, TINY_CONFIG)

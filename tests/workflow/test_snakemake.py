@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +13,15 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
-from workflow_helpers import REPO, TINY_CONFIG, planned_rules, snakemake, write_config
+from workflow_helpers import (
+    REPO,
+    TINY_CONFIG,
+    copy_run,
+    planned_rules,
+    shared_tiny_run,
+    snakemake,
+    write_config,
+)
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slow, pytest.mark.xdist_group("workflow-snakemake")]
 
@@ -23,10 +30,9 @@ ARTIFACT_STAGES = ("load", "qc", "normalize", "hvg", "pca", "neighbors", "umap",
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One complete run of the tiny config, shared by the tests that only read it."""
-    workdir = tmp_path_factory.mktemp("run")
-    snakemake(workdir, config=write_config(workdir, TINY_CONFIG))
-    return workdir
+    """A complete run of the tiny config (the session's shared one, copied: the report and
+    dry runs here write into it)."""
+    return copy_run(shared_tiny_run(tmp_path_factory), tmp_path_factory.mktemp("run"))
 
 
 def test_run_leaves_artifacts_figures_table_logs(finished_run: Path) -> None:
@@ -67,8 +73,7 @@ def test_final_artifact_has_scanpy_keys_and_provenance(finished_run: Path) -> No
 
 
 def test_changing_one_parameter_reruns_only_dependents(finished_run: Path, tmp_path: Path) -> None:
-    workdir = tmp_path / "rerun"
-    shutil.copytree(finished_run, workdir, symlinks=True)
+    workdir = copy_run(finished_run, tmp_path / "rerun")
     config = copy.deepcopy(TINY_CONFIG)
     config["leiden"] = {"resolution": 0.3}
     proc = snakemake(workdir, "--dry-run", config=write_config(workdir, config))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -56,6 +58,30 @@ def snakemake(
         logs = "\n".join(f"--- {p}\n{p.read_text()}" for p in sorted(workdir.glob("logs/*/*.log")))
         pytest.fail(f"snakemake failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}\n{logs}")
     return proc
+
+
+def shared_tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One finished run of :data:`TINY_CONFIG` per test session, made by the first test worker
+    that asks and shared by all of them (under ``pytest -n``, workers share the base temp dir's
+    parent). Read it, or copy it (:func:`copy_run`) to write into it or run more in it."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    run = root / "tiny-run"
+    with (root / "tiny-run.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the others wait for the first worker's run
+        if not (run / ".finished").is_file():
+            shutil.rmtree(run, ignore_errors=True)
+            run.mkdir()
+            snakemake(run, config=write_config(run, TINY_CONFIG))
+            (run / ".finished").touch()
+    return run
+
+
+def copy_run(run: Path, workdir: Path) -> Path:
+    """A copy of a finished run in ``workdir`` (times kept, so Snakemake finds it up to date)."""
+    shutil.copytree(run, workdir, symlinks=True, dirs_exist_ok=True)
+    return workdir
 
 
 def planned_rules(dry_run_output: str) -> set[str]:
