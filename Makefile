@@ -55,17 +55,16 @@ test: $(VENV)/.installed-test
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(PYTEST)
 
 # The newest releases of everything on Python 3.13 (resolved afresh each time, not locked).
-# The slowest tests run once, in `make test`: the SLURM test (tests/hpc: it starts a scheduler)
-# and the Snakemake runs (`-m workflow`), except the tiny workflow of tests/workflow/test_snakemake.py
-# run end to end on these releases too (artifacts, reruns, same results on 1 and 2 cores, report).
+# The tests marked `once` run in `make test` only: the SLURM test (`hpc`: it starts a scheduler),
+# the Snakemake runs other than the tiny workflow's (tests/workflow/test_snakemake.py: artifacts,
+# reruns, same results on 1 and 2 cores, report) and the benchmark harness. One pytest run, so
+# the tiny workflow's tests overlap the others.
 $(LATEST)/bin/python:
 	$(call make_venv,$(LATEST),$(LATEST_PYTHON))
 
 test-latest: | $(LATEST)/bin/python
 	$(LATEST)/bin/uv pip install --quiet --python $(LATEST)/bin/python --upgrade -e '.[test,slurm]'
-	PATH="$(CURDIR)/$(LATEST)/bin:$$PATH" $(PYTEST) -m "not hpc and not workflow"
-	PATH="$(CURDIR)/$(LATEST)/bin:$$PATH" $(PYTEST) -m workflow tests/workflow/test_snakemake.py \
-		-k "not two_samples and not zarr_artifacts and not sweep and not preprocessing_options"
+	PATH="$(CURDIR)/$(LATEST)/bin:$$PATH" $(PYTEST) -m "not hpc and not once"
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

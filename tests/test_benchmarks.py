@@ -61,6 +61,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.slow
+@pytest.mark.once
 def test_every_suite_reports_every_step(workdir: Path) -> None:
     run = _load("_steps_run")
     results = workdir / "RESULTS.md"
@@ -86,6 +87,7 @@ def test_every_suite_reports_every_step(workdir: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.once
 def test_one_process_per_step_and_timeouts(workdir: Path) -> None:
     """The default path (a fresh process per step and tool) and a step killed by --timeout."""
     _steps("--suite", "markers", "--steps", "rank_genes_groups_t-test", workdir=workdir)

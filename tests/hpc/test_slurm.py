@@ -129,7 +129,8 @@ def _run_slurm(workdir: Path, *args: str, snakefile: Path = REPO / "Snakefile") 
     """Snakemake with profiles/slurm in ``workdir``; returns its log (stderr). Fails with the job logs."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     cmd = [sys.executable, "-m", "snakemake", "-s", str(snakefile), "-d", str(workdir), *SLURM_ARGS, *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=workdir, timeout=900)
+    # a guard against a hung run, not a speed test: a loaded CI machine takes 10-15 min
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=workdir, timeout=2400)
     if proc.returncode != 0:
         logs = sorted(workdir.glob(".snakemake/slurm_logs/**/*.log")) + sorted(workdir.glob("logs/*/*.log"))
         text = "\n".join(f"--- {p}\n{p.read_text()}" for p in logs)

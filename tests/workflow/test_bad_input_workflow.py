@@ -11,7 +11,12 @@ from workflow_helpers import TINY_CONFIG, snakemake, write_config
 
 from factories import make_counts
 
-pytestmark = [pytest.mark.workflow, pytest.mark.slow, pytest.mark.xdist_group("workflow-bad_input_workflow")]
+pytestmark = [
+    pytest.mark.workflow,
+    pytest.mark.once,
+    pytest.mark.slow,
+    pytest.mark.xdist_group("workflow-bad_input_workflow"),
+]
 
 
 def _config(**sections: Any) -> dict[str, Any]:

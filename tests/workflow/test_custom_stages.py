@@ -41,7 +41,12 @@ def failing(adata):
     raise ValueError("boom: this lab's step broke")
 '''
 
-pytestmark = [pytest.mark.workflow, pytest.mark.slow, pytest.mark.xdist_group("workflow-custom_stages")]
+pytestmark = [
+    pytest.mark.workflow,
+    pytest.mark.once,
+    pytest.mark.slow,
+    pytest.mark.xdist_group("workflow-custom_stages"),
+]
 
 
 def _config(**custom: dict) -> dict:

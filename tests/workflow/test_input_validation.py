@@ -210,6 +210,7 @@ def test_scsnake_validate(
 
 
 @pytest.mark.workflow
+@pytest.mark.once
 def test_dry_run_refuses_bad_inputs_before_any_job(tmp_path: Path) -> None:
     bad = _bad_inputs(tmp_path)
     config = copy.deepcopy(TINY_CONFIG) | {"samples": {n: {"input": str(p)} for n, (p, _) in bad.items()}}
@@ -222,6 +223,7 @@ def test_dry_run_refuses_bad_inputs_before_any_job(tmp_path: Path) -> None:
 
 
 @pytest.mark.workflow
+@pytest.mark.once
 def test_dry_run_accepts_good_inputs(tmp_path: Path, shared_data: Path) -> None:
     counts = make_counts(30, 20)
     samples = {fmt.replace(".", "_"): {"input": write_input(counts, tmp_path, fmt).name} for fmt in ("h5ad", "10x_h5", "10x_mtx", "loom")}  # fmt: skip

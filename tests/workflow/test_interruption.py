@@ -16,7 +16,12 @@ from workflow_helpers import REPO, TINY_CONFIG, shared_tiny_run, snakemake, writ
 
 from scsnake.config import stage_params_json, validate_config
 
-pytestmark = [pytest.mark.workflow, pytest.mark.slow, pytest.mark.xdist_group("workflow-interruption")]
+pytestmark = [
+    pytest.mark.workflow,
+    pytest.mark.once,
+    pytest.mark.slow,
+    pytest.mark.xdist_group("workflow-interruption"),
+]
 
 # Runs the `load` stage, but SIGKILLs the process right after the temporary artifact is
 # written and before it is renamed: the worst moment for a half-finished output.

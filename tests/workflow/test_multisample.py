@@ -29,7 +29,12 @@ from scsnake.stages._integration import IntegrationParams, integration
 from scsnake.stages._integration_metrics import IntegrationMetricsRun, integration_metrics
 from scsnake.stages._merge import MergeParams, merge
 
-SLOW = [pytest.mark.workflow, pytest.mark.slow, pytest.mark.xdist_group("workflow-multisample")]
+SLOW = [
+    pytest.mark.workflow,
+    pytest.mark.once,
+    pytest.mark.slow,
+    pytest.mark.xdist_group("workflow-multisample"),
+]
 
 
 def _sample(name: str, n_cells: int, genes: list[str], seed: int, **obs: object) -> ad.AnnData:

@@ -214,6 +214,7 @@ def _planned(dry_run_output: str) -> set[str]:
 
 
 @pytest.mark.workflow
+@pytest.mark.once
 @pytest.mark.slow
 @pytest.mark.xdist_group("workflow-report_contents")
 def test_report_holds_qc_cluster_sizes_config_versions_and_parameter_values(tmp_path: Path) -> None:

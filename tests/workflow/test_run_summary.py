@@ -311,6 +311,7 @@ def _report_text(html: str) -> str:
 
 
 @pytest.mark.workflow
+@pytest.mark.once
 @pytest.mark.slow
 @pytest.mark.xdist_group("workflow-run_summary")
 def test_warnings_reach_the_summary_the_terminal_and_the_report(tmp_path: Path) -> None:

@@ -123,6 +123,7 @@ def test_jobs_need_no_activated_environment(tmp_path: Path) -> None:
     assert ad.read_h5ad(tmp_path / "results/tiny/qc.h5ad").n_obs > 0
 
 
+@pytest.mark.once
 def test_two_samples_run_independently(tmp_path: Path) -> None:
     config = copy.deepcopy(TINY_CONFIG)
     one = TINY_CONFIG["samples"]["tiny"]
@@ -134,6 +135,7 @@ def test_two_samples_run_independently(tmp_path: Path) -> None:
     assert a.n_obs != b.n_obs
 
 
+@pytest.mark.once
 def test_zarr_artifacts(tmp_path: Path) -> None:
     config = {**copy.deepcopy(TINY_CONFIG), "artifact_format": "zarr", "compression": "gzip"}
     snakemake(tmp_path, config=write_config(tmp_path, config))
@@ -190,6 +192,7 @@ def test_provenance_command_prints_every_stage(finished_run: Path) -> None:
     assert records["leiden"]["params"]["resolution"] == 1.0
 
 
+@pytest.mark.once
 def test_preprocessing_options_run_end_to_end(tmp_path: Path) -> None:
     """Doublet detection, Pearson residuals + their HVG flavor, and regress-out/ComBat options."""
     config = copy.deepcopy(TINY_CONFIG)
@@ -219,6 +222,7 @@ def test_preprocessing_options_run_end_to_end(tmp_path: Path) -> None:
     assert "highly_variable_nbatches" in corrected.var
 
 
+@pytest.mark.once
 def test_sweep_and_optional_stages_join_the_final_object(tmp_path: Path) -> None:
     config = copy.deepcopy(TINY_CONFIG)
     config["leiden"] = {"sweep": [0.5, 2.0]}
