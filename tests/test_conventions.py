@@ -16,7 +16,10 @@ from scsnake.stages import STAGES
 REPO = Path(__file__).resolve().parents[1]
 EXEMPT = {"adata", "copy", "inplace", "data"}
 #: Public pp/tl/pl functions that take no AnnData: name → what they take first.
-NO_ADATA = {"tl.check_de_design": "samples"}  # the sample sheet, checked before any job runs
+NO_ADATA = {
+    "tl.check_de_design": "samples",  # the sample sheet, checked before any job runs
+    "tl.sim": "model",  # simulates a new dataset from a network model
+}
 
 
 def _public_functions() -> list[tuple[str, object]]:

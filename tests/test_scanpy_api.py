@@ -27,7 +27,6 @@ TODO = "not yet implemented (issue 21)"
 # "namespace.function(param)" -> reason one scanpy parameter is not accepted.
 EXCEPTIONS: dict[str, str] = {
     "read_visium": SPATIAL,
-    "tl.sim": TODO,
 }
 
 NAMESPACES = ("pp", "tl", "get", "metrics", "experimental.pp")

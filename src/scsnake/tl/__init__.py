@@ -20,6 +20,7 @@ from ._pseudobulk import pseudobulk
 from ._pseudobulk_de import check_de_design, pseudobulk_de
 from ._rank_genes_groups import rank_genes_groups
 from ._score_genes import score_genes, score_genes_cell_cycle
+from ._sim import sim
 from ._tsne import tsne
 from ._umap import umap
 
@@ -43,6 +44,7 @@ __all__ = [
     "rank_genes_groups",
     "score_genes",
     "score_genes_cell_cycle",
+    "sim",
     "tsne",
     "umap",
 ]
